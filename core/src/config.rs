@@ -1,0 +1,389 @@
+//! Configuration and its validation: a configuration that cannot work is refused by
+//! [`Builder::build`](crate::Builder::build), never discovered during a deploy.
+
+use std::fmt;
+use std::time::Duration;
+
+/// Longest timeout accepted for any phase: past a day it is a unit mistake, not a plan.
+pub const MAX_TIMEOUT: Duration = Duration::from_secs(24 * 60 * 60);
+
+/// How [`Shutdown::should_close`](crate::Shutdown::should_close) advises keep-alive
+/// connections to close.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "snake_case"))]
+pub enum CloseStrategy {
+    /// Close every keep-alive connection after its current response, from the first
+    /// moment of the drain (the announce window included).
+    #[default]
+    Immediate,
+    /// The probability of closing ramps linearly from 0 to 1 across the announce
+    /// window, as Envoy's drain manager does, so a large pool does not reconnect in one
+    /// burst. It is 1 once admission closes; with no announce window it is `Immediate`.
+    Gradual,
+}
+
+/// What repeated triggers (a second or third SIGTERM) do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+pub struct Escalation {
+    /// The trigger number (counting the first) that skips what is left of the drain and
+    /// goes straight to a forced Closing. `None`: never.
+    pub force_at: Option<u32>,
+    /// The trigger number that ends everything at once: the report is finalized as
+    /// terminated, and when the triggers come from [`listen_signals`] the process exits
+    /// with the forced exit code. `None`: never.
+    ///
+    /// [`listen_signals`]: crate::Shutdown::listen_signals
+    pub terminate_at: Option<u32>,
+}
+
+impl Default for Escalation {
+    fn default() -> Self {
+        Escalation {
+            force_at: Some(2),
+            terminate_at: Some(3),
+        }
+    }
+}
+
+/// A validated configuration. Build one with [`Shutdown::builder`](crate::Shutdown::builder).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    pub(crate) drain_delay: Duration,
+    pub(crate) announce_probes: Option<u32>,
+    pub(crate) drain_timeout: Duration,
+    pub(crate) close_timeout: Duration,
+    pub(crate) grace_period: Option<Duration>,
+    pub(crate) escalation: Escalation,
+    pub(crate) forced_exit_code: i32,
+    pub(crate) close_strategy: CloseStrategy,
+    pub(crate) signals: Vec<i32>,
+}
+
+impl Config {
+    /// The announce window: readiness fails, admission stays open.
+    pub fn drain_delay(&self) -> Duration {
+        self.drain_delay
+    }
+    /// Readiness probes answered "not ready" after which the announce window ends early.
+    pub fn announce_probes(&self) -> Option<u32> {
+        self.announce_probes
+    }
+    /// How long in-flight work may take once admission closes.
+    pub fn drain_timeout(&self) -> Duration {
+        self.drain_timeout
+    }
+    /// The budget of all cleanup hooks together.
+    pub fn close_timeout(&self) -> Duration {
+        self.close_timeout
+    }
+    /// The orchestrator's budget, if one was given.
+    pub fn grace_period(&self) -> Option<Duration> {
+        self.grace_period
+    }
+    /// What repeated triggers do.
+    pub fn escalation(&self) -> Escalation {
+        self.escalation
+    }
+    /// The exit code when anything was forced, aborted or failed.
+    pub fn forced_exit_code(&self) -> i32 {
+        self.forced_exit_code
+    }
+    /// The keep-alive advice strategy.
+    pub fn close_strategy(&self) -> CloseStrategy {
+        self.close_strategy
+    }
+    /// The signals [`listen_signals`](crate::Shutdown::listen_signals) installs handlers for.
+    pub fn signals(&self) -> &[i32] {
+        &self.signals
+    }
+}
+
+/// Why a configuration was refused: which field, and what is wrong with it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    field: &'static str,
+    reason: String,
+}
+
+impl ConfigError {
+    pub(crate) fn new(field: &'static str, reason: impl Into<String>) -> Self {
+        ConfigError {
+            field,
+            reason: reason.into(),
+        }
+    }
+    /// The offending field, as named by the builder method.
+    pub fn field(&self) -> &'static str {
+        self.field
+    }
+    /// What is wrong with it.
+    pub fn reason(&self) -> &str {
+        &self.reason
+    }
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "invalid shutdown configuration: {}: {}",
+            self.field, self.reason
+        )
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// Builds a [`Shutdown`](crate::Shutdown); see [`Shutdown::builder`](crate::Shutdown::builder).
+///
+/// Defaults fit Kubernetes' default 30 s termination grace period: no announce
+/// window, 20 s to drain, 5 s for cleanup hooks, grace period 30 s, escalation on the
+/// second and third trigger, forced exit code 1, `Immediate` advice, SIGTERM and SIGINT.
+#[derive(Debug, Clone)]
+pub struct Builder {
+    pub(crate) config: Config,
+    pub(crate) manual_clock: bool,
+}
+
+impl Default for Builder {
+    fn default() -> Self {
+        Builder {
+            config: Config {
+                drain_delay: Duration::ZERO,
+                announce_probes: None,
+                drain_timeout: Duration::from_secs(20),
+                close_timeout: Duration::from_secs(5),
+                grace_period: Some(Duration::from_secs(30)),
+                escalation: Escalation::default(),
+                forced_exit_code: 1,
+                close_strategy: CloseStrategy::Immediate,
+                signals: vec![signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT],
+            },
+            manual_clock: false,
+        }
+    }
+}
+
+impl Builder {
+    /// The announce window (default 0): readiness fails at once so the load balancer
+    /// stops routing, but requests that still arrive are served. Like a Kubernetes
+    /// preStop sleep, without the sleep's cost when [`announce_probes`](Self::announce_probes)
+    /// is set.
+    pub fn drain_delay(mut self, d: Duration) -> Self {
+        self.config.drain_delay = d;
+        self
+    }
+
+    /// End the announce window as soon as this many readiness probes were answered
+    /// "not ready" (reported with [`Shutdown::readiness_probed`](crate::Shutdown::readiness_probed)):
+    /// the balancer's `fall` count. `drain_delay` stays the upper bound and must be set.
+    pub fn announce_probes(mut self, n: u32) -> Self {
+        self.config.announce_probes = Some(n);
+        self
+    }
+
+    /// How long in-flight work may take once admission closes (default 20 s).
+    pub fn drain_timeout(mut self, d: Duration) -> Self {
+        self.config.drain_timeout = d;
+        self
+    }
+
+    /// The budget of the Closing phase, all hooks together (default 5 s).
+    pub fn close_timeout(mut self, d: Duration) -> Self {
+        self.config.close_timeout = d;
+        self
+    }
+
+    /// The orchestrator's budget (default 30 s, Kubernetes' default): the phase
+    /// budgets must fit in it. `None` turns the check off.
+    pub fn grace_period(mut self, d: Option<Duration>) -> Self {
+        self.config.grace_period = d;
+        self
+    }
+
+    /// What a second and third trigger do.
+    pub fn escalation(mut self, e: Escalation) -> Self {
+        self.config.escalation = e;
+        self
+    }
+
+    /// The exit code when anything was forced, aborted or failed (default 1, 1..=255).
+    pub fn forced_exit_code(mut self, code: i32) -> Self {
+        self.config.forced_exit_code = code;
+        self
+    }
+
+    /// The keep-alive advice strategy (default `Immediate`).
+    pub fn close_strategy(mut self, s: CloseStrategy) -> Self {
+        self.config.close_strategy = s;
+        self
+    }
+
+    /// The signals [`listen_signals`](crate::Shutdown::listen_signals) handles
+    /// (default SIGTERM and SIGINT).
+    pub fn signals(mut self, signals: &[i32]) -> Self {
+        self.config.signals = signals.to_vec();
+        self
+    }
+
+    /// Run on a virtual clock moved only by [`Shutdown::advance`](crate::Shutdown::advance):
+    /// for simulations and tests. Hooks then run inline, and no driver is needed.
+    pub fn manual_clock(mut self) -> Self {
+        self.manual_clock = true;
+        self
+    }
+
+    /// Checks the configuration.
+    pub(crate) fn validate(&self) -> Result<Config, ConfigError> {
+        let c = &self.config;
+        check_timeout("drain_delay", c.drain_delay, true)?;
+        check_timeout("drain_timeout", c.drain_timeout, false)?;
+        check_timeout("close_timeout", c.close_timeout, false)?;
+        if let Some(n) = c.announce_probes {
+            if n == 0 {
+                return Err(ConfigError::new("announce_probes", "must be at least 1"));
+            }
+            if c.drain_delay.is_zero() {
+                return Err(ConfigError::new(
+                    "announce_probes",
+                    "needs a drain_delay greater than zero as its upper bound",
+                ));
+            }
+        }
+        let budget = c
+            .drain_delay
+            .checked_add(c.drain_timeout)
+            .and_then(|d| d.checked_add(c.close_timeout))
+            .ok_or_else(|| ConfigError::new("grace_period", "phase budgets overflow"))?;
+        if let Some(grace) = c.grace_period {
+            check_timeout("grace_period", grace, false)?;
+            if budget > grace {
+                return Err(ConfigError::new(
+                    "grace_period",
+                    format!(
+                        "drain_delay + drain_timeout + close_timeout = {budget:?} does not fit in the grace period of {grace:?}"
+                    ),
+                ));
+            }
+        }
+        let e = c.escalation;
+        if let Some(f) = e.force_at {
+            if f < 2 {
+                return Err(ConfigError::new(
+                    "escalation",
+                    "force_at counts the first trigger: it must be 2 or more",
+                ));
+            }
+        }
+        if let Some(t) = e.terminate_at {
+            if t < 2 || e.force_at.is_some_and(|f| t <= f) {
+                return Err(ConfigError::new(
+                    "escalation",
+                    "terminate_at must be 2 or more, and after force_at",
+                ));
+            }
+        }
+        if !(1..=255).contains(&c.forced_exit_code) {
+            return Err(ConfigError::new(
+                "forced_exit_code",
+                format!("{} is not an exit code from 1 to 255", c.forced_exit_code),
+            ));
+        }
+        for &s in &c.signals {
+            if signal_hook::consts::FORBIDDEN.contains(&s) || !(1..=64).contains(&s) {
+                return Err(ConfigError::new(
+                    "signals",
+                    format!("signal {s} cannot be handled"),
+                ));
+            }
+        }
+        Ok(c.clone())
+    }
+}
+
+fn check_timeout(field: &'static str, d: Duration, zero_ok: bool) -> Result<(), ConfigError> {
+    if d.is_zero() && !zero_ok {
+        return Err(ConfigError::new(field, "must be greater than zero"));
+    }
+    if d > MAX_TIMEOUT {
+        return Err(ConfigError::new(
+            field,
+            format!("{d:?} is longer than the maximum of {MAX_TIMEOUT:?}"),
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn err(b: Builder) -> ConfigError {
+        b.validate().unwrap_err()
+    }
+
+    #[test]
+    fn defaults_are_valid() {
+        Builder::default().validate().unwrap();
+    }
+
+    #[test]
+    fn refuses_with_field_and_reason() {
+        let e = err(Builder::default().drain_timeout(Duration::ZERO));
+        assert_eq!(e.field(), "drain_timeout");
+        assert!(e.to_string().contains("greater than zero"), "{e}");
+        assert_eq!(
+            err(Builder::default().close_timeout(Duration::ZERO)).field(),
+            "close_timeout"
+        );
+        let e = err(Builder::default().drain_timeout(Duration::from_secs(90_000)));
+        assert!(e.reason().contains("maximum"), "{e}");
+        let e = err(Builder::default().drain_timeout(Duration::from_secs(29)));
+        assert_eq!(e.field(), "grace_period");
+        assert!(e.reason().contains("does not fit"), "{e}");
+        assert_eq!(
+            err(Builder::default().announce_probes(2)).field(),
+            "announce_probes"
+        );
+        assert_eq!(
+            err(Builder::default()
+                .drain_delay(Duration::from_secs(1))
+                .announce_probes(0))
+            .field(),
+            "announce_probes"
+        );
+        assert_eq!(
+            err(Builder::default().forced_exit_code(0)).field(),
+            "forced_exit_code"
+        );
+        assert_eq!(
+            err(Builder::default().forced_exit_code(256)).field(),
+            "forced_exit_code"
+        );
+        assert_eq!(err(Builder::default().signals(&[9])).field(), "signals");
+        let e = Escalation {
+            force_at: Some(1),
+            terminate_at: None,
+        };
+        assert_eq!(err(Builder::default().escalation(e)).field(), "escalation");
+        let e = Escalation {
+            force_at: Some(3),
+            terminate_at: Some(3),
+        };
+        assert_eq!(err(Builder::default().escalation(e)).field(), "escalation");
+    }
+
+    #[test]
+    fn overflowing_budgets_are_refused() {
+        let b = Builder::default()
+            .grace_period(None)
+            .drain_delay(MAX_TIMEOUT)
+            .drain_timeout(MAX_TIMEOUT)
+            .close_timeout(MAX_TIMEOUT);
+        b.validate().unwrap();
+        let b = Builder::default().grace_period(Some(Duration::MAX));
+        assert_eq!(err(b).field(), "grace_period");
+    }
+}

@@ -1,0 +1,58 @@
+//! The blocking driver: one thread parks until the next deadline or a wake-up.
+
+use std::sync::atomic::Ordering;
+use std::thread::JoinHandle;
+
+use event_listener::Listener;
+
+use crate::report::Report;
+use crate::shutdown::{DRIVER_BLOCKING, DRIVER_NONE};
+use crate::Shutdown;
+
+impl Shutdown {
+    /// Drives deadlines on the current thread until Done, and returns the report. If
+    /// another driver already runs, only waits for Done.
+    pub fn run_blocking(&self) -> Report {
+        let inner = self.inner();
+        let claimed = inner
+            .driver
+            .compare_exchange(
+                DRIVER_NONE,
+                DRIVER_BLOCKING,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            )
+            .is_ok();
+        if !claimed || inner.clock.is_manual() {
+            return self.wait();
+        }
+        loop {
+            // Listen before the step, so a wake-up during the step is not lost.
+            let listener = inner.wake.listen();
+            let next = self.tick();
+            if let Some(report) = self.finished() {
+                return report;
+            }
+            match next {
+                Some(deadline) => {
+                    listener.wait_deadline(deadline);
+                }
+                None => listener.wait(),
+            }
+        }
+    }
+
+    /// Starts the blocking driver on a thread of its own (`shutdown-driver`). The thread
+    /// ends with the shutdown; its result is the report.
+    pub fn spawn_driver(&self) -> JoinHandle<Report> {
+        let sd = self.clone();
+        std::thread::Builder::new()
+            .name("shutdown-driver".into())
+            .spawn(move || sd.run_blocking())
+            .expect("could not spawn the shutdown driver thread")
+    }
+
+    pub(crate) fn finished(&self) -> Option<Report> {
+        self.lock().machine.report().cloned()
+    }
+}

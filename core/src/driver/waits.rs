@@ -1,0 +1,124 @@
+//! Waiting for milestones: futures for async code, blocking twins for threads.
+
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+use event_listener::Listener;
+
+use crate::report::Report;
+use crate::shutdown::{
+    reached_cancelled, reached_closing, reached_done, reached_draining, reached_quiescing,
+};
+use crate::Shutdown;
+
+impl Shutdown {
+    /// Resolves once `pred` holds for the status word. Listen, re-check, then sleep:
+    /// a change between the first check and the listen cannot be missed.
+    fn until(&self, pred: fn(u8) -> bool) -> impl Future<Output = ()> + Send + 'static {
+        let sd = self.clone();
+        async move {
+            loop {
+                if sd.status_reached(pred) {
+                    return;
+                }
+                let listener = sd.inner().changed.listen();
+                if sd.status_reached(pred) {
+                    return;
+                }
+                listener.await;
+            }
+        }
+    }
+
+    fn block_until(&self, pred: fn(u8) -> bool, deadline: Option<Instant>) -> bool {
+        loop {
+            if self.status_reached(pred) {
+                return true;
+            }
+            let listener = self.inner().changed.listen();
+            if self.status_reached(pred) {
+                return true;
+            }
+            match deadline {
+                Some(d) => {
+                    if listener.wait_deadline(d).is_none() {
+                        return self.status_reached(pred);
+                    }
+                }
+                None => listener.wait(),
+            }
+        }
+    }
+
+    /// Resolves when the drain starts (readiness turns false).
+    pub fn draining(&self) -> impl Future<Output = ()> + Send + 'static {
+        self.until(reached_draining)
+    }
+
+    /// Resolves when admission closes: stop accepting connections now.
+    pub fn quiescing(&self) -> impl Future<Output = ()> + Send + 'static {
+        self.until(reached_quiescing)
+    }
+
+    /// Resolves when cleanup hooks start.
+    pub fn closing(&self) -> impl Future<Output = ()> + Send + 'static {
+        self.until(reached_closing)
+    }
+
+    /// Resolves when the shutdown is Done. Someone must drive it ([`run`](Self::run),
+    /// [`spawn_driver`](Self::spawn_driver)) unless the clock is virtual.
+    pub fn done(&self) -> impl Future<Output = Report> + Send + 'static {
+        let sd = self.clone();
+        let reached = self.until(reached_done);
+        async move {
+            reached.await;
+            sd.report().expect("Done always has a report")
+        }
+    }
+
+    /// The cancellation signal: resolves when work should stop early, that is when the
+    /// drain is cut short (its deadline passed, or a repeated trigger forced it), or at
+    /// the latest when the shutdown is Done.
+    ///
+    /// ```no_run
+    /// # async fn job(sd: shutdown::Shutdown) {
+    /// use futures_lite::future;
+    /// let work = async { /* a long export */ };
+    /// future::or(work, sd.cancelled()).await;
+    /// # }
+    /// ```
+    pub fn cancelled(&self) -> impl Future<Output = ()> + Send + 'static {
+        self.until(reached_cancelled)
+    }
+
+    /// Blocks until Done and returns the report.
+    pub fn wait(&self) -> Report {
+        self.block_until(reached_done, None);
+        self.report().expect("Done always has a report")
+    }
+
+    /// Blocks until Done or until `timeout` passes.
+    pub fn wait_timeout(&self, timeout: Duration) -> Option<Report> {
+        let deadline = Instant::now().checked_add(timeout);
+        if self.block_until(reached_done, deadline) {
+            self.report()
+        } else {
+            None
+        }
+    }
+
+    /// Blocks until the drain starts.
+    pub fn wait_draining(&self) {
+        self.block_until(reached_draining, None);
+    }
+
+    /// Blocks until admission closes.
+    pub fn wait_quiescing(&self) {
+        self.block_until(reached_quiescing, None);
+    }
+
+    /// Blocks until the cancellation signal fires.
+    pub fn wait_cancelled(&self) {
+        self.block_until(reached_cancelled, None);
+    }
+}

@@ -1,0 +1,547 @@
+//! The sans-IO shutdown state machine.
+//!
+//! Events go in with the time they happened (`now`); actions come out of
+//! [`Machine::poll_action`], and [`Machine::poll_timeout`] says when the machine next
+//! wants [`Machine::handle_timeout`]. It never reads a clock, sleeps, spawns or locks,
+//! so every scenario runs on a virtual clock and replays exactly.
+//!
+//! ```
+//! use std::time::{Duration, Instant};
+//! use shutdown::machine::{Action, Machine, Phase};
+//! use shutdown::{InFlight, Milestone, Reason, Shutdown};
+//!
+//! let config = Shutdown::builder().drain_timeout(Duration::from_secs(1)).config().unwrap();
+//! let mut m = Machine::new(&config);
+//! let t0 = Instant::now();
+//! m.trigger(t0, Reason::signal(15), || InFlight { total: 1, ..Default::default() });
+//! assert_eq!(m.phase(), Phase::Draining);
+//! assert_eq!(m.poll_action(), Some(Action::Milestone(Milestone::Draining)));
+//! assert_eq!(m.poll_action(), Some(Action::Milestone(Milestone::Quiescing)));
+//! assert_eq!(m.poll_action(), Some(Action::CloseAdmission));
+//! // The last guard leaves 10 ms later: no hooks, so Closing and Done follow at once.
+//! m.drained(t0 + Duration::from_millis(10));
+//! assert_eq!(m.phase(), Phase::Done);
+//! assert_eq!(m.report().unwrap().exit_code, 0);
+//! ```
+
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+use crate::config::Config;
+use crate::report::{
+    ForceCause, HookOutcome, HookReport, InFlight, Milestone, Reason, Report, Transition,
+};
+
+/// The coarse phase, as hosts see it. Monotonic.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "snake_case"))]
+#[repr(u8)]
+pub enum Phase {
+    /// Normal service.
+    Running = 0,
+    /// Readiness fails; admission closes after the announce window; in-flight work finishes.
+    Draining = 1,
+    /// Cleanup hooks run.
+    Closing = 2,
+    /// The report is final.
+    Done = 3,
+}
+
+impl Phase {
+    /// The lowercase name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Phase::Running => "running",
+            Phase::Draining => "draining",
+            Phase::Closing => "closing",
+            Phase::Done => "done",
+        }
+    }
+
+    pub(crate) fn from_u8(v: u8) -> Phase {
+        match v {
+            0 => Phase::Running,
+            1 => Phase::Draining,
+            2 => Phase::Closing,
+            _ => Phase::Done,
+        }
+    }
+}
+
+/// Identifies a registered hook: its index in registration order.
+pub type HookId = usize;
+
+/// What the machine asks its driver to do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// A milestone was reached: publish it (phase, readiness, listeners).
+    Milestone(Milestone),
+    /// Close admission; report [`Machine::drained`] when no guard is left.
+    CloseAdmission,
+    /// The drain was cut short: fire the cancellation signal, stop waiting for guards.
+    Cancel,
+    /// Start this hook; report [`Machine::hook_finished`] when it ends.
+    StartHook(HookId),
+    /// A repeated trigger asked to end the process now (the report is final).
+    Terminate,
+}
+
+#[derive(Debug, Clone)]
+enum HookState {
+    Pending,
+    Running {
+        started: Instant,
+        deadline: Instant,
+    },
+    Finished {
+        outcome: HookOutcome,
+        duration: Duration,
+    },
+}
+
+#[derive(Debug, Clone)]
+struct HookSlot {
+    name: String,
+    order: i32,
+    timeout: Duration,
+    state: HookState,
+}
+
+/// Why a hook could not be registered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HookError {
+    /// The Closing phase has started; hooks registered now would never run.
+    TooLate,
+    /// The timeout is zero or longer than `close_timeout`.
+    BadTimeout(Duration),
+    /// The name is empty or longer than 256 bytes.
+    BadName,
+}
+
+impl std::fmt::Display for HookError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            HookError::TooLate => f.write_str("cleanup hooks have already started"),
+            HookError::BadTimeout(d) => {
+                write!(
+                    f,
+                    "hook timeout {d:?} must be greater than zero and at most close_timeout"
+                )
+            }
+            HookError::BadName => f.write_str("hook name must be 1 to 256 bytes"),
+        }
+    }
+}
+
+impl std::error::Error for HookError {}
+
+/// The state machine. See the [module documentation](self).
+#[derive(Debug)]
+pub struct Machine {
+    drain_delay: Duration,
+    announce_probes: Option<u32>,
+    drain_timeout: Duration,
+    close_timeout: Duration,
+    force_at: Option<u32>,
+    terminate_at: Option<u32>,
+    forced_exit_code: i32,
+
+    phase: Phase,
+    quiescing: bool,
+    triggered_at: Option<Instant>,
+    reason: Option<Reason>,
+    triggers: u32,
+    probes: u32,
+    announce_deadline: Option<Instant>,
+    drain_deadline: Option<Instant>,
+    close_deadline: Option<Instant>,
+    hooks: Vec<HookSlot>,
+    forced: Option<ForceCause>,
+    in_flight_at_trigger: u64,
+    aborted: InFlight,
+    timeline: Vec<Transition>,
+    actions: VecDeque<Action>,
+    report: Option<Report>,
+}
+
+impl Machine {
+    /// A machine in the Running phase.
+    pub fn new(config: &Config) -> Self {
+        Machine {
+            drain_delay: config.drain_delay,
+            announce_probes: config.announce_probes,
+            drain_timeout: config.drain_timeout,
+            close_timeout: config.close_timeout,
+            force_at: config.escalation.force_at,
+            terminate_at: config.escalation.terminate_at,
+            forced_exit_code: config.forced_exit_code,
+            phase: Phase::Running,
+            quiescing: false,
+            triggered_at: None,
+            reason: None,
+            triggers: 0,
+            probes: 0,
+            announce_deadline: None,
+            drain_deadline: None,
+            close_deadline: None,
+            hooks: Vec::new(),
+            forced: None,
+            in_flight_at_trigger: 0,
+            aborted: InFlight::default(),
+            timeline: Vec::new(),
+            actions: VecDeque::new(),
+            report: None,
+        }
+    }
+
+    /// The current phase.
+    pub fn phase(&self) -> Phase {
+        self.phase
+    }
+
+    /// Whether admission has been closed (the quiesce stage or later).
+    pub fn is_quiescing(&self) -> bool {
+        self.quiescing
+    }
+
+    /// When the first trigger arrived.
+    pub fn triggered_at(&self) -> Option<Instant> {
+        self.triggered_at
+    }
+
+    /// The announce window, while it is open: its start and its latest end.
+    pub fn announce_window(&self) -> Option<(Instant, Instant)> {
+        Some((self.triggered_at?, self.announce_deadline?))
+    }
+
+    /// The final report, once Done.
+    pub fn report(&self) -> Option<&Report> {
+        self.report.as_ref()
+    }
+
+    /// Registers a cleanup hook. Hooks with the same `order` run concurrently; groups
+    /// run in ascending order.
+    pub fn add_hook(
+        &mut self,
+        name: &str,
+        order: i32,
+        timeout: Duration,
+    ) -> Result<HookId, HookError> {
+        if self.phase >= Phase::Closing {
+            return Err(HookError::TooLate);
+        }
+        if name.is_empty() || name.len() > 256 {
+            return Err(HookError::BadName);
+        }
+        if timeout.is_zero() || timeout > self.close_timeout {
+            return Err(HookError::BadTimeout(timeout));
+        }
+        self.hooks.push(HookSlot {
+            name: name.to_string(),
+            order,
+            timeout,
+            state: HookState::Pending,
+        });
+        Ok(self.hooks.len() - 1)
+    }
+
+    /// A trigger (signal, manual, fatal). The first starts the drain; repeats escalate
+    /// as configured. `in_flight` is asked only when the count is needed.
+    pub fn trigger(&mut self, now: Instant, reason: Reason, in_flight: impl FnOnce() -> InFlight) {
+        if self.phase == Phase::Done {
+            log::debug!("shutdown: trigger ({reason}) ignored, already done");
+            return;
+        }
+        self.triggers += 1;
+        if self.phase == Phase::Running {
+            log::info!("shutdown: triggered by {reason}");
+            self.reason = Some(reason);
+            self.triggered_at = Some(now);
+            self.in_flight_at_trigger = in_flight().total;
+            self.enter_draining(now);
+            return;
+        }
+        let n = self.triggers;
+        if self.terminate_at.is_some_and(|t| n >= t) {
+            log::warn!("shutdown: trigger #{n} ({reason}): terminating now");
+            self.terminate(now, in_flight);
+        } else if self.force_at.is_some_and(|f| n >= f) && self.phase == Phase::Draining {
+            log::warn!("shutdown: trigger #{n} ({reason}): skipping the rest of the drain");
+            self.cut_drain(now, ForceCause::Escalation, in_flight());
+        } else {
+            log::info!(
+                "shutdown: trigger #{n} ({reason}) while {}",
+                self.phase.as_str()
+            );
+        }
+    }
+
+    /// A readiness probe was answered "not ready". Ends the announce window once the
+    /// configured number of probes has been seen.
+    pub fn readiness_probed(&mut self, now: Instant) {
+        if self.phase != Phase::Draining || self.quiescing {
+            return;
+        }
+        self.probes += 1;
+        if self.announce_probes.is_some_and(|n| self.probes >= n) {
+            log::info!(
+                "shutdown: {} readiness probes saw not-ready, closing admission",
+                self.probes
+            );
+            self.enter_quiescing(now);
+        }
+    }
+
+    /// The last guard left while admission was closed.
+    pub fn drained(&mut self, now: Instant) {
+        if self.phase == Phase::Draining && self.quiescing {
+            log::info!("shutdown: drained");
+            self.enter_closing(now);
+        }
+    }
+
+    /// A hook ended. Late completions of hooks already timed out are ignored.
+    pub fn hook_finished(&mut self, now: Instant, id: HookId, outcome: HookOutcome) {
+        let Some(slot) = self.hooks.get_mut(id) else {
+            return;
+        };
+        let HookState::Running { started, .. } = slot.state else {
+            log::debug!("shutdown: late result of hook {:?} ignored", slot.name);
+            return;
+        };
+        match &outcome {
+            HookOutcome::Ok => log::info!("shutdown: hook {:?} ok", slot.name),
+            other => log::warn!("shutdown: hook {:?} {:?}", slot.name, other),
+        }
+        slot.state = HookState::Finished {
+            outcome,
+            duration: now.saturating_duration_since(started),
+        };
+        self.advance_hooks(now);
+    }
+
+    /// When the machine next needs [`handle_timeout`](Self::handle_timeout).
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let hook_deadline = self
+            .hooks
+            .iter()
+            .filter_map(|h| match h.state {
+                HookState::Running { deadline, .. } => Some(deadline),
+                _ => None,
+            })
+            .min();
+        [
+            self.announce_deadline,
+            self.drain_deadline,
+            self.close_deadline,
+            hook_deadline,
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+    }
+
+    /// Applies every deadline that has passed at `now`.
+    pub fn handle_timeout(&mut self, now: Instant, in_flight: impl FnOnce() -> InFlight) {
+        if self.announce_deadline.is_some_and(|d| now >= d) {
+            self.enter_quiescing(now);
+        }
+        if self.drain_deadline.is_some_and(|d| now >= d) {
+            log::warn!("shutdown: drain deadline passed");
+            self.cut_drain(now, ForceCause::DrainTimeout, in_flight());
+            return;
+        }
+        if self.phase != Phase::Closing {
+            return;
+        }
+        let budget_gone = self.close_deadline.is_some_and(|d| now >= d);
+        for slot in &mut self.hooks {
+            if let HookState::Running { started, deadline } = slot.state {
+                if budget_gone || now >= deadline {
+                    log::warn!("shutdown: hook {:?} timed out", slot.name);
+                    slot.state = HookState::Finished {
+                        outcome: HookOutcome::TimedOut,
+                        duration: now.saturating_duration_since(started),
+                    };
+                }
+            }
+        }
+        if budget_gone {
+            self.skip_pending_hooks();
+            self.finish(now);
+        } else {
+            self.advance_hooks(now);
+        }
+    }
+
+    /// The next action for the driver.
+    pub fn poll_action(&mut self) -> Option<Action> {
+        self.actions.pop_front()
+    }
+
+    fn reach(&mut self, now: Instant, m: Milestone) {
+        let at = now.saturating_duration_since(self.triggered_at.unwrap_or(now));
+        self.timeline.push(Transition { milestone: m, at });
+        self.actions.push_back(Action::Milestone(m));
+    }
+
+    fn enter_draining(&mut self, now: Instant) {
+        self.phase = Phase::Draining;
+        self.reach(now, Milestone::Draining);
+        if self.drain_delay.is_zero() {
+            self.enter_quiescing(now);
+        } else {
+            self.announce_deadline = Some(now + self.drain_delay);
+        }
+    }
+
+    fn enter_quiescing(&mut self, now: Instant) {
+        if self.quiescing {
+            return;
+        }
+        self.quiescing = true;
+        self.announce_deadline = None;
+        self.reach(now, Milestone::Quiescing);
+        self.actions.push_back(Action::CloseAdmission);
+        self.drain_deadline = Some(now + self.drain_timeout);
+    }
+
+    fn cut_drain(&mut self, now: Instant, cause: ForceCause, in_flight: InFlight) {
+        // A forced jump still passes through every milestone it skips.
+        self.enter_quiescing(now);
+        self.forced.get_or_insert(cause);
+        self.aborted = in_flight;
+        self.actions.push_back(Action::Cancel);
+        self.enter_closing(now);
+    }
+
+    fn enter_closing(&mut self, now: Instant) {
+        self.phase = Phase::Closing;
+        self.drain_deadline = None;
+        self.reach(now, Milestone::Closing);
+        self.close_deadline = Some(now + self.close_timeout);
+        self.advance_hooks(now);
+    }
+
+    /// Starts the next order group once the current one has ended; finishes when none
+    /// is left.
+    fn advance_hooks(&mut self, now: Instant) {
+        if self.phase != Phase::Closing {
+            return;
+        }
+        if self
+            .hooks
+            .iter()
+            .any(|h| matches!(h.state, HookState::Running { .. }))
+        {
+            return;
+        }
+        let next = self
+            .hooks
+            .iter()
+            .filter(|h| matches!(h.state, HookState::Pending))
+            .map(|h| h.order)
+            .min();
+        let Some(order) = next else {
+            self.finish(now);
+            return;
+        };
+        let close_deadline = self.close_deadline.unwrap_or(now);
+        for (id, slot) in self.hooks.iter_mut().enumerate() {
+            if slot.order == order && matches!(slot.state, HookState::Pending) {
+                let deadline = (now + slot.timeout).min(close_deadline);
+                slot.state = HookState::Running {
+                    started: now,
+                    deadline,
+                };
+                log::info!("shutdown: running hook {:?}", slot.name);
+                self.actions.push_back(Action::StartHook(id));
+            }
+        }
+    }
+
+    fn skip_pending_hooks(&mut self) {
+        for slot in &mut self.hooks {
+            if matches!(slot.state, HookState::Pending) {
+                slot.state = HookState::Finished {
+                    outcome: HookOutcome::Skipped,
+                    duration: Duration::ZERO,
+                };
+            }
+        }
+    }
+
+    fn terminate(&mut self, now: Instant, in_flight: impl FnOnce() -> InFlight) {
+        if self.phase == Phase::Draining {
+            // Like `cut_drain`, but no hook starts: there is no time left for them.
+            self.enter_quiescing(now);
+            self.aborted = in_flight();
+            self.actions.push_back(Action::Cancel);
+            self.phase = Phase::Closing;
+            self.drain_deadline = None;
+            self.reach(now, Milestone::Closing);
+        }
+        self.forced = Some(ForceCause::Terminated);
+        for slot in &mut self.hooks {
+            if let HookState::Running { started, .. } = slot.state {
+                slot.state = HookState::Finished {
+                    outcome: HookOutcome::TimedOut,
+                    duration: now.saturating_duration_since(started),
+                };
+            }
+        }
+        self.skip_pending_hooks();
+        self.finish(now);
+        self.actions.push_back(Action::Terminate);
+    }
+
+    fn finish(&mut self, now: Instant) {
+        if self.phase == Phase::Done {
+            return;
+        }
+        self.phase = Phase::Done;
+        self.close_deadline = None;
+        self.reach(now, Milestone::Done);
+        let hooks: Vec<HookReport> = self
+            .hooks
+            .iter()
+            .map(|h| {
+                let (outcome, duration) = match &h.state {
+                    HookState::Finished { outcome, duration } => (outcome.clone(), *duration),
+                    // Unreachable by construction; reported rather than trusted.
+                    _ => (HookOutcome::Skipped, Duration::ZERO),
+                };
+                HookReport {
+                    name: h.name.clone(),
+                    order: h.order,
+                    outcome,
+                    duration,
+                }
+            })
+            .collect();
+        let clean = self.forced.is_none()
+            && self.aborted.total == 0
+            && hooks.iter().all(|h| h.outcome.is_ok());
+        let report = Report {
+            reason: self
+                .reason
+                .clone()
+                .unwrap_or_else(|| Reason::Manual(String::new())),
+            triggers: self.triggers,
+            timeline: self.timeline.clone(),
+            in_flight_at_trigger: self.in_flight_at_trigger,
+            aborted: self.aborted.total,
+            aborted_by_kind: std::mem::take(&mut self.aborted.by_kind),
+            hooks,
+            forced: self.forced,
+            exit_code: if clean { 0 } else { self.forced_exit_code },
+        };
+        log::info!(
+            "shutdown: done in {:?}, exit code {}",
+            report.total(),
+            report.exit_code
+        );
+        self.report = Some(report);
+    }
+}

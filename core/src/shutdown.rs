@@ -1,0 +1,612 @@
+//! The `Shutdown` handle: the machine behind a lock, the admission word beside it, and
+//! the glue that turns machine actions into effects.
+
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use event_listener::Event;
+
+use crate::admission::{self, Close, DrainSink, RawGuard};
+use crate::clock::Clock;
+use crate::config::{Builder, CloseStrategy, Config, ConfigError};
+use crate::hooks::{self, BoxFuture, HookBody, HookDone, HookOptions, HookResult};
+use crate::kinds::{Kind, KindError, Kinds};
+use crate::machine::{Action, HookError, HookId, Machine, Phase};
+use crate::report::{HookOutcome, InFlight, Milestone, Reason, Report};
+
+// The published status word: phase in the low bits, then flags.
+const PHASE_MASK: u8 = 0b11;
+const QUIESCING: u8 = 1 << 2;
+const CANCELLED: u8 = 1 << 3;
+
+// Which driver runs deadlines and async hooks.
+pub(crate) const DRIVER_NONE: u8 = 0;
+pub(crate) const DRIVER_ASYNC: u8 = 1;
+pub(crate) const DRIVER_BLOCKING: u8 = 2;
+
+type MilestoneCallback = Arc<dyn Fn(Milestone) + Send + Sync>;
+
+pub(crate) struct State {
+    pub(crate) machine: Machine,
+    hooks: Vec<Option<HookBody>>,
+    callbacks: Vec<MilestoneCallback>,
+    /// Async hooks waiting for the async driver to poll them.
+    pub(crate) async_hooks: Vec<(HookId, BoxFuture)>,
+}
+
+pub(crate) struct Inner {
+    config: Config,
+    pub(crate) clock: Clock,
+    status: AtomicU8,
+    kinds: Kinds,
+    state: Mutex<State>,
+    /// Notified on every status change (phase, admission, cancellation).
+    pub(crate) changed: Event,
+    /// Wakes the driver: new deadline, drained, queued async hook.
+    pub(crate) wake: Event,
+    pub(crate) drained_pending: AtomicBool,
+    pub(crate) driver: AtomicU8,
+    announce_start: AtomicU64,
+    announce_end: AtomicU64,
+    advice_seq: AtomicU64,
+}
+
+impl DrainSink for Inner {
+    fn drained(handle: &admission::Handle<Self>) {
+        let inner = handle.get();
+        if inner.clock.is_manual() {
+            // No driver on a virtual clock: the drain ends on this thread, at this instant.
+            let sd = Shutdown {
+                handle: handle.clone(),
+            };
+            sd.with_machine(|m, now, _| m.drained(now));
+        } else {
+            inner.drained_pending.store(true, Ordering::Release);
+            inner.wake.notify(1);
+        }
+    }
+}
+
+/// The graceful-shutdown engine. Cheap to clone; all clones share one state.
+///
+/// ```
+/// use std::time::Duration;
+/// use shutdown::{Phase, Shutdown};
+///
+/// let sd = Shutdown::builder()
+///     .drain_timeout(Duration::from_secs(10))
+///     .build()
+///     .unwrap();
+/// let driver = sd.spawn_driver();
+///
+/// let guard = sd.guard().expect("admission is open");
+/// sd.trigger("deploy");
+/// assert!(!sd.is_ready());
+/// assert!(sd.guard().is_none(), "admission closed (no drain_delay)");
+/// drop(guard); // the last request finishes: the drain is over
+///
+/// let report = sd.wait();
+/// assert_eq!(report.exit_code, 0);
+/// assert_eq!(sd.phase(), Phase::Done);
+/// driver.join().unwrap();
+/// ```
+#[derive(Clone)]
+pub struct Shutdown {
+    handle: admission::Handle<Inner>,
+}
+
+/// Proof that one unit of work is in flight; the drain waits for it. Released on drop.
+///
+/// `Send + Sync`, no allocation: it is a pointer and a label.
+pub struct Guard {
+    raw: RawGuard<Inner>,
+    kind: Option<Kind>,
+}
+
+impl Guard {
+    /// A guard for work this one starts (a job queued by a request). Admitted even
+    /// after admission closed, so work begun before the close can finish.
+    pub fn child(&self) -> Guard {
+        let raw = self.raw.child();
+        if let Some(k) = self.kind {
+            raw.get().kinds.enter(k);
+        }
+        Guard {
+            raw,
+            kind: self.kind,
+        }
+    }
+
+    /// The guard's label, if it has one.
+    pub fn kind(&self) -> Option<Kind> {
+        self.kind
+    }
+}
+
+impl Drop for Guard {
+    #[inline]
+    fn drop(&mut self) {
+        if let Some(k) = self.kind {
+            self.raw.get().kinds.leave(k);
+        }
+    }
+}
+
+impl std::fmt::Debug for Guard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Guard").field("kind", &self.kind).finish()
+    }
+}
+
+/// [`Shutdown::advance`] was called on a system clock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NotManualClock;
+
+impl std::fmt::Display for NotManualClock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("advance() needs a Shutdown built with manual_clock()")
+    }
+}
+
+impl std::error::Error for NotManualClock {}
+
+impl Builder {
+    /// The validated configuration, without building.
+    pub fn config(&self) -> Result<Config, ConfigError> {
+        self.validate()
+    }
+
+    /// Validates the configuration and builds the engine (in the Running phase).
+    pub fn build(self) -> Result<Shutdown, ConfigError> {
+        let config = self.validate()?;
+        let machine = Machine::new(&config);
+        let inner = Inner {
+            clock: Clock::new(self.manual_clock),
+            status: AtomicU8::new(Phase::Running as u8),
+            kinds: Kinds::new(),
+            state: Mutex::new(State {
+                machine,
+                hooks: Vec::new(),
+                callbacks: Vec::new(),
+                async_hooks: Vec::new(),
+            }),
+            changed: Event::new(),
+            wake: Event::new(),
+            drained_pending: AtomicBool::new(false),
+            driver: AtomicU8::new(DRIVER_NONE),
+            announce_start: AtomicU64::new(0),
+            announce_end: AtomicU64::new(0),
+            advice_seq: AtomicU64::new(0),
+            config,
+        };
+        Ok(Shutdown {
+            handle: admission::Handle::new(inner),
+        })
+    }
+}
+
+#[derive(Default)]
+struct Effects {
+    milestones: Vec<Milestone>,
+    callbacks: Vec<MilestoneCallback>,
+    start: Vec<(HookId, HookBody)>,
+}
+
+impl Shutdown {
+    /// A builder with the defaults (see [`Builder`]).
+    pub fn builder() -> Builder {
+        Builder::default()
+    }
+
+    pub(crate) fn inner(&self) -> &Inner {
+        self.handle.get()
+    }
+
+    /// The validated configuration.
+    pub fn config(&self) -> &Config {
+        &self.inner().config
+    }
+
+    // ----- the hot path -------------------------------------------------------------
+
+    /// Admits one unit of work, or `None` once admission has closed (the quiesce
+    /// stage). One `fetch_add`; releasing is one compare-and-swap.
+    #[inline]
+    pub fn guard(&self) -> Option<Guard> {
+        self.handle
+            .try_acquire()
+            .map(|raw| Guard { raw, kind: None })
+    }
+
+    /// Like [`guard`](Self::guard), labelled with a kind for the report.
+    #[inline]
+    pub fn guard_of(&self, kind: Kind) -> Option<Guard> {
+        let raw = self.handle.try_acquire()?;
+        raw.get().kinds.enter(kind);
+        Some(Guard {
+            raw,
+            kind: Some(kind),
+        })
+    }
+
+    /// Interns a guard label (`"http"`, `"job"`); call once and keep the [`Kind`].
+    pub fn kind(&self, name: &str) -> Result<Kind, KindError> {
+        self.inner().kinds.intern(name)
+    }
+
+    /// The name of a kind.
+    pub fn kind_name(&self, kind: Kind) -> String {
+        self.inner().kinds.name(kind)
+    }
+
+    /// Guards in flight now.
+    pub fn in_flight(&self) -> u64 {
+        self.handle.in_flight()
+    }
+
+    // ----- queries ------------------------------------------------------------------
+
+    fn status(&self) -> u8 {
+        self.inner().status.load(Ordering::Acquire)
+    }
+
+    /// The current phase.
+    pub fn phase(&self) -> Phase {
+        Phase::from_u8(self.status() & PHASE_MASK)
+    }
+
+    /// Readiness: `true` only while Running. Answer readiness probes with this.
+    pub fn is_ready(&self) -> bool {
+        self.phase() == Phase::Running
+    }
+
+    /// Whether new guards are admitted (Running, and the announce window).
+    pub fn is_accepting(&self) -> bool {
+        !self.handle.is_closed()
+    }
+
+    /// Whether the cancellation signal has fired (drain deadline, forced drain, or Done).
+    pub fn is_cancelled(&self) -> bool {
+        self.status() & CANCELLED != 0
+    }
+
+    /// Whether a keep-alive connection should close after its current response
+    /// (`Connection: close`, HTTP/2 GOAWAY). One atomic load while Running.
+    pub fn should_close(&self) -> bool {
+        let status = self.status();
+        if status & PHASE_MASK == Phase::Running as u8 {
+            return false;
+        }
+        if status & QUIESCING != 0 || self.config().close_strategy == CloseStrategy::Immediate {
+            return true;
+        }
+        let inner = self.inner();
+        let start = inner.announce_start.load(Ordering::Relaxed);
+        let end = inner.announce_end.load(Ordering::Relaxed);
+        let now = inner.clock.since_epoch(inner.clock.now()).as_nanos() as u64;
+        if end <= start || now >= end {
+            return true;
+        }
+        let p = now.saturating_sub(start) as f64 / (end - start) as f64;
+        let sample = splitmix64(inner.advice_seq.fetch_add(1, Ordering::Relaxed));
+        (sample as f64) < p * (u64::MAX as f64)
+    }
+
+    /// The final report, once Done.
+    pub fn report(&self) -> Option<Report> {
+        self.lock().machine.report().cloned()
+    }
+
+    // ----- events -------------------------------------------------------------------
+
+    /// Starts the shutdown (the first call), or escalates (later calls, as configured).
+    pub fn trigger(&self, reason: impl Into<Reason>) {
+        let reason = reason.into();
+        self.with_machine(|m, now, snap| m.trigger(now, reason, snap));
+    }
+
+    /// Reports a readiness probe answered "not ready" (the adaptive announce window).
+    pub fn readiness_probed(&self) {
+        let status = self.status();
+        if status & PHASE_MASK == Phase::Draining as u8 && status & QUIESCING == 0 {
+            self.with_machine(|m, now, _| m.readiness_probed(now));
+        }
+    }
+
+    /// Registers a blocking cleanup hook; it runs on a thread of its own in Closing.
+    ///
+    /// ```
+    /// # use shutdown::{Shutdown, HookOptions};
+    /// let sd = Shutdown::builder().build().unwrap();
+    /// sd.on_close("flush logs", HookOptions::new().order(10), || {
+    ///     // flush...
+    ///     Ok(())
+    /// })
+    /// .unwrap();
+    /// ```
+    pub fn on_close<F>(&self, name: &str, options: HookOptions, f: F) -> Result<(), HookError>
+    where
+        F: FnOnce() -> HookResult + Send + 'static,
+    {
+        self.add_hook(name, options, HookBody::Blocking(Box::new(f)))
+    }
+
+    /// Registers an async cleanup hook. Under [`run`](Self::run) it is polled by the
+    /// driver's own task, so it may use the executor's I/O; otherwise it is polled on a
+    /// thread of its own.
+    pub fn on_close_async<F, Fut>(
+        &self,
+        name: &str,
+        options: HookOptions,
+        f: F,
+    ) -> Result<(), HookError>
+    where
+        F: FnOnce() -> Fut + Send + 'static,
+        Fut: Future<Output = HookResult> + Send + 'static,
+    {
+        let body = HookBody::Async(Box::new(move || Box::pin(f()) as BoxFuture));
+        self.add_hook(name, options, body)
+    }
+
+    /// Registers a hook that completes through a [`HookDone`], from any thread. `f`
+    /// is called on the thread that starts the group and must not block: it starts the
+    /// work (on an event loop, another language's runtime) and returns.
+    pub fn on_close_deferred<F>(
+        &self,
+        name: &str,
+        options: HookOptions,
+        f: F,
+    ) -> Result<(), HookError>
+    where
+        F: FnOnce(HookDone) + Send + 'static,
+    {
+        self.add_hook(name, options, HookBody::Deferred(Box::new(f)))
+    }
+
+    fn add_hook(&self, name: &str, options: HookOptions, body: HookBody) -> Result<(), HookError> {
+        let timeout = options.timeout.unwrap_or(self.config().close_timeout);
+        let mut st = self.lock();
+        let id = st.machine.add_hook(name, options.order, timeout)?;
+        debug_assert_eq!(id, st.hooks.len());
+        st.hooks.push(Some(body));
+        Ok(())
+    }
+
+    /// Calls `f` on every milestone from now on, on the thread that caused it (a
+    /// trigger, the last guard, the driver). `f` must not block.
+    pub fn on_milestone(&self, f: impl Fn(Milestone) + Send + Sync + 'static) {
+        self.lock().callbacks.push(Arc::new(f));
+    }
+
+    pub(crate) fn hook_finished(&self, id: HookId, outcome: HookOutcome) {
+        self.with_machine(|m, now, _| m.hook_finished(now, id, outcome));
+    }
+
+    // ----- virtual time -------------------------------------------------------------
+
+    /// Moves a virtual clock forward, applying every deadline on the way at its exact
+    /// instant. Only for engines built with [`Builder::manual_clock`].
+    pub fn advance(&self, by: Duration) -> Result<(), NotManualClock> {
+        let clock = &self.inner().clock;
+        if !clock.is_manual() {
+            return Err(NotManualClock);
+        }
+        let target = clock.now() + by;
+        loop {
+            let next = self.lock().machine.poll_timeout();
+            match next {
+                Some(t) if t <= target => {
+                    clock.set(t);
+                    self.with_machine(|m, now, snap| m.handle_timeout(now, snap));
+                }
+                _ => break,
+            }
+        }
+        clock.set(target);
+        Ok(())
+    }
+
+    /// Time since this engine was built, on its clock.
+    pub fn elapsed(&self) -> Duration {
+        let clock = &self.inner().clock;
+        clock.since_epoch(clock.now())
+    }
+
+    // ----- the engine room ----------------------------------------------------------
+
+    pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
+        // A panic while holding this lock can only come from a bug in this crate; the
+        // state stays consistent enough to finish a shutdown, so carry on.
+        self.inner().state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn in_flight_snapshot(&self) -> InFlight {
+        InFlight {
+            total: self.handle.in_flight(),
+            by_kind: self.inner().kinds.snapshot(),
+        }
+    }
+
+    /// Feeds one event to the machine and carries out what it asks, user code last and
+    /// outside the lock.
+    pub(crate) fn with_machine<R>(
+        &self,
+        f: impl FnOnce(&mut Machine, Instant, &mut dyn FnMut() -> InFlight) -> R,
+    ) -> R {
+        let mut effects = Effects::default();
+        let result = {
+            let mut st = self.lock();
+            let now = self.inner().clock.now();
+            let mut snap = || self.in_flight_snapshot();
+            let r = f(&mut st.machine, now, &mut snap);
+            self.apply_actions(&mut st, now, &mut effects);
+            r
+        };
+        self.run_effects(effects);
+        result
+    }
+
+    fn apply_actions(&self, st: &mut State, now: Instant, fx: &mut Effects) {
+        let inner = self.inner();
+        while let Some(action) = st.machine.poll_action() {
+            match action {
+                Action::Milestone(m) => {
+                    let bits = match m {
+                        Milestone::Draining => {
+                            if let Some((start, end)) = st.machine.announce_window() {
+                                let ns = |t| inner.clock.since_epoch(t).as_nanos() as u64;
+                                inner.announce_start.store(ns(start), Ordering::Relaxed);
+                                inner.announce_end.store(ns(end), Ordering::Relaxed);
+                            }
+                            Phase::Draining as u8
+                        }
+                        Milestone::Quiescing => QUIESCING,
+                        Milestone::Closing => Phase::Closing as u8 | QUIESCING,
+                        Milestone::Done => Phase::Done as u8 | QUIESCING | CANCELLED,
+                    };
+                    let old = inner.status.load(Ordering::Relaxed);
+                    let new = (old & !PHASE_MASK)
+                        | (old & PHASE_MASK).max(bits & PHASE_MASK)
+                        | (bits & !PHASE_MASK);
+                    inner.status.store(new, Ordering::Release);
+                    fx.milestones.push(m);
+                }
+                Action::CloseAdmission => match self.handle.close() {
+                    Close::Drained => st.machine.drained(now),
+                    Close::Waiting(n) => log::info!("shutdown: admission closed, {n} in flight"),
+                    Close::AlreadyClosed => {}
+                },
+                Action::Cancel => {
+                    self.handle.end_drain();
+                    inner.status.fetch_or(CANCELLED, Ordering::AcqRel);
+                }
+                Action::StartHook(id) => {
+                    if let Some(body) = st.hooks.get_mut(id).and_then(Option::take) {
+                        fx.start.push((id, body));
+                    }
+                }
+                Action::Terminate => {}
+            }
+        }
+        if !fx.milestones.is_empty() {
+            fx.callbacks = st.callbacks.clone();
+        }
+        inner.changed.notify(usize::MAX);
+        inner.wake.notify(usize::MAX);
+    }
+
+    fn run_effects(&self, fx: Effects) {
+        for m in &fx.milestones {
+            for cb in &fx.callbacks {
+                let cb = cb.clone();
+                let m = *m;
+                if let Err(p) =
+                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || cb(m)))
+                {
+                    log::error!(
+                        "shutdown: milestone callback panicked: {}",
+                        hooks::panic_message(&*p)
+                    );
+                }
+            }
+        }
+        for (id, body) in fx.start {
+            self.start_hook(id, body);
+        }
+    }
+
+    fn start_hook(&self, id: HookId, body: HookBody) {
+        let manual = self.inner().clock.is_manual();
+        match body {
+            HookBody::Blocking(f) if manual => self.hook_finished(id, hooks::run_blocking(f)),
+            HookBody::Blocking(f) => {
+                let sd = self.clone();
+                self.spawn_hook_thread(id, move || sd.hook_finished(id, hooks::run_blocking(f)));
+            }
+            HookBody::Async(f) => {
+                let fut = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+                    Ok(fut) => fut,
+                    Err(p) => {
+                        return self
+                            .hook_finished(id, HookOutcome::Panicked(hooks::panic_message(&*p)));
+                    }
+                };
+                if manual {
+                    self.hook_finished(id, hooks::block_on(fut));
+                } else if self.inner().driver.load(Ordering::Acquire) == DRIVER_ASYNC {
+                    self.lock().async_hooks.push((id, fut));
+                    self.inner().wake.notify(usize::MAX);
+                } else {
+                    let sd = self.clone();
+                    self.spawn_hook_thread(id, move || sd.hook_finished(id, hooks::block_on(fut)));
+                }
+            }
+            HookBody::Deferred(f) => {
+                let done = HookDone::new(self.clone(), id);
+                // A panic drops `done`, which records the hook as failed; record the
+                // panic itself first so the report says what happened.
+                if let Err(p) =
+                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || f(done)))
+                {
+                    self.hook_finished(id, HookOutcome::Panicked(hooks::panic_message(&*p)));
+                }
+            }
+        }
+    }
+
+    fn spawn_hook_thread(&self, id: HookId, f: impl FnOnce() + Send + 'static) {
+        let spawned = std::thread::Builder::new()
+            .name(format!("shutdown-hook-{id}"))
+            .spawn(f);
+        if let Err(e) = spawned {
+            self.hook_finished(
+                id,
+                HookOutcome::Failed(format!("could not start a thread: {e}")),
+            );
+        }
+    }
+
+    /// One driver step: apply a pending drain and every passed deadline; returns the
+    /// next deadline, or `None` when there is none (or Done).
+    pub(crate) fn tick(&self) -> Option<Instant> {
+        let drained = self.inner().drained_pending.swap(false, Ordering::AcqRel);
+        self.with_machine(|m, now, snap| {
+            if drained {
+                m.drained(now);
+            }
+            if m.poll_timeout().is_some_and(|d| d <= now) {
+                m.handle_timeout(now, snap);
+            }
+            m.poll_timeout()
+        })
+    }
+
+    pub(crate) fn status_reached(&self, pred: fn(u8) -> bool) -> bool {
+        pred(self.status())
+    }
+}
+
+pub(crate) fn reached_draining(s: u8) -> bool {
+    s & PHASE_MASK >= Phase::Draining as u8
+}
+pub(crate) fn reached_quiescing(s: u8) -> bool {
+    s & QUIESCING != 0
+}
+pub(crate) fn reached_closing(s: u8) -> bool {
+    s & PHASE_MASK >= Phase::Closing as u8
+}
+pub(crate) fn reached_done(s: u8) -> bool {
+    s & PHASE_MASK == Phase::Done as u8
+}
+pub(crate) fn reached_cancelled(s: u8) -> bool {
+    s & CANCELLED != 0
+}
+
+fn splitmix64(mut x: u64) -> u64 {
+    x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    x ^ (x >> 31)
+}
