@@ -1,0 +1,201 @@
+//! The conformance scenarios through the Rust API of the core.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde_json::Value;
+use shutdown::{CloseStrategy, Escalation, Guard, HookDone, HookOptions, Reason, Shutdown};
+use shutdown_conformance::{
+    run_all, Engine, HookBehavior, ReasonSpec, Scenario, State, Target, TraceEntry,
+};
+
+type Pending = Arc<Mutex<BTreeMap<String, HookDone>>>;
+
+struct RustEngine {
+    sd: Shutdown,
+    guards: BTreeMap<String, Guard>,
+    trace: Arc<Mutex<Vec<TraceEntry>>>,
+    manual: Pending,
+    /// Hooks that never finish: kept so their completion is never dropped.
+    _hung: Pending,
+}
+
+struct Rust;
+
+fn ms(v: u64) -> Duration {
+    Duration::from_millis(v)
+}
+
+impl Target for Rust {
+    fn name(&self) -> &str {
+        "rust"
+    }
+
+    fn create(&self, s: &Scenario) -> Result<Box<dyn Engine>, String> {
+        let c = &s.config;
+        let mut b = Shutdown::builder().manual_clock();
+        if let Some(v) = c.drain_delay_ms {
+            b = b.drain_delay(ms(v));
+        }
+        if let Some(v) = c.announce_probes {
+            b = b.announce_probes(v);
+        }
+        if let Some(v) = c.drain_timeout_ms {
+            b = b.drain_timeout(ms(v));
+        }
+        if let Some(v) = c.close_timeout_ms {
+            b = b.close_timeout(ms(v));
+        }
+        if let Some(v) = c.grace_period_ms {
+            b = b.grace_period(v.map(ms));
+        }
+        let mut e = Escalation::default();
+        if let Some(v) = c.force_at {
+            e.force_at = v;
+        }
+        if let Some(v) = c.terminate_at {
+            e.terminate_at = v;
+        }
+        b = b.escalation(e);
+        if let Some(v) = c.forced_exit_code {
+            b = b.forced_exit_code(v);
+        }
+        match c.close_strategy.as_deref() {
+            None | Some("immediate") => {}
+            Some("gradual") => b = b.close_strategy(CloseStrategy::Gradual),
+            Some(other) => return Err(format!("close_strategy: unknown {other}")),
+        }
+        let sd = b.build().map_err(|e| e.to_string())?;
+
+        let trace = Arc::new(Mutex::new(Vec::new()));
+        let (t, clock) = (trace.clone(), sd.clone());
+        sd.on_milestone(move |m| {
+            t.lock().unwrap().push(TraceEntry {
+                milestone: m.as_str().to_string(),
+                at_ms: clock.elapsed().as_micros() as f64 / 1000.0,
+            })
+        });
+        let manual: Pending = Default::default();
+        let hung: Pending = Default::default();
+        for h in &s.hooks {
+            let mut opts = HookOptions::new().order(h.order);
+            if let Some(t) = h.timeout_ms {
+                opts = opts.timeout(ms(t));
+            }
+            let name = h.name.clone();
+            let r = match h.behavior {
+                HookBehavior::Ok => sd.on_close(&h.name, opts, || Ok(())),
+                HookBehavior::Fail => {
+                    sd.on_close(&h.name, opts, move || Err(format!("{name} failed").into()))
+                }
+                HookBehavior::Panic => {
+                    sd.on_close(&h.name, opts, move || panic!("{name} panicked"))
+                }
+                HookBehavior::Hang | HookBehavior::Manual => {
+                    let keep = if h.behavior == HookBehavior::Hang {
+                        hung.clone()
+                    } else {
+                        manual.clone()
+                    };
+                    sd.on_close_deferred(&h.name, opts, move |done| {
+                        keep.lock().unwrap().insert(name, done);
+                    })
+                }
+            };
+            r.map_err(|e| format!("hook {}: {e}", h.name))?;
+        }
+        Ok(Box::new(RustEngine {
+            sd,
+            guards: BTreeMap::new(),
+            trace,
+            manual,
+            _hung: hung,
+        }))
+    }
+}
+
+impl Engine for RustEngine {
+    fn guard(&mut self, id: &str, kind: Option<&str>) -> bool {
+        let g = match kind {
+            Some(k) => self.sd.guard_of(self.sd.kind(k).unwrap()),
+            None => self.sd.guard(),
+        };
+        match g {
+            Some(g) => {
+                self.guards.insert(id.to_string(), g);
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn child(&mut self, id: &str, parent: &str) {
+        let child = self.guards[parent].child();
+        self.guards.insert(id.to_string(), child);
+    }
+
+    fn release(&mut self, id: &str) {
+        self.guards.remove(id).expect("release of an unknown guard");
+    }
+
+    fn trigger(&mut self, r: &ReasonSpec) {
+        let reason = match r.kind.as_str() {
+            "signal" => Reason::Signal(r.detail.clone()),
+            "fatal" => Reason::Fatal(r.detail.clone()),
+            _ => Reason::Manual(r.detail.clone()),
+        };
+        self.sd.trigger(reason);
+    }
+
+    fn readiness_probed(&mut self) {
+        self.sd.readiness_probed();
+    }
+
+    fn finish_hook(&mut self, name: &str, ok: bool) {
+        let done = self
+            .manual
+            .lock()
+            .unwrap()
+            .remove(name)
+            .expect("hook not running");
+        done.finish(if ok {
+            Ok(())
+        } else {
+            Err(format!("{name} failed").into())
+        });
+    }
+
+    fn advance(&mut self, ms: f64) {
+        self.sd
+            .advance(Duration::from_micros((ms * 1000.0).round() as u64))
+            .unwrap();
+    }
+
+    fn state(&mut self) -> State {
+        State {
+            phase: self.sd.phase().as_str().to_string(),
+            ready: self.sd.is_ready(),
+            accepting: self.sd.is_accepting(),
+            should_close: self.sd.should_close(),
+            cancelled: self.sd.is_cancelled(),
+            in_flight: self.sd.in_flight(),
+        }
+    }
+
+    fn trace(&mut self) -> Vec<TraceEntry> {
+        self.trace.lock().unwrap().clone()
+    }
+
+    fn report(&mut self) -> Option<Value> {
+        self.sd
+            .report()
+            .map(|r| serde_json::from_str(&r.to_json()).unwrap())
+    }
+}
+
+#[test]
+fn every_scenario_through_the_rust_api() {
+    let ran = run_all(&Rust);
+    eprintln!("{ran} scenarios passed through the Rust API");
+}
