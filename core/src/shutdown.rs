@@ -586,6 +586,68 @@ impl Shutdown {
     pub(crate) fn status_reached(&self, pred: fn(u8) -> bool) -> bool {
         pred(self.status())
     }
+
+    /// Like [`spawn_driver`](Self::spawn_driver), for hosts that may drop an engine
+    /// before it is Done (the C ABI's `shutdown_free`): also returns a function that
+    /// stops the driver thread early. Stopping is idempotent and does not change the
+    /// shutdown (no trigger, no deadline applied); the thread then ends with `None`, and
+    /// no deadline of this engine fires afterwards unless another driver runs. The
+    /// thread ends with `Some(report)` at Done. If another driver already runs, or the
+    /// clock is virtual, the thread only waits for Done (or the stop).
+    pub fn spawn_stoppable_driver(
+        &self,
+    ) -> std::io::Result<(
+        std::thread::JoinHandle<Option<Report>>,
+        Box<dyn Fn() + Send + Sync>,
+    )> {
+        use event_listener::Listener;
+        let stop = Arc::new(AtomicBool::new(false));
+        let sd = self.clone();
+        let flag = stop.clone();
+        let thread = std::thread::Builder::new()
+            .name("shutdown-driver".into())
+            .spawn(move || {
+                let inner = sd.inner();
+                let claimed = inner
+                    .driver
+                    .compare_exchange(
+                        DRIVER_NONE,
+                        DRIVER_BLOCKING,
+                        Ordering::AcqRel,
+                        Ordering::Acquire,
+                    )
+                    .is_ok();
+                let drive = claimed && !inner.clock.is_manual();
+                loop {
+                    // Listen before the step, so a wake-up during the step is not lost.
+                    let listener = if drive {
+                        inner.wake.listen()
+                    } else {
+                        inner.changed.listen()
+                    };
+                    if flag.load(Ordering::Acquire) {
+                        return None;
+                    }
+                    let next = if drive { sd.tick() } else { None };
+                    if let Some(report) = sd.finished() {
+                        return Some(report);
+                    }
+                    match next {
+                        Some(deadline) => {
+                            listener.wait_deadline(deadline);
+                        }
+                        None => listener.wait(),
+                    }
+                }
+            })?;
+        let sd = self.clone();
+        let stopper = move || {
+            stop.store(true, Ordering::Release);
+            sd.inner().wake.notify(usize::MAX);
+            sd.inner().changed.notify(usize::MAX);
+        };
+        Ok((thread, Box::new(stopper)))
+    }
 }
 
 pub(crate) fn reached_draining(s: u8) -> bool {
