@@ -20,9 +20,9 @@
 //! notify the waiter without racing a concurrent drop of the last handle, and then
 //! drops the drain reference.
 
-#[cfg(loom)]
+#[cfg(feature = "loom")]
 use loom::sync::atomic::{fence, AtomicU64, Ordering};
-#[cfg(not(loom))]
+#[cfg(not(feature = "loom"))]
 use std::sync::atomic::{fence, AtomicU64, Ordering};
 
 use std::ptr::NonNull;
@@ -263,7 +263,7 @@ impl<T: DrainSink> Drop for RawGuard<T> {
     }
 }
 
-#[cfg(all(test, not(loom)))]
+#[cfg(all(test, not(feature = "loom")))]
 mod tests {
     use super::*;
     use std::sync::atomic::AtomicUsize;

@@ -45,9 +45,9 @@
 //! ```
 #![warn(missing_docs)]
 
-#[cfg(loom)]
+#[cfg(feature = "loom")]
 pub mod admission;
-#[cfg(not(loom))]
+#[cfg(not(feature = "loom"))]
 mod admission;
 mod clock;
 mod config;

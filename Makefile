@@ -1,0 +1,42 @@
+# libshutdown: the two commands a new user runs are `make demo` and `make test`.
+# Everything a target needs (apt packages, cargo-c, npm packages) is installed by
+# the target itself when missing.
+
+CARGO ?= cargo
+export CARGO_TERM_COLOR ?= never
+
+.PHONY: demo test lint rust-test loom c-test node-test e2e-quick e2e bench
+
+demo:
+	$(CARGO) run --release -q -p shutdown-examples --bin demo
+
+# The whole default test run (CI calls this). Long soak/load runs are `make e2e`
+# and `make bench`.
+test: lint rust-test loom c-test node-test e2e-quick
+
+lint:
+	$(CARGO) fmt --all --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+rust-test:
+	$(CARGO) test --workspace
+
+# The atomic protocol of the admission word, model-checked.
+loom:
+	$(CARGO) test -p shutdown --release --features loom --test loom
+
+c-test:
+	bash ffi/tests/run.sh
+
+node-test:
+	bash bindings/node/scripts/test.sh
+
+e2e-quick:
+	bash tests/e2e/run.sh --quick
+
+e2e:
+	bash tests/e2e/run.sh --full
+
+bench:
+	$(CARGO) bench -p shutdown --bench guard
+	bash bindings/node/bench/run.sh
