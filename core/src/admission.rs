@@ -186,9 +186,13 @@ impl<T: DrainSink> Drop for Handle<T> {
 /// # Safety
 /// The caller owns one handle reference to a live block.
 unsafe fn release_handle<T>(ptr: NonNull<Block<T>>) {
-    let prev = ptr.as_ref().word.fetch_sub(HANDLE_ONE, Ordering::Release);
+    // SAFETY: the caller's reference keeps the block alive until this decrement.
+    let prev = unsafe { ptr.as_ref() }
+        .word
+        .fetch_sub(HANDLE_ONE, Ordering::Release);
     if prev & REFS_MASK == HANDLE_ONE {
-        free(ptr);
+        // SAFETY: that was the last reference.
+        unsafe { free(ptr) };
     }
 }
 
@@ -198,7 +202,8 @@ unsafe fn free<T>(ptr: NonNull<Block<T>>) {
     // Pairs with the `Release` of every other reference's drop, so the value's last
     // uses happen before it is dropped (the pattern of `Arc`).
     fence(Ordering::Acquire);
-    drop(Box::from_raw(ptr.as_ptr()));
+    // SAFETY: allocated by `Handle::new` through `Box`, and no reference remains.
+    drop(unsafe { Box::from_raw(ptr.as_ptr()) });
 }
 
 /// One admitted unit of work. Releases on drop.

@@ -67,5 +67,5 @@ pub use report::{
     signal_name, ForceCause, HookOutcome, HookReport, InFlight, Milestone, Reason, Report,
     Transition,
 };
-pub use shutdown::{Guard, NotManualClock, Shutdown};
+pub use shutdown::{Guard, NotManualClock, Shutdown, StopDriver};
 pub use signals::SignalListener;

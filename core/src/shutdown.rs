@@ -28,6 +28,9 @@ pub(crate) const DRIVER_BLOCKING: u8 = 2;
 
 type MilestoneCallback = Arc<dyn Fn(Milestone) + Send + Sync>;
 
+/// Stops a driver started by [`Shutdown::spawn_stoppable_driver`].
+pub type StopDriver = Box<dyn Fn() + Send + Sync>;
+
 pub(crate) struct State {
     pub(crate) machine: Machine,
     hooks: Vec<Option<HookBody>>,
@@ -189,6 +192,7 @@ impl Builder {
 
 #[derive(Default)]
 struct Effects {
+    status_changed: bool,
     milestones: Vec<Milestone>,
     callbacks: Vec<MilestoneCallback>,
     start: Vec<(HookId, HookBody)>,
@@ -436,14 +440,20 @@ impl Shutdown {
         f: impl FnOnce(&mut Machine, Instant, &mut dyn FnMut() -> InFlight) -> R,
     ) -> R {
         let mut effects = Effects::default();
-        let result = {
+        let (result, wake_driver) = {
             let mut st = self.lock();
             let now = self.inner().clock.now();
+            let deadline_before = st.machine.poll_timeout();
             let mut snap = || self.in_flight_snapshot();
             let r = f(&mut st.machine, now, &mut snap);
             self.apply_actions(&mut st, now, &mut effects);
-            r
+            // The driver only needs waking when its deadline moved; waking it on every
+            // event would make it wake itself in a loop.
+            (r, st.machine.poll_timeout() != deadline_before)
         };
+        if wake_driver {
+            self.inner().wake.notify(usize::MAX);
+        }
         self.run_effects(effects);
         result
     }
@@ -472,6 +482,7 @@ impl Shutdown {
                         | (bits & !PHASE_MASK);
                     inner.status.store(new, Ordering::Release);
                     fx.milestones.push(m);
+                    fx.status_changed = true;
                 }
                 Action::CloseAdmission => match self.handle.close() {
                     Close::Drained => st.machine.drained(now),
@@ -481,6 +492,7 @@ impl Shutdown {
                 Action::Cancel => {
                     self.handle.end_drain();
                     inner.status.fetch_or(CANCELLED, Ordering::AcqRel);
+                    fx.status_changed = true;
                 }
                 Action::StartHook(id) => {
                     if let Some(body) = st.hooks.get_mut(id).and_then(Option::take) {
@@ -493,8 +505,9 @@ impl Shutdown {
         if !fx.milestones.is_empty() {
             fx.callbacks = st.callbacks.clone();
         }
-        inner.changed.notify(usize::MAX);
-        inner.wake.notify(usize::MAX);
+        if fx.status_changed {
+            inner.changed.notify(usize::MAX);
+        }
     }
 
     fn run_effects(&self, fx: Effects) {
@@ -535,12 +548,13 @@ impl Shutdown {
                 };
                 if manual {
                     self.hook_finished(id, hooks::block_on(fut));
-                } else if self.inner().driver.load(Ordering::Acquire) == DRIVER_ASYNC {
+                } else if self.inner().driver.load(Ordering::Acquire) == DRIVER_BLOCKING {
+                    self.spawn_async_hook(id, fut);
+                } else {
+                    // Queued for the driver: `run()` polls it in its own task (so it sees
+                    // the caller's executor context); a blocking driver gives it a thread.
                     self.lock().async_hooks.push((id, fut));
                     self.inner().wake.notify(usize::MAX);
-                } else {
-                    let sd = self.clone();
-                    self.spawn_hook_thread(id, move || sd.hook_finished(id, hooks::block_on(fut)));
                 }
             }
             HookBody::Deferred(f) => {
@@ -554,6 +568,11 @@ impl Shutdown {
                 }
             }
         }
+    }
+
+    pub(crate) fn spawn_async_hook(&self, id: HookId, fut: BoxFuture) {
+        let sd = self.clone();
+        self.spawn_hook_thread(id, move || sd.hook_finished(id, hooks::block_on(fut)));
     }
 
     fn spawn_hook_thread(&self, id: HookId, f: impl FnOnce() + Send + 'static) {
@@ -596,50 +615,12 @@ impl Shutdown {
     /// clock is virtual, the thread only waits for Done (or the stop).
     pub fn spawn_stoppable_driver(
         &self,
-    ) -> std::io::Result<(
-        std::thread::JoinHandle<Option<Report>>,
-        Box<dyn Fn() + Send + Sync>,
-    )> {
-        use event_listener::Listener;
+    ) -> std::io::Result<(std::thread::JoinHandle<Option<Report>>, StopDriver)> {
         let stop = Arc::new(AtomicBool::new(false));
-        let sd = self.clone();
-        let flag = stop.clone();
+        let (sd, flag) = (self.clone(), stop.clone());
         let thread = std::thread::Builder::new()
             .name("shutdown-driver".into())
-            .spawn(move || {
-                let inner = sd.inner();
-                let claimed = inner
-                    .driver
-                    .compare_exchange(
-                        DRIVER_NONE,
-                        DRIVER_BLOCKING,
-                        Ordering::AcqRel,
-                        Ordering::Acquire,
-                    )
-                    .is_ok();
-                let drive = claimed && !inner.clock.is_manual();
-                loop {
-                    // Listen before the step, so a wake-up during the step is not lost.
-                    let listener = if drive {
-                        inner.wake.listen()
-                    } else {
-                        inner.changed.listen()
-                    };
-                    if flag.load(Ordering::Acquire) {
-                        return None;
-                    }
-                    let next = if drive { sd.tick() } else { None };
-                    if let Some(report) = sd.finished() {
-                        return Some(report);
-                    }
-                    match next {
-                        Some(deadline) => {
-                            listener.wait_deadline(deadline);
-                        }
-                        None => listener.wait(),
-                    }
-                }
-            })?;
+            .spawn(move || sd.drive_blocking(Some(&flag)))?;
         let sd = self.clone();
         let stopper = move || {
             stop.store(true, Ordering::Release);

@@ -1,6 +1,6 @@
 //! The blocking driver: one thread parks until the next deadline or a wake-up.
 
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 
 use event_listener::Listener;
@@ -13,6 +13,13 @@ impl Shutdown {
     /// Drives deadlines on the current thread until Done, and returns the report. If
     /// another driver already runs, only waits for Done.
     pub fn run_blocking(&self) -> Report {
+        self.drive_blocking(None)
+            .expect("only a stop flag ends the loop early")
+    }
+
+    /// The blocking driver loop; returns `None` when `stop` is raised first. Without
+    /// the driver role (another driver has it, or the clock is virtual) it only waits.
+    pub(crate) fn drive_blocking(&self, stop: Option<&AtomicBool>) -> Option<Report> {
         let inner = self.inner();
         let claimed = inner
             .driver
@@ -23,15 +30,29 @@ impl Shutdown {
                 Ordering::Acquire,
             )
             .is_ok();
-        if !claimed || inner.clock.is_manual() {
-            return self.wait();
-        }
+        let drive = claimed && !inner.clock.is_manual();
         loop {
             // Listen before the step, so a wake-up during the step is not lost.
-            let listener = inner.wake.listen();
-            let next = self.tick();
+            let listener = if drive {
+                inner.wake.listen()
+            } else {
+                inner.changed.listen()
+            };
+            if stop.is_some_and(|s| s.load(Ordering::Acquire)) {
+                return None;
+            }
+            let next = if drive {
+                let next = self.tick();
+                let queued = std::mem::take(&mut self.lock().async_hooks);
+                for (id, fut) in queued {
+                    self.spawn_async_hook(id, fut);
+                }
+                next
+            } else {
+                None
+            };
             if let Some(report) = self.finished() {
-                return report;
+                return Some(report);
             }
             match next {
                 Some(deadline) => {
