@@ -1,0 +1,601 @@
+'use strict';
+// libshutdown for Node: the JavaScript face of the `shutdown` core (a Rust N-API addon).
+//
+// The addon translates types; every decision (phases, deadlines, admission, escalation,
+// hook timeouts, the exit code) is the core's. This file adapts Node's objects to it:
+// options, events and promises, guards, hooks as JavaScript functions, signals through
+// process.on (never a native signal handler: see docs/design.md), and attach() for
+// http/https/http2 servers (in ./lib/attach.js).
+
+const { EventEmitter } = require('node:events');
+const os = require('node:os');
+const path = require('node:path');
+
+const native = loadAddon();
+const { attach } = require('./lib/attach.js');
+
+function loadAddon() {
+  const file = process.env.LIBSHUTDOWN_ADDON || path.join(__dirname, 'libshutdown.node');
+  try {
+    return require(file);
+  } catch (e) {
+    const err = new Error(
+      `libshutdown: cannot load the native addon ${file} (${e.message}); ` +
+        'build it with `npm run build` in bindings/node (needs cargo)',
+    );
+    err.code = 'ERR_SHUTDOWN_ADDON';
+    err.cause = e;
+    throw err;
+  }
+}
+
+const PHASES = ['running', 'draining', 'closing', 'done'];
+const MILESTONES = ['draining', 'quiescing', 'closing', 'done'];
+const EV_MILESTONE = 0;
+
+// ----- errors -----------------------------------------------------------------------
+
+function typeError(option, message) {
+  const e = new TypeError(`libshutdown: option ${option} ${message}`);
+  e.code = 'ERR_INVALID_ARG_TYPE';
+  e.option = option;
+  return e;
+}
+
+function rangeError(option, message) {
+  const e = new RangeError(`libshutdown: option ${option} ${message}`);
+  e.code = 'ERR_OUT_OF_RANGE';
+  e.option = option;
+  return e;
+}
+
+// The core's ConfigError field -> the JavaScript option it comes from.
+const FIELD_TO_OPTION = {
+  drain_delay: 'drainDelay',
+  announce_probes: 'announceProbes',
+  drain_timeout: 'drainTimeout',
+  close_timeout: 'closeTimeout',
+  grace_period: 'gracePeriod',
+  forced_exit_code: 'forcedExitCode',
+  signals: 'signals',
+};
+
+function configError(field, reason) {
+  let option = FIELD_TO_OPTION[field];
+  if (field === 'escalation') option = /terminate_at/.test(reason) ? 'terminateAt' : 'forceAt';
+  if (option === undefined) option = field;
+  const e = new RangeError(`libshutdown: invalid option ${option} (${field}): ${reason}`);
+  e.code = 'ERR_SHUTDOWN_CONFIG';
+  e.option = option;
+  e.field = field;
+  return e;
+}
+
+function closedError(what) {
+  const e = new Error(`libshutdown: ${what}: admission has closed, the server is shutting down`);
+  e.code = 'ERR_SHUTDOWN_CLOSED';
+  return e;
+}
+
+function messageOf(e) {
+  try {
+    if (e instanceof Error) return e.message;
+    return String(e);
+  } catch {
+    return 'a value that cannot be shown';
+  }
+}
+
+// ----- options ----------------------------------------------------------------------
+
+const OPTIONS = new Set([
+  'drainDelay',
+  'announceProbes',
+  'drainTimeout',
+  'closeTimeout',
+  'gracePeriod',
+  'forceAt',
+  'terminateAt',
+  'forcedExitCode',
+  'closeStrategy',
+  'signals',
+  'exitOnDone',
+  'manualClock',
+]);
+
+function millis(options, name) {
+  const v = options[name];
+  if (v === undefined) return undefined;
+  if (typeof v !== 'number') throw typeError(name, `must be a number of milliseconds, got ${typeof v}`);
+  if (!Number.isFinite(v) || v < 0) throw rangeError(name, `must be a finite number of milliseconds >= 0, got ${v}`);
+  return v;
+}
+
+function count(options, name, { nullable = false } = {}) {
+  const v = options[name];
+  if (v === undefined) return undefined;
+  if (v === null && nullable) return null;
+  if (typeof v !== 'number') throw typeError(name, `must be an integer${nullable ? ' or null' : ''}, got ${typeof v}`);
+  if (!Number.isInteger(v) || v < 0 || v > 0xffffffff) throw rangeError(name, `must be an integer from 0 to 4294967295, got ${v}`);
+  return v;
+}
+
+function bool(options, name) {
+  const v = options[name];
+  if (v === undefined) return undefined;
+  if (typeof v !== 'boolean') throw typeError(name, `must be a boolean, got ${typeof v}`);
+  return v;
+}
+
+const SIGNALS = os.constants.signals;
+
+function signalNumber(s) {
+  if (typeof s === 'number') {
+    if (!Number.isInteger(s)) throw rangeError('signals', `has a non-integer signal ${s}`);
+    return s;
+  }
+  if (typeof s !== 'string') throw typeError('signals', `must list signal names or numbers, got ${typeof s}`);
+  const n = SIGNALS[s] ?? SIGNALS[`SIG${s}`];
+  if (n === undefined) throw rangeError('signals', `has an unknown signal ${JSON.stringify(s)}`);
+  return n;
+}
+
+function signalNameOf(n) {
+  for (const [name, num] of Object.entries(SIGNALS)) if (num === n) return name;
+  return null;
+}
+
+/** Validates the JavaScript options and turns them into the addon's. */
+function normalize(options) {
+  if (options === undefined || options === null) options = {};
+  if (typeof options !== 'object') throw typeError('options', `must be an object, got ${typeof options}`);
+  for (const k of Object.keys(options)) {
+    if (!OPTIONS.has(k)) throw typeError(k, `is not an option of Shutdown (known: ${[...OPTIONS].join(', ')})`);
+  }
+  const n = {};
+  n.drainDelayMs = millis(options, 'drainDelay');
+  n.announceProbes = count(options, 'announceProbes');
+  n.drainTimeoutMs = millis(options, 'drainTimeout');
+  n.closeTimeoutMs = millis(options, 'closeTimeout');
+  if (options.gracePeriod === null) n.gracePeriodOff = true;
+  else n.gracePeriodMs = millis(options, 'gracePeriod');
+  const forceAt = count(options, 'forceAt', { nullable: true });
+  if (forceAt === null) n.forceAtOff = true;
+  else n.forceAt = forceAt;
+  const terminateAt = count(options, 'terminateAt', { nullable: true });
+  if (terminateAt === null) n.terminateAtOff = true;
+  else n.terminateAt = terminateAt;
+  const code = options.forcedExitCode;
+  if (code !== undefined) {
+    if (typeof code !== 'number') throw typeError('forcedExitCode', `must be an integer, got ${typeof code}`);
+    if (!Number.isInteger(code) || code < -0x80000000 || code > 0x7fffffff) {
+      throw rangeError('forcedExitCode', `must be an exit code from 1 to 255, got ${code}`);
+    }
+    n.forcedExitCode = code;
+  }
+  const strategy = options.closeStrategy;
+  if (strategy !== undefined) {
+    if (typeof strategy !== 'string') throw typeError('closeStrategy', `must be "immediate" or "gradual", got ${typeof strategy}`);
+    if (strategy !== 'immediate' && strategy !== 'gradual') {
+      throw rangeError('closeStrategy', `must be "immediate" or "gradual", got ${JSON.stringify(strategy)}`);
+    }
+    n.closeStrategy = strategy;
+  }
+  if (options.signals !== undefined) {
+    if (!Array.isArray(options.signals)) throw typeError('signals', `must be an array of signal names, got ${typeof options.signals}`);
+    n.signals = options.signals.map(signalNumber);
+  }
+  n.manualClock = bool(options, 'manualClock') === true;
+  const exitOnDone = bool(options, 'exitOnDone');
+  for (const k of Object.keys(n)) if (n[k] === undefined) delete n[k];
+  const bad = native.validateOptions(n);
+  if (bad) throw configError(bad.field, bad.reason);
+  // A virtual clock is a simulation: it never ends the process unless asked to.
+  return { native: n, exitOnDone: exitOnDone ?? !n.manualClock };
+}
+
+// ----- instances and wake-ups ---------------------------------------------------------
+
+// The addon's driver thread wakes JavaScript through one weak threadsafe function per
+// instance, called with the instance id. The registry holds instances weakly, so the
+// addon keeps neither the event loop nor a Shutdown alive.
+const instances = new Map();
+const forget = new FinalizationRegistry((id) => instances.delete(id));
+let nextId = 1;
+
+function wake(id) {
+  const sd = instances.get(id)?.deref();
+  if (sd !== undefined) sd._drain();
+}
+
+function noop() {}
+
+function rethrowLater(e) {
+  process.nextTick(() => {
+    throw e;
+  });
+}
+
+// ----- guards -----------------------------------------------------------------------
+
+const kSlot = Symbol('slot');
+
+/** One unit of work in flight. Release it exactly once (more calls are no-ops). */
+class Guard {
+  constructor(sd, slot) {
+    this._sd = sd;
+    this[kSlot] = slot;
+  }
+
+  /** Whether release() was called. */
+  get released() {
+    return this[kSlot] < 0;
+  }
+
+  /** Ends this unit of work; returns false if it was already released. */
+  release() {
+    const slot = this[kSlot];
+    if (slot < 0) return false;
+    this[kSlot] = -1;
+    this._sd._release(slot);
+    return true;
+  }
+
+  /** A guard for work this one starts: admitted even after admission closed. */
+  child() {
+    const slot = this[kSlot];
+    if (slot < 0) throw new Error('libshutdown: child() of a released guard');
+    return new Guard(this._sd, this._sd._native.acquireChild(slot));
+  }
+}
+
+// ----- the engine -------------------------------------------------------------------
+
+/**
+ * The graceful-shutdown engine. Events: 'draining', 'quiescing', 'closing',
+ * 'done' (with the report).
+ */
+class Shutdown extends EventEmitter {
+  constructor(options) {
+    super();
+    const { native: opts, exitOnDone } = normalize(options);
+    const id = nextId++;
+    this._id = id;
+    this._native = new native.NativeShutdown(opts, id, wake);
+    instances.set(id, new WeakRef(this));
+    forget.register(this, id);
+    this._manual = opts.manualClock;
+    this._exitOnDone = exitOnDone;
+    this._running = true; // a cache of phase === 'running', updated by milestones
+    this._inDrain = false;
+    this._hooks = [];
+    this._keepAlive = null;
+    this._report = null;
+    this._reached = new Set();
+    const controller = new AbortController();
+    this._abort = controller;
+    /** Aborted when the core's cancellation fires: drain deadline, forced drain, or Done. */
+    this.signal = controller.signal;
+    const resolvers = {};
+    for (const m of MILESTONES) {
+      // Promise.withResolvers() is Node 22+; keep Node 18/20.
+      resolvers[m] = null;
+      this[`_${m}Promise`] = new Promise((resolve) => {
+        resolvers[m] = resolve;
+      });
+    }
+    this._resolvers = resolvers;
+  }
+
+  // ----- queries ----------------------------------------------------------------
+
+  /** 'running' | 'draining' | 'closing' | 'done'. */
+  get phase() {
+    return PHASES[this._native.phase];
+  }
+
+  /** Readiness: true only while running. */
+  get ready() {
+    return this._native.ready;
+  }
+
+  /** Whether new guards are admitted (running, and the announce window). */
+  get accepting() {
+    return this._native.accepting;
+  }
+
+  /** Whether the cancellation signal has fired. */
+  get cancelled() {
+    return this._native.cancelled;
+  }
+
+  /** Guards in flight now. */
+  get inFlight() {
+    return this._native.inFlight;
+  }
+
+  /** Time since this engine was built, on its clock (virtual or real), in ms. */
+  get elapsed() {
+    return this._native.elapsedMs;
+  }
+
+  /** The final report once done, else null. */
+  get report() {
+    return this._report;
+  }
+
+  /** Resolves when the drain starts. */
+  get draining() {
+    return this._drainingPromise;
+  }
+
+  /** Resolves when admission closes. */
+  get quiescing() {
+    return this._quiescingPromise;
+  }
+
+  /** Resolves when cleanup hooks start. */
+  get closing() {
+    return this._closingPromise;
+  }
+
+  /** Resolves with the report when the shutdown is done. */
+  get done() {
+    return this._donePromise;
+  }
+
+  /** Whether a keep-alive connection should close after its current response. */
+  shouldClose() {
+    return this._native.shouldClose();
+  }
+
+  // ----- events -----------------------------------------------------------------
+
+  /**
+   * Starts the shutdown (first call) or escalates (later calls, as configured).
+   * `reason`: a string (manual) or `{ kind: 'manual' | 'fatal' | 'signal', detail }`.
+   */
+  trigger(reason = 'manual') {
+    let kind = 'manual';
+    let detail;
+    if (typeof reason === 'string') detail = reason;
+    else if (reason instanceof Error) {
+      kind = 'fatal';
+      detail = reason.message;
+    } else if (reason !== null && typeof reason === 'object') {
+      kind = reason.kind ?? 'manual';
+      detail = reason.detail ?? '';
+      if (kind !== 'manual' && kind !== 'fatal' && kind !== 'signal') {
+        throw rangeError('reason.kind', `must be "manual", "fatal" or "signal", got ${JSON.stringify(kind)}`);
+      }
+      if (typeof detail !== 'string') throw typeError('reason.detail', `must be a string, got ${typeof detail}`);
+    } else throw typeError('reason', `must be a string or { kind, detail }, got ${typeof reason}`);
+    if (this._native.trigger(kind, detail)) this._drain();
+    return this;
+  }
+
+  /** Reports a readiness probe answered "not ready" (the adaptive announce window). */
+  readinessProbed() {
+    if (this._native.readinessProbed()) this._drain();
+  }
+
+  /**
+   * Listens for the configured signals (default SIGTERM and SIGINT) with process.on:
+   * the first starts the drain, the second forces, the third ends the process at once
+   * with the forced exit code (as configured). Returns a function that stops listening.
+   */
+  listenSignals() {
+    const handlers = [];
+    for (const num of this._native.signals) {
+      const name = signalNameOf(num);
+      if (name === null) continue;
+      const handler = () => this._onSignal(num);
+      process.on(name, handler);
+      handlers.push([name, handler]);
+    }
+    return () => {
+      for (const [name, handler] of handlers) process.removeListener(name, handler);
+      handlers.length = 0;
+    };
+  }
+
+  _onSignal(num) {
+    if (this._native.triggerSignal(num)) this._drain();
+    const json = this._native.reportJson();
+    if (json !== null && JSON.parse(json).forced === 'terminated') {
+      process.stderr.write(this._native.reportText() ?? '');
+      process.exit(this._native.forcedExitCode);
+    }
+  }
+
+  // ----- work -------------------------------------------------------------------
+
+  /**
+   * Admits one unit of work: a Guard to release when the work ends, or null once
+   * admission has closed. `kind` labels it for the report.
+   */
+  guard(kind) {
+    const slot = kind === undefined ? this._native.acquire() : this._native.acquireOf(kind);
+    return slot < 0 ? null : new Guard(this, slot);
+  }
+
+  _release(slot) {
+    if (this._native.release(slot)) this._drain();
+  }
+
+  /**
+   * Tracks a background job: `job` is a promise, or a function called with the
+   * shutdown's AbortSignal (called only when admitted). Returns a promise settling like
+   * the job. Throws ERR_SHUTDOWN_CLOSED once admission has closed, unless
+   * `options.parent` (a live Guard) admits it as a child.
+   */
+  track(job, options = {}) {
+    const { parent, kind } = options ?? {};
+    let g;
+    if (parent !== undefined) {
+      if (!(parent instanceof Guard)) throw typeError('parent', 'must be a Guard');
+      g = parent.child();
+    } else {
+      g = this.guard(kind);
+    }
+    if (g === null) throw closedError('track()');
+    let p;
+    try {
+      p = typeof job === 'function' ? job(this.signal) : job;
+    } catch (e) {
+      g.release();
+      throw e;
+    }
+    return Promise.resolve(p).finally(() => g.release());
+  }
+
+  // ----- hooks ------------------------------------------------------------------
+
+  /**
+   * Registers a cleanup hook run in the closing phase. `fn` may be sync or async; a
+   * throw is recorded as "panicked", a rejection as "failed", and the others still run.
+   * `options.order`: ascending groups (same order: concurrent); `options.timeout`: ms.
+   */
+  onClose(name, fn, options = {}) {
+    if (typeof name !== 'string') throw typeError('name', `must be a string, got ${typeof name}`);
+    if (typeof fn !== 'function') throw typeError('fn', `must be a function, got ${typeof fn}`);
+    if (options === null || typeof options !== 'object') throw typeError('options', 'must be an object');
+    const order = options.order ?? 0;
+    if (typeof order !== 'number') throw typeError('order', `must be an integer, got ${typeof order}`);
+    if (!Number.isInteger(order) || order < -0x80000000 || order > 0x7fffffff) {
+      throw rangeError('order', `must be a 32-bit integer, got ${order}`);
+    }
+    const timeout = millis(options, 'timeout');
+    const id = this._native.onClose(name, order, timeout);
+    if (id === -1) {
+      const e = new Error('libshutdown: onClose(): cleanup hooks have already started');
+      e.code = 'ERR_SHUTDOWN_TOO_LATE';
+      throw e;
+    }
+    if (id === -2) throw rangeError('timeout', `must be greater than zero and at most closeTimeout, got ${timeout}`);
+    if (id === -3) throw rangeError('name', 'must be 1 to 256 bytes');
+    this._hooks[id] = fn;
+    return this;
+  }
+
+  _startHook(id) {
+    const fn = this._hooks[id];
+    this._hooks[id] = undefined;
+    let result;
+    try {
+      result = fn();
+    } catch (e) {
+      this._hookDone(id, 2, messageOf(e));
+      return;
+    }
+    if (result !== null && (typeof result === 'object' || typeof result === 'function') && typeof result.then === 'function') {
+      Promise.resolve(result).then(
+        () => this._hookDone(id, 0),
+        (e) => this._hookDone(id, 1, messageOf(e)),
+      );
+    } else {
+      this._hookDone(id, 0);
+    }
+  }
+
+  _hookDone(id, status, message) {
+    if (this._native.hookDone(id, status, message)) this._drain();
+  }
+
+  // ----- virtual time -----------------------------------------------------------
+
+  /** Moves a virtual clock (manualClock: true) forward by `ms`, firing deadlines. */
+  advance(ms) {
+    if (typeof ms !== 'number') throw typeError('ms', `must be a number, got ${typeof ms}`);
+    if (!Number.isFinite(ms) || ms < 0) throw rangeError('ms', `must be a finite number >= 0, got ${ms}`);
+    if (this._native.advance(ms)) this._drain();
+  }
+
+  // ----- servers ----------------------------------------------------------------
+
+  /**
+   * Drains an http, https or http2 server with this shutdown: a guard per request,
+   * readiness route, Connection: close / GOAWAY advice, listener and socket closing.
+   */
+  attach(server, options) {
+    return attach(this, server, options);
+  }
+
+  // ----- the core's events, delivered ------------------------------------------------
+
+  /** Reads the events the core queued and acts on them, in order. Re-entrant calls return. */
+  _drain() {
+    if (this._inDrain) return;
+    this._inDrain = true;
+    try {
+      for (;;) {
+        const events = this._native.takeEvents();
+        if (events.length === 0) break;
+        for (let i = 0; i < events.length; i += 2) {
+          try {
+            if (events[i] === EV_MILESTONE) this._milestone(events[i + 1]);
+            else this._startHook(events[i + 1]);
+          } catch (e) {
+            // A throwing listener must not lose the events after it.
+            rethrowLater(e);
+          }
+        }
+      }
+    } finally {
+      this._inDrain = false;
+    }
+  }
+
+  _milestone(code) {
+    const name = MILESTONES[code];
+    if (this._reached.has(name)) return;
+    this._reached.add(name);
+    if (name === 'draining') {
+      this._running = false;
+      // The shutdown is in progress and bounded by its deadlines: hold the loop open
+      // until Done, so a hanging hook still ends in a report, not a silent exit.
+      if (!this._manual) this._keepAlive = setInterval(noop, 0x7fffffff);
+    }
+    if (!this.signal.aborted && this._native.cancelled) {
+      this._abort.abort(abortReason(this._native.phase));
+    }
+    let report;
+    if (name === 'done') {
+      report = JSON.parse(this._native.reportJson());
+      this._report = report;
+      if (this._keepAlive !== null) clearInterval(this._keepAlive);
+      this._keepAlive = null;
+    }
+    this._resolvers[name](report);
+    try {
+      this.emit(name, report);
+    } finally {
+      if (name === 'done' && this._exitOnDone) {
+        // After the 'done' listeners and the done promise's reactions.
+        setImmediate(() => process.exit(report.exit_code));
+      }
+    }
+  }
+}
+
+function abortReason(phase) {
+  const e = new Error(
+    PHASES[phase] === 'done'
+      ? 'libshutdown: the shutdown is done'
+      : 'libshutdown: the drain was cut short (deadline passed or forced)',
+  );
+  e.name = 'AbortError';
+  e.code = 'ABORT_ERR';
+  return e;
+}
+
+module.exports = {
+  Shutdown,
+  Guard,
+  signalName: native.signalName,
+  /** For the tests: proves a Rust panic becomes a JavaScript exception. */
+  _panicForTest() {
+    const sd = new native.NativeShutdown({ manualClock: true }, 0, noop);
+    sd.panicForTest();
+  },
+};

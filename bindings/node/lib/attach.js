@@ -1,0 +1,278 @@
+'use strict';
+// attach(): drains an http, https or http2 server with a Shutdown.
+//
+// What the core decides (admission, readiness, keep-alive advice, deadlines) is asked of
+// the core; this file only applies it to Node's objects:
+//
+// - every request holds a guard until its response closes; a refused guard (admission
+//   closed) is answered 503 with Connection: close;
+// - an optional readiness route answers 200 while ready and 503 while draining, and
+//   reports each 503 to the core (the adaptive announce window);
+// - once the drain starts, responses carry Connection: close whenever the core advises
+//   it (HTTP/2: the session gets a GOAWAY), including responses already in flight whose
+//   headers are not sent yet;
+// - when admission closes: the listener is closed; idle keep-alive connections are
+//   closed by Node's parser-aware closeIdleConnections() (a connection on which a
+//   request has started to arrive is not idle, so a client mid-request is never cut);
+//   busy ones close right after their response;
+// - when the drain is over (clean or cut short) every connection left is destroyed and
+//   counted.
+
+const tls = require('node:tls');
+
+const kState = Symbol('libshutdown.connection');
+
+// Http2Server and Http2SecureServer are not exported: recognise them by name.
+function isHttp2Server(server) {
+  const name = server?.constructor?.name;
+  return name === 'Http2Server' || name === 'Http2SecureServer';
+}
+
+class ConnectionState {
+  constructor(conn) {
+    this.conn = conn; // a net.Socket / tls.TLSSocket, or an Http2Session
+    this.active = 0; // requests in flight on it
+    this.res = null; // the latest response on it (http1)
+  }
+}
+
+const OPTIONS = new Set(['readinessPath', 'kind']);
+
+function attach(sd, server, options) {
+  if (server === null || typeof server !== 'object' || typeof server.emit !== 'function' || typeof server.close !== 'function') {
+    const e = new TypeError('libshutdown: attach(server): server must be an http, https or http2 server');
+    e.code = 'ERR_INVALID_ARG_TYPE';
+    e.option = 'server';
+    throw e;
+  }
+  options = options ?? {};
+  if (typeof options !== 'object') throw optionError(TypeError, 'options', 'must be an object');
+  for (const k of Object.keys(options)) {
+    if (!OPTIONS.has(k)) throw optionError(TypeError, k, `is not an option of attach() (known: ${[...OPTIONS].join(', ')})`);
+  }
+  const readyPath = options.readinessPath ?? null;
+  if (readyPath !== null && (typeof readyPath !== 'string' || readyPath[0] !== '/')) {
+    throw optionError(TypeError, 'readinessPath', 'must be a path starting with "/"');
+  }
+  const kind = options.kind ?? null;
+  if (kind !== null && (typeof kind !== 'string' || kind.length === 0)) {
+    throw optionError(TypeError, 'kind', 'must be a non-empty string');
+  }
+
+  const nat = sd._native;
+  const h2 = isHttp2Server(server);
+  const connEvent = h2 ? 'session' : server instanceof tls.Server ? 'secureConnection' : 'connection';
+  const conns = new Set();
+  const rpLen = readyPath === null ? 0 : readyPath.length;
+  let quiescing = false;
+  let over = false;
+  let sweepQueued = false;
+
+  const stats = {
+    /** Requests answered 503 because admission had closed. */
+    refused: 0,
+    /** Readiness probes answered 503. */
+    probesNotReady: 0,
+    /** Connections destroyed when the drain ended. */
+    connectionsDestroyed: 0,
+    /** Requests still in flight on those connections. */
+    requestsAborted: 0,
+  };
+
+  function onConnClose() {
+    conns.delete(this);
+  }
+
+  function track(conn) {
+    const st = new ConnectionState(conn);
+    conn[kState] = st;
+    conns.add(conn);
+    conn.on('close', onConnClose);
+    if (over) conn.destroy();
+    else if (quiescing && h2) conn.close();
+    return st;
+  }
+
+  function isReadiness(url) {
+    return (
+      url.length >= rpLen &&
+      url.startsWith(readyPath) &&
+      (url.length === rpLen || url.charCodeAt(rpLen) === 63 /* ? */)
+    );
+  }
+
+  function answerReadiness(req, res) {
+    const ready = nat.ready;
+    if (!ready) {
+      stats.probesNotReady++;
+      if (nat.readinessProbed()) sd._drain();
+    }
+    const headers = { 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-store' };
+    if (!ready) adviseClose(req, res, headers);
+    res.writeHead(ready ? 200 : 503, headers);
+    res.end(ready ? 'ready\n' : 'draining\n');
+  }
+
+  // Once the drain has started: close the connection after this response if the core
+  // advises it. `headers`: the headers object of a response this file writes itself.
+  function adviseClose(req, res, headers) {
+    if (!nat.shouldClose()) return;
+    if (h2) {
+      const session = req.stream?.session;
+      if (session && !session.closed) session.close();
+    } else if (headers) {
+      headers.connection = 'close';
+    } else if (!res.headersSent) {
+      res.shouldKeepAlive = false;
+    }
+  }
+
+  function refuse(req, res) {
+    stats.refused++;
+    const headers = { 'content-type': 'text/plain; charset=utf-8', 'retry-after': '1' };
+    if (h2) {
+      const session = req.stream?.session;
+      if (session && !session.closed) session.close();
+    } else {
+      headers.connection = 'close';
+    }
+    res.writeHead(503, headers);
+    res.end('shutting down\n');
+  }
+
+  function queueSweep() {
+    if (sweepQueued) return;
+    sweepQueued = true;
+    setImmediate(sweepIdle);
+  }
+
+  // Closes idle keep-alive connections once admission is closed. Node's own
+  // closeIdleConnections() asks the HTTP parser: a connection on which a request has
+  // begun to arrive is not idle, so no client is cut mid-request.
+  function sweepIdle() {
+    sweepQueued = false;
+    if (over || h2) return;
+    if (typeof server.closeIdleConnections === 'function') {
+      server.closeIdleConnections();
+    } else {
+      for (const c of conns) if (c[kState].active === 0) c.destroy();
+    }
+  }
+
+  /** Returns true when the request was answered here. */
+  function onRequest(req, res) {
+    if (readyPath !== null && isReadiness(req.url)) {
+      answerReadiness(req, res);
+      return true;
+    }
+    const slot = kind === null ? nat.acquire() : nat.acquireOf(kind);
+    if (slot < 0) {
+      refuse(req, res);
+      return true;
+    }
+    const conn = h2 ? req.stream.session : req.socket;
+    let st = conn[kState];
+    if (st === undefined) st = track(conn);
+    st.active++;
+    st.res = res;
+    res.on('close', () => {
+      st.active--;
+      if (st.res === res) st.res = null;
+      if (nat.release(slot)) sd._drain();
+      if (quiescing && st.active === 0) queueSweep();
+    });
+    if (!sd._running) adviseClose(req, res, null);
+    return false;
+  }
+
+  const origEmit = server.emit;
+  function emit(event, a, b) {
+    if (event === 'request') {
+      if (onRequest(a, b)) return true;
+    } else if (event === connEvent) {
+      if (a[kState] === undefined) track(a);
+    }
+    return origEmit.apply(this, arguments);
+  }
+  server.emit = emit;
+
+  // ----- milestones -------------------------------------------------------------
+
+  function onDraining() {
+    // Responses in flight whose headers are not sent yet: advise them too.
+    if (h2) {
+      for (const s of conns) if (s[kState].active > 0 && nat.shouldClose() && !s.closed) s.close();
+      return;
+    }
+    for (const c of conns) {
+      const res = c[kState].res;
+      if (res !== null && !res.headersSent && nat.shouldClose()) res.shouldKeepAlive = false;
+    }
+  }
+
+  function onQuiescing() {
+    quiescing = true;
+    server.close(); // the listener; Node >= 19 also closes idle connections here
+    if (h2) {
+      // GOAWAY: streams in flight finish, new ones go elsewhere.
+      for (const s of conns) if (!s.closed) s.close();
+      return;
+    }
+    for (const c of conns) {
+      const st = c[kState];
+      if (st.res !== null && !st.res.headersSent) st.res.shouldKeepAlive = false;
+    }
+    sweepIdle();
+  }
+
+  function onClosing() {
+    over = true;
+    for (const c of conns) {
+      if (c.destroyed) continue;
+      stats.connectionsDestroyed++;
+      stats.requestsAborted += c[kState].active;
+      c.destroy();
+    }
+    conns.clear();
+    if (!h2 && typeof server.closeAllConnections === 'function') server.closeAllConnections();
+  }
+
+  const listeners = [
+    ['draining', onDraining],
+    ['quiescing', onQuiescing],
+    ['closing', onClosing],
+  ];
+  const reached = sd._reached;
+  for (const [event, fn] of listeners) {
+    if (reached.has(event)) fn();
+    else sd.on(event, fn);
+  }
+
+  return {
+    server,
+    stats,
+    /** Connections open now (tracked by this attachment). */
+    get connections() {
+      return conns.size;
+    },
+    /** Stops draining this server (restores its emit, forgets its connections). */
+    detach() {
+      if (server.emit === emit) server.emit = origEmit;
+      for (const [event, fn] of listeners) sd.removeListener(event, fn);
+      for (const c of conns) {
+        c.removeListener('close', onConnClose);
+        delete c[kState];
+      }
+      conns.clear();
+    },
+  };
+}
+
+function optionError(Ctor, option, message) {
+  const e = new Ctor(`libshutdown: attach() option ${option} ${message}`);
+  e.code = Ctor === TypeError ? 'ERR_INVALID_ARG_TYPE' : 'ERR_OUT_OF_RANGE';
+  e.option = option;
+  return e;
+}
+
+module.exports = { attach, kState };

@@ -1,0 +1,507 @@
+//! The N-API addon behind the npm package `libshutdown`.
+//!
+//! It translates types and ownership between JavaScript and the `shutdown` core, and
+//! nothing else: every decision (phases, deadlines, admission, escalation, hook
+//! timeouts, the exit code) is the core's. The JavaScript layer (`index.js`) adapts
+//! Node's objects (http servers, promises, `process.on` signals) to this class.
+//!
+//! - Durations cross the boundary as milliseconds (`f64`).
+//! - Guards live in a slab owned by the native object; JavaScript holds slot numbers,
+//!   so admitting and releasing a request is one call each, with no allocation.
+//! - Milestones and hook starts are queued here and read by JavaScript with
+//!   [`NativeShutdown::take_events`]: synchronously after any call that may have caused
+//!   them, or after a wake-up through a weak (unref'd) threadsafe function when the
+//!   core's driver thread caused them. The addon never keeps the event loop alive.
+//! - Hooks are the core's deferred hooks: the core starts them, JavaScript runs them and
+//!   reports back with [`NativeShutdown::hook_done`].
+//! - No native signal handler is ever installed (see the design notes): JavaScript
+//!   listens with `process.on` and calls [`NativeShutdown::trigger_signal`].
+//!
+//! Every exported function catches panics and turns them into JavaScript exceptions.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::thread::ThreadId;
+use std::time::Duration;
+
+use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
+use napi::Status;
+use napi_derive::napi;
+use shutdown::{
+    CloseStrategy, Escalation, Guard, HookDone, HookError, HookOptions, HookOutcome, Milestone,
+    Reason, Shutdown, MAX_TIMEOUT,
+};
+
+/// Event codes in the queue read by [`NativeShutdown::take_events`]: pairs of
+/// `(EV_*, value)`.
+const EV_MILESTONE: u32 = 0;
+const EV_HOOK_START: u32 = 1;
+
+/// The wake-up callback: a weak threadsafe function called with the instance id.
+type Wake = ThreadsafeFunction<u32, (), u32, Status, false, true>;
+
+/// Options, already type-checked by the JavaScript layer. `undefined` means the core's
+/// default; the `*_off` flags stand for an explicit `null` (no grace period, never force,
+/// never terminate).
+#[napi(object)]
+pub struct NativeOptions {
+    pub drain_delay_ms: Option<f64>,
+    pub announce_probes: Option<u32>,
+    pub drain_timeout_ms: Option<f64>,
+    pub close_timeout_ms: Option<f64>,
+    pub grace_period_ms: Option<f64>,
+    pub grace_period_off: Option<bool>,
+    pub force_at: Option<u32>,
+    pub force_at_off: Option<bool>,
+    pub terminate_at: Option<u32>,
+    pub terminate_at_off: Option<bool>,
+    pub forced_exit_code: Option<i32>,
+    /// `"immediate"` or `"gradual"`.
+    pub close_strategy: Option<String>,
+    /// Signal numbers.
+    pub signals: Option<Vec<i32>>,
+    pub manual_clock: Option<bool>,
+}
+
+/// Why a configuration was refused: the core's field name and reason.
+#[napi(object)]
+pub struct NativeConfigError {
+    pub field: String,
+    pub reason: String,
+}
+
+/// Milliseconds to a `Duration`. Values past the core's maximum saturate just above
+/// it, so the core refuses them and names the field.
+fn ms(v: f64) -> Duration {
+    let too_long = MAX_TIMEOUT + Duration::from_secs(1);
+    if !v.is_finite() || v < 0.0 {
+        // Refused by the JavaScript layer already; never reached from there.
+        return too_long;
+    }
+    let nanos = (v * 1e6).round();
+    if nanos >= too_long.as_nanos() as f64 {
+        too_long
+    } else {
+        Duration::from_nanos(nanos as u64)
+    }
+}
+
+fn builder(o: &NativeOptions) -> shutdown::Builder {
+    let mut b = Shutdown::builder();
+    if let Some(v) = o.drain_delay_ms {
+        b = b.drain_delay(ms(v));
+    }
+    if let Some(n) = o.announce_probes {
+        b = b.announce_probes(n);
+    }
+    if let Some(v) = o.drain_timeout_ms {
+        b = b.drain_timeout(ms(v));
+    }
+    if let Some(v) = o.close_timeout_ms {
+        b = b.close_timeout(ms(v));
+    }
+    if o.grace_period_off == Some(true) {
+        b = b.grace_period(None);
+    } else if let Some(v) = o.grace_period_ms {
+        b = b.grace_period(Some(ms(v)));
+    }
+    let mut e = Escalation::default();
+    if o.force_at_off == Some(true) {
+        e.force_at = None;
+    } else if let Some(n) = o.force_at {
+        e.force_at = Some(n);
+    }
+    if o.terminate_at_off == Some(true) {
+        e.terminate_at = None;
+    } else if let Some(n) = o.terminate_at {
+        e.terminate_at = Some(n);
+    }
+    b = b.escalation(e);
+    if let Some(c) = o.forced_exit_code {
+        b = b.forced_exit_code(c);
+    }
+    match o.close_strategy.as_deref() {
+        Some("gradual") => b = b.close_strategy(CloseStrategy::Gradual),
+        Some(_) => b = b.close_strategy(CloseStrategy::Immediate),
+        None => {}
+    }
+    if let Some(s) = &o.signals {
+        b = b.signals(s);
+    }
+    if o.manual_clock == Some(true) {
+        b = b.manual_clock();
+    }
+    b
+}
+
+/// Checks options with the core's validation, without building: `null` when valid,
+/// otherwise the offending field and the reason.
+#[napi(catch_unwind)]
+pub fn validate_options(options: NativeOptions) -> Option<NativeConfigError> {
+    builder(&options)
+        .config()
+        .err()
+        .map(|e| NativeConfigError {
+            field: e.field().to_string(),
+            reason: e.reason().to_string(),
+        })
+}
+
+/// The name of a signal number, as the core writes it in reports (`15` -> `"SIGTERM"`).
+#[napi(catch_unwind)]
+pub fn signal_name(signal: i32) -> String {
+    shutdown::signal_name(signal)
+}
+
+/// What the core has produced for JavaScript since it last looked.
+struct Queue {
+    events: Vec<u32>,
+    /// A wake-up is on its way to JavaScript.
+    woken: bool,
+}
+
+struct Shared {
+    id: u32,
+    queue: Mutex<Queue>,
+    /// Mirrors `!queue.events.is_empty()`, read without the lock.
+    pending: AtomicBool,
+    /// The JavaScript thread: events caused there are read synchronously, no wake-up.
+    js_thread: ThreadId,
+    wake: Wake,
+    /// Completions of the hooks that have started, by hook id.
+    hooks: Mutex<Vec<Option<HookDone>>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Shared {
+    fn push(&self, kind: u32, value: u32) {
+        let wake = {
+            let mut q = lock(&self.queue);
+            q.events.push(kind);
+            q.events.push(value);
+            self.pending.store(true, Ordering::Release);
+            let off_thread = std::thread::current().id() != self.js_thread;
+            let wake = off_thread && !q.woken;
+            if wake {
+                q.woken = true;
+            }
+            wake
+        };
+        if wake {
+            // Fails only while the environment is shutting down: nothing to tell then.
+            let _ = self.wake.call(self.id, ThreadsafeFunctionCallMode::NonBlocking);
+        }
+    }
+}
+
+fn milestone_code(m: Milestone) -> u32 {
+    match m {
+        Milestone::Draining => 0,
+        Milestone::Quiescing => 1,
+        Milestone::Closing => 2,
+        Milestone::Done => 3,
+    }
+}
+
+fn err(msg: impl Into<String>) -> napi::Error {
+    napi::Error::new(Status::GenericFailure, msg.into())
+}
+
+/// The engine, as JavaScript sees it. Wrapped by the `Shutdown` class of `index.js`.
+#[napi]
+pub struct NativeShutdown {
+    sd: Shutdown,
+    shared: Arc<Shared>,
+    manual: bool,
+    driver_started: bool,
+    guards: Vec<Option<Guard>>,
+    free: Vec<u32>,
+}
+
+#[napi]
+impl NativeShutdown {
+    /// Builds the engine. `wake(id)` is called (weakly: it never holds the event loop
+    /// open) when the core's driver thread has queued events for JavaScript.
+    #[napi(constructor, catch_unwind)]
+    pub fn new(options: NativeOptions, id: u32, wake: Wake) -> napi::Result<Self> {
+        let manual = options.manual_clock == Some(true);
+        let sd = builder(&options)
+            .build()
+            .map_err(|e| napi::Error::new(Status::InvalidArg, e.to_string()))?;
+        let shared = Arc::new(Shared {
+            id,
+            queue: Mutex::new(Queue {
+                events: Vec::new(),
+                woken: false,
+            }),
+            pending: AtomicBool::new(false),
+            js_thread: std::thread::current().id(),
+            wake,
+            hooks: Mutex::new(Vec::new()),
+        });
+        let s = shared.clone();
+        sd.on_milestone(move |m| s.push(EV_MILESTONE, milestone_code(m)));
+        Ok(NativeShutdown {
+            sd,
+            shared,
+            manual,
+            driver_started: false,
+            guards: Vec::new(),
+            free: Vec::new(),
+        })
+    }
+
+    fn pending(&self) -> bool {
+        self.shared.pending.load(Ordering::Acquire)
+    }
+
+    fn ensure_driver(&mut self) {
+        if !self.manual && !self.driver_started {
+            self.driver_started = true;
+            // The thread parks until a deadline or a wake-up and ends at Done. It is not
+            // a libuv handle, so it never holds the event loop open.
+            drop(self.sd.spawn_driver());
+        }
+    }
+
+    /// The queued events as `(kind, value)` pairs: kind 0 is a milestone (0 draining,
+    /// 1 quiescing, 2 closing, 3 done), kind 1 a hook to start (its id).
+    #[napi(catch_unwind)]
+    pub fn take_events(&self) -> Vec<u32> {
+        let mut q = lock(&self.shared.queue);
+        q.woken = false;
+        self.shared.pending.store(false, Ordering::Release);
+        std::mem::take(&mut q.events)
+    }
+
+    // ----- triggers -----------------------------------------------------------------
+
+    /// A trigger with a reason: kind `"manual"`, `"fatal"` or `"signal"`. Returns whether
+    /// events are pending.
+    #[napi(catch_unwind)]
+    pub fn trigger(&mut self, kind: String, detail: String) -> napi::Result<bool> {
+        let reason = match kind.as_str() {
+            "manual" => Reason::Manual(detail),
+            "fatal" => Reason::Fatal(detail),
+            "signal" => Reason::Signal(detail),
+            other => return Err(err(format!("unknown reason kind {other:?}"))),
+        };
+        self.ensure_driver();
+        self.sd.trigger(reason);
+        Ok(self.pending())
+    }
+
+    /// A trigger for signal number `signal` (the reason names it as the core does).
+    #[napi(catch_unwind)]
+    pub fn trigger_signal(&mut self, signal: i32) -> bool {
+        self.ensure_driver();
+        self.sd.trigger(Reason::signal(signal));
+        self.pending()
+    }
+
+    /// A readiness probe was answered "not ready" (the adaptive announce window).
+    #[napi(catch_unwind)]
+    pub fn readiness_probed(&self) -> bool {
+        self.sd.readiness_probed();
+        self.pending()
+    }
+
+    // ----- guards -------------------------------------------------------------------
+
+    fn store(&mut self, g: Guard) -> i32 {
+        match self.free.pop() {
+            Some(i) => {
+                self.guards[i as usize] = Some(g);
+                i as i32
+            }
+            None => {
+                self.guards.push(Some(g));
+                (self.guards.len() - 1) as i32
+            }
+        }
+    }
+
+    /// Admits one unit of work: a slot number, or -1 once admission has closed.
+    #[napi(catch_unwind)]
+    pub fn acquire(&mut self) -> i32 {
+        match self.sd.guard() {
+            Some(g) => self.store(g),
+            None => -1,
+        }
+    }
+
+    /// Admits one unit of work labelled `kind` (see the report's `aborted_by_kind`).
+    #[napi(catch_unwind)]
+    pub fn acquire_of(&mut self, kind: String) -> napi::Result<i32> {
+        let k = self
+            .sd
+            .kind(&kind)
+            .map_err(|e| napi::Error::new(Status::InvalidArg, e.to_string()))?;
+        Ok(match self.sd.guard_of(k) {
+            Some(g) => self.store(g),
+            None => -1,
+        })
+    }
+
+    /// A child of the guard in `slot` (admitted even after admission closed).
+    #[napi(catch_unwind)]
+    pub fn acquire_child(&mut self, slot: u32) -> napi::Result<i32> {
+        let child = match self.guards.get(slot as usize) {
+            Some(Some(g)) => g.child(),
+            _ => return Err(err("this guard has already been released")),
+        };
+        Ok(self.store(child))
+    }
+
+    /// Releases the guard in `slot`; returns whether events are pending. Releasing a
+    /// free slot is a no-op.
+    #[napi(catch_unwind)]
+    pub fn release(&mut self, slot: u32) -> bool {
+        if let Some(cell) = self.guards.get_mut(slot as usize) {
+            if let Some(g) = cell.take() {
+                self.free.push(slot);
+                drop(g);
+            }
+        }
+        self.pending()
+    }
+
+    // ----- queries ------------------------------------------------------------------
+
+    /// 0 running, 1 draining, 2 closing, 3 done.
+    #[napi(getter, catch_unwind)]
+    pub fn phase(&self) -> u32 {
+        self.sd.phase() as u32
+    }
+
+    #[napi(getter, catch_unwind)]
+    pub fn ready(&self) -> bool {
+        self.sd.is_ready()
+    }
+
+    #[napi(getter, catch_unwind)]
+    pub fn accepting(&self) -> bool {
+        self.sd.is_accepting()
+    }
+
+    #[napi(getter, catch_unwind)]
+    pub fn cancelled(&self) -> bool {
+        self.sd.is_cancelled()
+    }
+
+    #[napi(getter, catch_unwind)]
+    pub fn in_flight(&self) -> f64 {
+        self.sd.in_flight() as f64
+    }
+
+    /// Whether a keep-alive connection should close after its current response.
+    #[napi(catch_unwind)]
+    pub fn should_close(&self) -> bool {
+        self.sd.should_close()
+    }
+
+    /// Time since the engine was built, on its clock, in milliseconds.
+    #[napi(getter, catch_unwind)]
+    pub fn elapsed_ms(&self) -> f64 {
+        self.sd.elapsed().as_secs_f64() * 1e3
+    }
+
+    /// The signal numbers configured (for `process.on`).
+    #[napi(getter, catch_unwind)]
+    pub fn signals(&self) -> Vec<i32> {
+        self.sd.config().signals().to_vec()
+    }
+
+    /// The forced exit code configured.
+    #[napi(getter, catch_unwind)]
+    pub fn forced_exit_code(&self) -> i32 {
+        self.sd.config().forced_exit_code()
+    }
+
+    /// The final report as JSON (`Report::to_json`), once Done.
+    #[napi(catch_unwind)]
+    pub fn report_json(&self) -> Option<String> {
+        self.sd.report().map(|r| r.to_json())
+    }
+
+    /// The final report for humans (`Report`'s `Display`), once Done.
+    #[napi(catch_unwind)]
+    pub fn report_text(&self) -> Option<String> {
+        self.sd.report().map(|r| r.to_string())
+    }
+
+    // ----- hooks --------------------------------------------------------------------
+
+    /// Registers a hook run by JavaScript: when the core starts it, the event
+    /// `(1, id)` is queued; JavaScript runs it and calls [`hook_done`](Self::hook_done).
+    /// Returns the hook id, or a negative code: -1 too late, -2 bad timeout, -3 bad name.
+    #[napi(catch_unwind)]
+    pub fn on_close(&mut self, name: String, order: i32, timeout_ms: Option<f64>) -> i32 {
+        let mut opts = HookOptions::new().order(order);
+        if let Some(t) = timeout_ms {
+            opts = opts.timeout(ms(t));
+        }
+        // Reserve the id first: the core starts the hook only after registration returns.
+        let id = {
+            let mut hooks = lock(&self.shared.hooks);
+            hooks.push(None);
+            hooks.len() - 1
+        };
+        let shared = self.shared.clone();
+        let registered = self.sd.on_close_deferred(&name, opts, move |done| {
+            lock(&shared.hooks)[id] = Some(done);
+            shared.push(EV_HOOK_START, id as u32);
+        });
+        match registered {
+            Ok(()) => id as i32,
+            Err(e) => {
+                lock(&self.shared.hooks).pop();
+                match e {
+                    HookError::TooLate => -1,
+                    HookError::BadTimeout(_) => -2,
+                    HookError::BadName => -3,
+                }
+            }
+        }
+    }
+
+    /// A JavaScript hook ended: status 0 ok, 1 failed (rejected), 2 panicked (threw).
+    /// Returns whether events are pending. A second report for the same hook is ignored,
+    /// as is a report after the core timed the hook out.
+    #[napi(catch_unwind)]
+    pub fn hook_done(&self, id: u32, status: u32, message: Option<String>) -> bool {
+        let done = lock(&self.shared.hooks)
+            .get_mut(id as usize)
+            .and_then(Option::take);
+        if let Some(done) = done {
+            let message = message.unwrap_or_default();
+            done.finish_with(match status {
+                0 => HookOutcome::Ok,
+                2 => HookOutcome::Panicked(message),
+                _ => HookOutcome::Failed(message),
+            });
+        }
+        self.pending()
+    }
+
+    // ----- virtual time -------------------------------------------------------------
+
+    /// Moves a virtual clock forward (engines built with `manualClock` only). Returns
+    /// whether events are pending.
+    #[napi(catch_unwind)]
+    pub fn advance(&self, by_ms: f64) -> napi::Result<bool> {
+        self.sd
+            .advance(ms(by_ms))
+            .map_err(|e| napi::Error::new(Status::InvalidArg, e.to_string()))?;
+        Ok(self.pending())
+    }
+
+    /// Panics on purpose: lets the tests prove a panic becomes a JavaScript exception.
+    #[napi(catch_unwind)]
+    pub fn panic_for_test(&self) {
+        panic!("a deliberate panic in the addon");
+    }
+}

@@ -1,0 +1,225 @@
+#!/usr/bin/env node
+'use strict';
+// A Node http server drained by libshutdown, Express-style: a small (req, res, next)
+// router handed to http.createServer, exactly as an Express app would be.
+//
+//   node examples/node/server.js --port 8080 --drain-delay 2000 --drain-timeout 10000
+//   curl 127.0.0.1:8080/slow?ms=3000 &  kill -TERM <pid>   # the slow request completes
+//
+// Routes:
+//   GET  /            hello
+//   GET  /slow?ms=N   answers after N ms (a request in flight during the drain)
+//   GET  /readyz      readiness: 200 while ready, 503 while draining (from attach())
+//   POST /work?ms=N   accepts a background job of N ms (202), tracked by the drain and
+//                     stopped early through shutdown.signal when the deadline passes
+//
+// Options (argv; PORT from the environment too):
+//   --port N               0 picks a free port; "listening on <port>" is printed
+//   --drain-delay MS       announce window (readiness fails, requests still served)
+//   --announce-probes N    end the announce window after N not-ready probes
+//   --drain-timeout MS     in-flight work budget once admission closes
+//   --close-timeout MS     cleanup hooks budget
+//   --grace-period MS      orchestrator budget ("none" to turn the check off)
+//   --close-strategy S     immediate | gradual
+//   --keep-alive-timeout MS  http keepAliveTimeout (default 60000: the drain must not wait for it)
+//   --hooks SPEC           cleanup hooks, "name:behavior[:order[:timeoutMs]]" comma-separated,
+//                          behavior ok | fail | throw | hang | slow=<ms>
+//   --log-requests FILE    one line per accepted and per completed request (X-Request-Id)
+//   --report FILE          the final report as JSON
+//   --no-exit              do not exit at Done (the process ends when its loop is empty)
+
+const fs = require('node:fs');
+const http = require('node:http');
+const path = require('node:path');
+
+const { Shutdown } = require(process.env.LIBSHUTDOWN_PATH || path.join(__dirname, '../../bindings/node'));
+
+// ----- arguments --------------------------------------------------------------------
+
+function parseArgs(argv) {
+  const args = {};
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (!a.startsWith('--')) throw new Error(`unexpected argument ${a}`);
+    const key = a.slice(2);
+    if (key === 'no-exit') {
+      args[key] = true;
+      continue;
+    }
+    const value = argv[++i];
+    if (value === undefined) throw new Error(`${a} needs a value`);
+    args[key] = value;
+  }
+  return args;
+}
+
+const args = parseArgs(process.argv.slice(2));
+const num = (k) => (args[k] === undefined ? undefined : Number(args[k]));
+
+const options = {
+  drainDelay: num('drain-delay'),
+  announceProbes: num('announce-probes'),
+  drainTimeout: num('drain-timeout'),
+  closeTimeout: num('close-timeout'),
+  gracePeriod: args['grace-period'] === 'none' ? null : num('grace-period'),
+  closeStrategy: args['close-strategy'],
+  exitOnDone: !args['no-exit'],
+};
+for (const k of Object.keys(options)) if (options[k] === undefined) delete options[k];
+
+const shutdown = new Shutdown(options);
+shutdown.listenSignals();
+
+// ----- logs for the end-to-end harness ------------------------------------------------
+
+const logFd = args['log-requests'] ? fs.openSync(args['log-requests'], 'a') : null;
+function logRequest(line) {
+  // Synchronous: the process may exit right after Done.
+  if (logFd !== null) fs.writeSync(logFd, `${line}\n`);
+}
+
+function say(line) {
+  fs.writeSync(1, `${line}\n`);
+}
+
+for (const m of ['draining', 'quiescing', 'closing']) {
+  shutdown.on(m, () => say(`event: ${m} in_flight=${shutdown.inFlight}`));
+}
+shutdown.signal.addEventListener('abort', () => say('event: signal aborted'));
+shutdown.on('done', (report) => {
+  if (args.report) fs.writeFileSync(args.report, JSON.stringify(report));
+  say(`event: done exit_code=${report.exit_code} forced=${report.forced} aborted=${report.aborted}`);
+});
+
+// ----- cleanup hooks -----------------------------------------------------------------
+
+const sleep = (ms, signal) =>
+  new Promise((resolve, reject) => {
+    const t = setTimeout(resolve, ms);
+    signal?.addEventListener(
+      'abort',
+      () => {
+        clearTimeout(t);
+        reject(signal.reason);
+      },
+      { once: true },
+    );
+  });
+
+for (const spec of (args.hooks ?? '').split(',').filter(Boolean)) {
+  const [name, behavior, order = '0', timeout] = spec.split(':');
+  const opts = { order: Number(order) };
+  if (timeout !== undefined) opts.timeout = Number(timeout);
+  let fn;
+  if (behavior === 'ok') fn = () => say(`hook: ${name} ran`);
+  else if (behavior === 'fail') fn = async () => Promise.reject(new Error(`${name} failed`));
+  else if (behavior === 'throw') fn = () => {
+      throw new Error(`${name} threw`);
+    };
+  else if (behavior === 'hang') fn = () => new Promise(() => say(`hook: ${name} hangs`));
+  else if (behavior.startsWith('slow=')) fn = () => sleep(Number(behavior.slice(5))).then(() => say(`hook: ${name} ran`));
+  else throw new Error(`unknown hook behavior ${behavior}`);
+  shutdown.onClose(name, fn, opts);
+}
+
+// ----- an Express-style app -----------------------------------------------------------
+
+function createApp() {
+  const stack = [];
+  const app = (req, res) => {
+    let i = 0;
+    const next = (err) => {
+      if (err) {
+        res.statusCode = 500;
+        res.end(`error: ${err.message}\n`);
+        return;
+      }
+      const layer = stack[i++];
+      if (!layer) {
+        res.statusCode = 404;
+        res.end('not found\n');
+        return;
+      }
+      const url = new URL(req.url, 'http://x');
+      if ((layer.method && layer.method !== req.method) || (layer.path && layer.path !== url.pathname)) return next();
+      req.query = Object.fromEntries(url.searchParams);
+      try {
+        layer.fn(req, res, next);
+      } catch (e) {
+        next(e);
+      }
+    };
+    next();
+  };
+  app.use = (fn) => stack.push({ fn });
+  app.get = (p, fn) => stack.push({ method: 'GET', path: p, fn });
+  app.post = (p, fn) => stack.push({ method: 'POST', path: p, fn });
+  return app;
+}
+
+const app = createApp();
+
+app.use((req, res, next) => {
+  const id = req.headers['x-request-id'];
+  if (id !== undefined) {
+    logRequest(`accepted ${id}`);
+    res.on('finish', () => logRequest(`completed ${id} ${res.statusCode}`));
+  }
+  next();
+});
+
+app.get('/', (req, res) => {
+  res.end('hello\n');
+});
+
+app.get('/slow', async (req, res) => {
+  const ms = Math.min(Number(req.query.ms ?? 1000), 60_000);
+  try {
+    // Stops early only when the shutdown's deadline passes.
+    await sleep(ms, shutdown.signal);
+    res.end(`slept ${ms} ms\n`);
+  } catch {
+    if (!res.destroyed) {
+      res.statusCode = 503;
+      res.end('aborted by the shutdown deadline\n');
+    }
+  }
+});
+
+app.post('/work', (req, res) => {
+  const ms = Math.min(Number(req.query.ms ?? 1000), 60_000);
+  const chunks = [];
+  req.on('data', (c) => chunks.push(c));
+  req.on('end', () => {
+    let job;
+    try {
+      job = shutdown.track(async (signal) => {
+        try {
+          await sleep(ms, signal);
+          say(`job: done ${ms} ms`);
+        } catch {
+          say('job: aborted');
+        }
+      });
+    } catch (e) {
+      if (e.code !== 'ERR_SHUTDOWN_CLOSED') throw e;
+      res.writeHead(503, { connection: 'close' });
+      res.end('shutting down\n');
+      return;
+    }
+    job.catch(() => {});
+    res.statusCode = 202;
+    res.end(`accepted ${Buffer.concat(chunks).length} bytes\n`);
+  });
+});
+
+// ----- the server -----------------------------------------------------------------------
+
+const server = http.createServer(app);
+server.keepAliveTimeout = num('keep-alive-timeout') ?? 60_000;
+shutdown.attach(server, { readinessPath: '/readyz', kind: 'http' });
+
+const port = Number(args.port ?? process.env.PORT ?? 8080);
+server.listen(port, '127.0.0.1', () => {
+  say(`listening on ${server.address().port} pid ${process.pid}`);
+});
