@@ -17,6 +17,9 @@ test: lint rust-test loom c-test node-test e2e-quick
 lint:
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	@# The core must stay executor-agnostic: no tokio among its normal dependencies.
+	@if $(CARGO) tree -p shutdown -e normal --prefix none | grep -q '^tokio'; then \
+		echo "error: the shutdown crate depends on tokio"; exit 1; fi
 
 rust-test:
 	$(CARGO) test --workspace
