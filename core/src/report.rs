@@ -245,13 +245,16 @@ impl fmt::Display for Report {
             self.triggers,
             if self.triggers == 1 { "" } else { "s" }
         )?;
-        for t in &self.timeline {
-            writeln!(
-                f,
-                "  {:>10}  at {:>9.1} ms",
-                t.milestone.as_str(),
-                t.at.as_secs_f64() * 1e3
-            )?;
+        for (i, t) in self.timeline.iter().enumerate() {
+            let at = t.at.as_secs_f64() * 1e3;
+            write!(f, "  {:>10}  at {at:>9.1} ms", t.milestone.as_str())?;
+            match self.timeline.get(i + 1) {
+                Some(next) => {
+                    let lasted = (next.at - t.at).as_secs_f64() * 1e3;
+                    writeln!(f, "  (lasted {lasted:.1} ms)")?
+                }
+                None => writeln!(f)?,
+            }
         }
         writeln!(
             f,
