@@ -629,6 +629,15 @@ impl Shutdown {
         };
         Ok((thread, Box::new(stopper)))
     }
+
+    /// When the next deadline falls (announce window, drain, hook or close budget), as
+    /// time since this engine was built on its clock; `None` when no deadline is armed.
+    /// Lets a host on a virtual clock step [`advance`](Self::advance) from deadline to
+    /// deadline and run its own work (hooks in another language) at each instant.
+    pub fn next_deadline(&self) -> Option<Duration> {
+        let next = self.lock().machine.poll_timeout()?;
+        Some(self.inner().clock.since_epoch(next))
+    }
 }
 
 pub(crate) fn reached_draining(s: u8) -> bool {
