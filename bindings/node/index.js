@@ -271,7 +271,7 @@ class Shutdown extends EventEmitter {
     this._hooks = [];
     this._keepAlive = null;
     this._report = null;
-    this._reached = new Set();
+    this._reached = new Map(); // milestone -> ms since the engine was built
     const controller = new AbortController();
     this._abort = controller;
     /** Aborted when the core's cancellation fires: drain deadline, forced drain, or Done. */
@@ -504,11 +504,49 @@ class Shutdown extends EventEmitter {
 
   // ----- virtual time -----------------------------------------------------------
 
-  /** Moves a virtual clock (manualClock: true) forward by `ms`, firing deadlines. */
+  /**
+   * Moves a virtual clock (manualClock: true) forward by `ms`, deadline by deadline:
+   * events and hooks due at each deadline run at that instant. A hook that settles
+   * asynchronously settles after this returns; use advanceAsync() to let it settle at
+   * its instant.
+   */
   advance(ms) {
+    const to = this._advanceTarget(ms);
+    for (let i = 0; ; i++) {
+      const r = this._native.advanceStep(to);
+      if (r & 2) this._drain();
+      if ((r & 1) === 0 || i > 1e6) break;
+    }
+  }
+
+  /** Like advance(), letting promises (async hooks) settle at each deadline. */
+  async advanceAsync(ms) {
+    const to = this._advanceTarget(ms);
+    for (let i = 0; ; i++) {
+      const r = this._native.advanceStep(to);
+      if (r & 2) this._drain();
+      await new Promise(setImmediate);
+      if ((r & 1) === 0 || i > 1e6) break;
+    }
+  }
+
+  _advanceTarget(ms) {
     if (typeof ms !== 'number') throw typeError('ms', `must be a number, got ${typeof ms}`);
     if (!Number.isFinite(ms) || ms < 0) throw rangeError('ms', `must be a finite number >= 0, got ${ms}`);
-    if (this._native.advance(ms)) this._drain();
+    if (!this._manual) {
+      const e = new Error('libshutdown: advance() needs a Shutdown built with manualClock: true');
+      e.code = 'ERR_SHUTDOWN_NOT_MANUAL';
+      throw e;
+    }
+    return this._native.elapsedMs + ms;
+  }
+
+  /**
+   * When a milestone ('draining', 'quiescing', 'closing', 'done') was reached, in ms since
+   * this engine was built on its clock, or null if not yet.
+   */
+  reachedAt(milestone) {
+    return this._reached.get(milestone) ?? null;
   }
 
   // ----- servers ----------------------------------------------------------------
@@ -531,9 +569,9 @@ class Shutdown extends EventEmitter {
       for (;;) {
         const events = this._native.takeEvents();
         if (events.length === 0) break;
-        for (let i = 0; i < events.length; i += 2) {
+        for (let i = 0; i < events.length; i += 3) {
           try {
-            if (events[i] === EV_MILESTONE) this._milestone(events[i + 1]);
+            if (events[i] === EV_MILESTONE) this._milestone(events[i + 1], events[i + 2]);
             else this._startHook(events[i + 1]);
           } catch (e) {
             // A throwing listener must not lose the events after it.
@@ -546,10 +584,10 @@ class Shutdown extends EventEmitter {
     }
   }
 
-  _milestone(code) {
+  _milestone(code, at) {
     const name = MILESTONES[code];
     if (this._reached.has(name)) return;
-    this._reached.add(name);
+    this._reached.set(name, at);
     if (name === 'draining') {
       this._running = false;
       // The shutdown is in progress and bounded by its deadlines: hold the loop open

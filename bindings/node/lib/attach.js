@@ -242,9 +242,8 @@ function attach(sd, server, options) {
     ['quiescing', onQuiescing],
     ['closing', onClosing],
   ];
-  const reached = sd._reached;
   for (const [event, fn] of listeners) {
-    if (reached.has(event)) fn();
+    if (sd._reached.has(event)) fn();
     else sd.on(event, fn);
   }
 

@@ -32,10 +32,10 @@ use shutdown::{
     Reason, Shutdown, MAX_TIMEOUT,
 };
 
-/// Event codes in the queue read by [`NativeShutdown::take_events`]: pairs of
-/// `(EV_*, value)`.
-const EV_MILESTONE: u32 = 0;
-const EV_HOOK_START: u32 = 1;
+/// Event codes in the queue read by [`NativeShutdown::take_events`]: triples of
+/// `(EV_*, value, time since the engine was built in ms)`.
+const EV_MILESTONE: f64 = 0.0;
+const EV_HOOK_START: f64 = 1.0;
 
 /// The wake-up callback: a weak threadsafe function called with the instance id.
 type Wake = ThreadsafeFunction<u32, (), u32, Status, false, true>;
@@ -155,7 +155,7 @@ pub fn signal_name(signal: i32) -> String {
 
 /// What the core has produced for JavaScript since it last looked.
 struct Queue {
-    events: Vec<u32>,
+    events: Vec<f64>,
     /// A wake-up is on its way to JavaScript.
     woken: bool,
 }
@@ -170,6 +170,9 @@ struct Shared {
     wake: Wake,
     /// Completions of the hooks that have started, by hook id.
     hooks: Mutex<Vec<Option<HookDone>>>,
+    /// The engine, for its clock. The engine holds this struct (in its milestone
+    /// callback and hooks), so this is a cycle: `NativeShutdown`'s `Drop` breaks it.
+    engine: Mutex<Option<Shutdown>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -177,11 +180,17 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Shared {
-    fn push(&self, kind: u32, value: u32) {
+    fn push(&self, kind: f64, value: u32) {
+        // On the engine's clock: the instant of the event, even on a virtual clock that
+        // JavaScript reads only after advance() returns.
+        let at = lock(&self.engine)
+            .as_ref()
+            .map_or(0.0, |sd| sd.elapsed().as_secs_f64() * 1e3);
         let wake = {
             let mut q = lock(&self.queue);
             q.events.push(kind);
-            q.events.push(value);
+            q.events.push(value as f64);
+            q.events.push(at);
             self.pending.store(true, Ordering::Release);
             let off_thread = std::thread::current().id() != self.js_thread;
             let wake = off_thread && !q.woken;
@@ -241,9 +250,11 @@ impl NativeShutdown {
             js_thread: std::thread::current().id(),
             wake,
             hooks: Mutex::new(Vec::new()),
+            engine: Mutex::new(None),
         });
         let s = shared.clone();
         sd.on_milestone(move |m| s.push(EV_MILESTONE, milestone_code(m)));
+        *lock(&shared.engine) = Some(sd.clone());
         Ok(NativeShutdown {
             sd,
             shared,
@@ -267,10 +278,11 @@ impl NativeShutdown {
         }
     }
 
-    /// The queued events as `(kind, value)` pairs: kind 0 is a milestone (0 draining,
-    /// 1 quiescing, 2 closing, 3 done), kind 1 a hook to start (its id).
+    /// The queued events as `(kind, value, at_ms)` triples: kind 0 is a milestone (0
+    /// draining, 1 quiescing, 2 closing, 3 done), kind 1 a hook to start (its id);
+    /// `at_ms` is the engine's time since it was built.
     #[napi(catch_unwind)]
-    pub fn take_events(&self) -> Vec<u32> {
+    pub fn take_events(&self) -> Vec<f64> {
         let mut q = lock(&self.shared.queue);
         q.woken = false;
         self.shared.pending.store(false, Ordering::Release);
@@ -489,19 +501,42 @@ impl NativeShutdown {
 
     // ----- virtual time -------------------------------------------------------------
 
-    /// Moves a virtual clock forward (engines built with `manualClock` only). Returns
-    /// whether events are pending.
+    /// Moves a virtual clock forward (engines built with `manualClock` only), stopping
+    /// at the next deadline on the way if there is one before `to_ms` (time since the
+    /// engine was built), so JavaScript can run what that instant started (hooks) at
+    /// that instant. Returns bit 0: stopped at a deadline (call again), bit 1: events
+    /// are pending.
     #[napi(catch_unwind)]
-    pub fn advance(&self, by_ms: f64) -> napi::Result<bool> {
+    pub fn advance_step(&self, to_ms: f64) -> napi::Result<u32> {
+        let target = ms(to_ms);
+        let now = self.sd.elapsed();
+        let (to, more) = match self.sd.next_deadline() {
+            Some(d) if d <= target => (d, true),
+            _ => (target, false),
+        };
         self.sd
-            .advance(ms(by_ms))
+            .advance(to.saturating_sub(now))
             .map_err(|e| napi::Error::new(Status::InvalidArg, e.to_string()))?;
-        Ok(self.pending())
+        Ok(u32::from(more) | (u32::from(self.pending()) << 1))
+    }
+
+    /// The next deadline as time since the engine was built, in ms (`null`: none).
+    #[napi(getter, catch_unwind)]
+    pub fn next_deadline_ms(&self) -> Option<f64> {
+        self.sd.next_deadline().map(|d| d.as_secs_f64() * 1e3)
     }
 
     /// Panics on purpose: lets the tests prove a panic becomes a JavaScript exception.
     #[napi(catch_unwind)]
     pub fn panic_for_test(&self) {
         panic!("a deliberate panic in the addon");
+    }
+}
+
+impl Drop for NativeShutdown {
+    fn drop(&mut self) {
+        // Break the engine <-> queue cycle (see `Shared::engine`). A driver thread that
+        // still runs keeps its own handle and ends at Done.
+        lock(&self.shared.engine).take();
     }
 }
