@@ -329,3 +329,73 @@ fn gradual_advice_ramps_across_the_announce_window() {
     assert!((800..1200).contains(&halfway), "halfway: {halfway} of 2000");
     assert!(near_end > 1900, "near the end: {near_end} of 2000");
 }
+
+#[test]
+fn racing_triggers_start_one_drain() {
+    let sd = Shutdown::builder()
+        .escalation(shutdown::Escalation {
+            force_at: None,
+            terminate_at: None,
+        })
+        .build()
+        .unwrap();
+    let drains = Arc::new(AtomicUsize::new(0));
+    let d = drains.clone();
+    sd.on_milestone(move |m| {
+        if m == Milestone::Draining {
+            d.fetch_add(1, Ordering::SeqCst);
+        }
+    });
+    // Held so the drain lasts while the others arrive (triggers after Done are ignored).
+    let guard = sd.guard().unwrap();
+    let threads: Vec<_> = (0..8)
+        .map(|i| {
+            let sd = sd.clone();
+            std::thread::spawn(move || sd.trigger(format!("racer {i}")))
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    drop(guard);
+    let report = sd.run_blocking();
+    assert_eq!(drains.load(Ordering::SeqCst), 1);
+    assert_eq!(report.triggers, 8);
+    assert_eq!(report.exit_code, 0, "{report}");
+}
+
+/// Many threads take and release guards while the drain starts: every guard admitted
+/// is waited for, none is admitted once admission is seen closed, and the drain ends.
+#[test]
+fn guard_storm_during_the_trigger() {
+    let sd = engine();
+    let driver = sd.spawn_driver();
+    let workers: Vec<_> = (0..4)
+        .map(|_| {
+            let sd = sd.clone();
+            std::thread::spawn(move || {
+                let mut admitted = 0u64;
+                for _ in 0..200_000 {
+                    let closed_before = !sd.is_accepting();
+                    match sd.guard() {
+                        Some(g) => {
+                            assert!(!closed_before, "admitted after admission closed");
+                            admitted += 1;
+                            drop(g);
+                        }
+                        None => return admitted,
+                    }
+                }
+                admitted
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(5));
+    sd.trigger("storm");
+    let report = sd.wait();
+    let admitted: u64 = workers.into_iter().map(|w| w.join().unwrap()).sum();
+    assert!(admitted > 0);
+    assert_eq!(sd.in_flight(), 0);
+    assert_eq!(report.exit_code, 0, "{report}");
+    driver.join().unwrap();
+}
