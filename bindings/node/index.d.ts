@@ -1,0 +1,206 @@
+// Type definitions for libshutdown (hand-written; checked by `npm run typecheck`).
+
+/// <reference types="node" />
+
+import { EventEmitter } from 'node:events';
+import type { Server as HttpServer } from 'node:http';
+import type { Server as HttpsServer } from 'node:https';
+import type { Http2SecureServer, Http2Server } from 'node:http2';
+
+/** The coarse phase. Monotonic: running -> draining -> closing -> done. */
+export type Phase = 'running' | 'draining' | 'closing' | 'done';
+
+/** A point on the shutdown timeline. */
+export type Milestone = 'draining' | 'quiescing' | 'closing' | 'done';
+
+/** Options of `new Shutdown()`. Durations are in milliseconds. */
+export interface ShutdownOptions {
+  /** The announce window (default 0): readiness fails, requests are still served. */
+  drainDelay?: number;
+  /** End the announce window after this many "not ready" readiness probes (needs drainDelay). */
+  announceProbes?: number;
+  /** How long in-flight work may take once admission closes (default 20000). */
+  drainTimeout?: number;
+  /** The budget of all cleanup hooks together (default 5000). */
+  closeTimeout?: number;
+  /** The orchestrator's budget (default 30000); the phase budgets must fit. null: no check. */
+  gracePeriod?: number | null;
+  /** The trigger number that forces the closing phase (default 2). null: never. */
+  forceAt?: number | null;
+  /** The trigger number that ends the process at once (default 3). null: never. */
+  terminateAt?: number | null;
+  /** The exit code when anything was forced, aborted or failed (default 1, 1..255). */
+  forcedExitCode?: number;
+  /** Keep-alive advice: close at once ('immediate', default) or ramp up ('gradual'). */
+  closeStrategy?: 'immediate' | 'gradual';
+  /** Signals listenSignals() handles (default ['SIGTERM', 'SIGINT']): names or numbers. */
+  signals?: Array<NodeJS.Signals | number>;
+  /** Exit the process with the report's exit code once done (default true; false with manualClock). */
+  exitOnDone?: boolean;
+  /** A virtual clock moved only by advance(): for simulations and tests. */
+  manualClock?: boolean;
+}
+
+/** Why the shutdown started. */
+export interface Reason {
+  kind: 'signal' | 'manual' | 'fatal';
+  detail: string;
+}
+
+/** How one cleanup hook ended. */
+export type HookOutcome =
+  | { status: 'ok' }
+  | { status: 'failed'; message: string }
+  | { status: 'panicked'; message: string }
+  | { status: 'timed_out' }
+  | { status: 'skipped' };
+
+/** One cleanup hook's result. */
+export interface HookReport {
+  name: string;
+  order: number;
+  outcome: HookOutcome;
+  duration_ms: number;
+}
+
+/** The final account of a shutdown: the core's JSON report, as is. */
+export interface Report {
+  reason: Reason;
+  triggers: number;
+  /** Milestones reached, with times since the first trigger. */
+  timeline: Array<{ milestone: Milestone; at_ms: number }>;
+  in_flight_at_trigger: number;
+  aborted: number;
+  aborted_by_kind: Record<string, number>;
+  hooks: HookReport[];
+  forced: null | 'drain_timeout' | 'escalation' | 'terminated';
+  exit_code: number;
+}
+
+/** One unit of work in flight; the drain waits for it. */
+export declare class Guard {
+  private constructor();
+  /** Whether release() was called. */
+  readonly released: boolean;
+  /** Ends this unit of work; false if it was already released. */
+  release(): boolean;
+  /** A guard for work this one starts: admitted even after admission closed. */
+  child(): Guard;
+}
+
+export interface HookOptions {
+  /** Ascending groups; hooks of one order run concurrently (default 0). */
+  order?: number;
+  /** This hook's own limit in ms (default and maximum: closeTimeout). */
+  timeout?: number;
+}
+
+export interface TrackOptions {
+  /** Admit the job as a child of this live guard (works after admission closed). */
+  parent?: Guard;
+  /** Label for the report's aborted_by_kind. */
+  kind?: string;
+}
+
+export interface AttachOptions {
+  /** A readiness route answered here: 200 while ready, 503 while draining. */
+  readinessPath?: string;
+  /** Label of the request guards, for the report's aborted_by_kind. */
+  kind?: string;
+}
+
+export interface AttachStats {
+  /** Requests answered 503 because admission had closed. */
+  refused: number;
+  /** Readiness probes answered 503. */
+  probesNotReady: number;
+  /** Connections destroyed when the drain ended. */
+  connectionsDestroyed: number;
+  /** Requests still in flight on those connections. */
+  requestsAborted: number;
+}
+
+export interface Attachment<S> {
+  readonly server: S;
+  readonly stats: AttachStats;
+  /** Connections open now. */
+  readonly connections: number;
+  /** Stops draining this server. */
+  detach(): void;
+}
+
+export type AttachableServer = HttpServer | HttpsServer | Http2Server | Http2SecureServer;
+
+export interface ShutdownEvents {
+  draining: [];
+  quiescing: [];
+  closing: [];
+  done: [report: Report];
+}
+
+/** The graceful-shutdown engine (the Rust core, through an N-API addon). */
+export declare class Shutdown extends EventEmitter {
+  /** Throws TypeError / RangeError naming the bad option (`err.option`, and `err.field` for the core's). */
+  constructor(options?: ShutdownOptions);
+
+  readonly phase: Phase;
+  /** Readiness: true only while running. */
+  readonly ready: boolean;
+  /** Whether new guards are admitted (running, and the announce window). */
+  readonly accepting: boolean;
+  /** Whether the cancellation signal has fired. */
+  readonly cancelled: boolean;
+  /** Guards in flight now. */
+  readonly inFlight: number;
+  /** Time since this engine was built, on its clock, in ms. */
+  readonly elapsed: number;
+  /** The final report once done, else null. */
+  readonly report: Report | null;
+  /** Aborted when the drain is cut short (deadline or escalation), at the latest when done. */
+  readonly signal: AbortSignal;
+
+  /** Resolves when the drain starts. */
+  readonly draining: Promise<void>;
+  /** Resolves when admission closes. */
+  readonly quiescing: Promise<void>;
+  /** Resolves when cleanup hooks start. */
+  readonly closing: Promise<void>;
+  /** Resolves with the report when done. */
+  readonly done: Promise<Report>;
+
+  /** Whether a keep-alive connection should close after its current response. */
+  shouldClose(): boolean;
+  /** Starts the shutdown, or escalates. A string is a manual reason; an Error a fatal one. */
+  trigger(reason?: string | Reason | Error): this;
+  /** Reports a readiness probe answered "not ready" (the adaptive announce window). */
+  readinessProbed(): void;
+  /** Listens for the configured signals with process.on; returns a function that stops. */
+  listenSignals(): () => void;
+
+  /** Admits one unit of work, or null once admission has closed. */
+  guard(kind?: string): Guard | null;
+  /** Tracks a background job; throws (code ERR_SHUTDOWN_CLOSED) once admission has closed. */
+  track<T>(job: Promise<T> | PromiseLike<T> | ((signal: AbortSignal) => T | PromiseLike<T>), options?: TrackOptions): Promise<Awaited<T>>;
+  /** Registers a cleanup hook; a throw is recorded as "panicked", a rejection as "failed". */
+  onClose(name: string, fn: () => void | PromiseLike<unknown>, options?: HookOptions): this;
+
+  /** Moves a virtual clock forward (manualClock only). */
+  advance(ms: number): void;
+  /** Moves a virtual clock forward, letting async hooks settle at each deadline. */
+  advanceAsync(ms: number): Promise<void>;
+  /** When a milestone was reached, in ms since the engine was built, or null. */
+  reachedAt(milestone: Milestone): number | null;
+
+  /** Drains an http, https or http2 server with this shutdown. */
+  attach<S extends AttachableServer>(server: S, options?: AttachOptions): Attachment<S>;
+
+  on<E extends keyof ShutdownEvents>(event: E, listener: (...args: ShutdownEvents[E]) => void): this;
+  on(event: string | symbol, listener: (...args: any[]) => void): this;
+  once<E extends keyof ShutdownEvents>(event: E, listener: (...args: ShutdownEvents[E]) => void): this;
+  once(event: string | symbol, listener: (...args: any[]) => void): this;
+  off<E extends keyof ShutdownEvents>(event: E, listener: (...args: ShutdownEvents[E]) => void): this;
+  off(event: string | symbol, listener: (...args: any[]) => void): this;
+}
+
+/** The name of a signal number, as the core writes it in reports (15 -> "SIGTERM"). */
+export declare function signalName(signal: number): string;
