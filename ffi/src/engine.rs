@@ -1,0 +1,898 @@
+//! The engine handle: create and free, signals, triggers, queries, the pollable fds,
+//! milestone and cancellation callbacks, waits and the virtual clock.
+
+use std::cell::RefCell;
+use std::ffi::{c_char, c_int, c_void};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use shutdown_core::{Kind, Milestone, Phase, Reason, Report, Shutdown, SignalListener, MAX_KINDS};
+
+use crate::config::{builder, ShutdownConfig};
+use crate::status::ShutdownStatus;
+use crate::util::{arg, boundary, c_str, out, put, status, UserData, MAX_TEXT};
+
+/// The coarse phase. Monotonic: RUNNING -> DRAINING -> CLOSING -> DONE.
+/// cbindgen:rename-all=prefix:SHUTDOWN_PHASE_
+#[repr(u32)]
+#[allow(non_camel_case_types)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ShutdownPhase {
+    /// Normal service: ready, admitting guards.
+    RUNNING = 0,
+    /// Readiness fails; admission closes after the announce window; in-flight work
+    /// finishes.
+    DRAINING = 1,
+    /// Cleanup hooks run.
+    CLOSING = 2,
+    /// The report is final.
+    DONE = 3,
+}
+
+impl From<Phase> for ShutdownPhase {
+    fn from(p: Phase) -> Self {
+        match p {
+            Phase::Running => ShutdownPhase::RUNNING,
+            Phase::Draining => ShutdownPhase::DRAINING,
+            Phase::Closing => ShutdownPhase::CLOSING,
+            Phase::Done => ShutdownPhase::DONE,
+        }
+    }
+}
+
+/// A point on the shutdown timeline, in the order they are reached.
+/// cbindgen:rename-all=prefix:SHUTDOWN_MILESTONE_
+#[repr(u32)]
+#[allow(non_camel_case_types)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum ShutdownMilestone {
+    /// No milestone reached yet (Running).
+    NONE = 0,
+    /// The drain started: readiness fails (the announce stage).
+    DRAINING = 1,
+    /// Admission closed: new guards are refused; stop accepting connections.
+    QUIESCING = 2,
+    /// Cleanup hooks started.
+    CLOSING = 3,
+    /// The report is final.
+    DONE = 4,
+}
+
+impl From<Milestone> for ShutdownMilestone {
+    fn from(m: Milestone) -> Self {
+        match m {
+            Milestone::Draining => ShutdownMilestone::DRAINING,
+            Milestone::Quiescing => ShutdownMilestone::QUIESCING,
+            Milestone::Closing => ShutdownMilestone::CLOSING,
+            Milestone::Done => ShutdownMilestone::DONE,
+        }
+    }
+}
+
+impl ShutdownMilestone {
+    pub(crate) fn from_u32(v: u32) -> Option<Self> {
+        Some(match v {
+            0 => ShutdownMilestone::NONE,
+            1 => ShutdownMilestone::DRAINING,
+            2 => ShutdownMilestone::QUIESCING,
+            3 => ShutdownMilestone::CLOSING,
+            4 => ShutdownMilestone::DONE,
+            _ => return None,
+        })
+    }
+
+    pub(crate) fn to_core(self) -> Option<Milestone> {
+        Some(match self {
+            ShutdownMilestone::NONE => return None,
+            ShutdownMilestone::DRAINING => Milestone::Draining,
+            ShutdownMilestone::QUIESCING => Milestone::Quiescing,
+            ShutdownMilestone::CLOSING => Milestone::Closing,
+            ShutdownMilestone::DONE => Milestone::Done,
+        })
+    }
+}
+
+/// Why the shutdown starts (shutdown_trigger()).
+/// cbindgen:rename-all=prefix:SHUTDOWN_REASON_KIND_
+#[repr(u32)]
+#[allow(non_camel_case_types)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ShutdownReasonKind {
+    /// The host asked (a deploy, an admin endpoint).
+    MANUAL = 0,
+    /// A signal, by name ("SIGTERM").
+    SIGNAL = 1,
+    /// A fatal error in the host.
+    FATAL = 2,
+}
+
+/// Called on every milestone with the `user_data` given at registration.
+pub type ShutdownMilestoneFn =
+    Option<unsafe extern "C" fn(user_data: *mut c_void, milestone: ShutdownMilestone)>;
+
+/// Called once when the cancellation signal fires, with the `user_data` given at
+/// registration.
+pub type ShutdownCancelFn = Option<unsafe extern "C" fn(user_data: *mut c_void)>;
+
+type MilestoneCb = unsafe extern "C" fn(*mut c_void, ShutdownMilestone);
+type CancelCb = unsafe extern "C" fn(*mut c_void);
+
+// ----- the callback gate ------------------------------------------------------------
+
+thread_local! {
+    /// The gates this thread is inside of (by address), innermost last.
+    static INSIDE: RefCell<Vec<usize>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Lets C callbacks run until the engine is freed, and lets `shutdown_free` wait for
+/// the ones running on other threads, so that no callback runs once it returns.
+pub(crate) struct Gate {
+    state: Mutex<GateState>,
+    idle: Condvar,
+}
+
+struct GateState {
+    closed: bool,
+    active: usize,
+}
+
+struct Inside<'a>(&'a Gate);
+
+impl Drop for Inside<'_> {
+    fn drop(&mut self) {
+        INSIDE.with(|v| {
+            v.borrow_mut().pop();
+        });
+        let mut st = lock(&self.0.state);
+        st.active -= 1;
+        self.0.idle.notify_all();
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Gate {
+    fn new() -> Self {
+        Gate {
+            state: Mutex::new(GateState {
+                closed: false,
+                active: 0,
+            }),
+            idle: Condvar::new(),
+        }
+    }
+
+    fn addr(&self) -> usize {
+        self as *const Gate as usize
+    }
+
+    /// Runs `f` (a call into C) unless the engine was freed.
+    pub(crate) fn call<R>(&self, f: impl FnOnce() -> R) -> Option<R> {
+        {
+            let mut st = lock(&self.state);
+            if st.closed {
+                return None;
+            }
+            st.active += 1;
+        }
+        INSIDE.with(|v| v.borrow_mut().push(self.addr()));
+        let _inside = Inside(self);
+        Some(f())
+    }
+
+    pub(crate) fn is_open(&self) -> bool {
+        !lock(&self.state).closed
+    }
+
+    /// Whether this thread is inside one of this gate's callbacks.
+    fn inside(&self) -> usize {
+        INSIDE.with(|v| v.borrow().iter().filter(|&&a| a == self.addr()).count())
+    }
+
+    /// No callback starts after this; waits for those running on other threads.
+    fn close(&self) {
+        let own = self.inside();
+        let mut st = lock(&self.state);
+        st.closed = true;
+        while st.active > own {
+            st = self.idle.wait(st).unwrap_or_else(|e| e.into_inner());
+        }
+    }
+}
+
+// ----- pollable notifications -------------------------------------------------------
+
+/// A file descriptor that becomes readable when notified: an eventfd on Linux, a pipe
+/// elsewhere.
+struct Notifier {
+    read: OwnedFd,
+    #[cfg(not(target_os = "linux"))]
+    write: OwnedFd,
+}
+
+impl Notifier {
+    #[cfg(target_os = "linux")]
+    fn new() -> std::io::Result<Self> {
+        // SAFETY: plain syscall; the result is checked.
+        let fd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) };
+        if fd < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        // SAFETY: a fresh descriptor we own.
+        Ok(Notifier {
+            read: unsafe { OwnedFd::from_raw_fd(fd) },
+        })
+    }
+
+    #[cfg(not(target_os = "linux"))]
+    fn new() -> std::io::Result<Self> {
+        let mut fds = [0 as c_int; 2];
+        // SAFETY: `fds` has room for two descriptors; the result is checked.
+        if unsafe { libc::pipe(fds.as_mut_ptr()) } != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        // SAFETY: fresh descriptors we own.
+        let (read, write) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+        for fd in &fds {
+            // SAFETY: valid descriptors.
+            unsafe {
+                libc::fcntl(*fd, libc::F_SETFL, libc::O_NONBLOCK);
+                libc::fcntl(*fd, libc::F_SETFD, libc::FD_CLOEXEC);
+            }
+        }
+        Ok(Notifier { read, write })
+    }
+
+    fn notify(&self) {
+        #[cfg(target_os = "linux")]
+        let fd = self.read.as_raw_fd();
+        #[cfg(not(target_os = "linux"))]
+        let fd = self.write.as_raw_fd();
+        let one: u64 = 1;
+        // SAFETY: writes 8 bytes from a live u64 to a descriptor we own. A full pipe or
+        // counter just means it is readable already.
+        unsafe { libc::write(fd, (&one as *const u64).cast(), 8) };
+    }
+
+    fn clear(&self) {
+        let mut buf = [0u8; 64];
+        loop {
+            // SAFETY: reads into a live buffer from a non-blocking descriptor we own.
+            let n = unsafe { libc::read(self.read.as_raw_fd(), buf.as_mut_ptr().cast(), 64) };
+            if n <= 0 || cfg!(target_os = "linux") {
+                break;
+            }
+        }
+    }
+
+    fn raw(&self) -> c_int {
+        self.read.as_raw_fd()
+    }
+}
+
+struct Fds {
+    milestone: Option<Notifier>,
+    cancel: Option<Notifier>,
+}
+
+struct CancelState {
+    fired: bool,
+    callbacks: Vec<(CancelCb, UserData)>,
+}
+
+/// What the core's callbacks and the hook closures share with the handle. It holds no
+/// `Shutdown` after `shutdown_free` (the core holds it: no cycle).
+pub(crate) struct Shared {
+    pub(crate) gate: Gate,
+    fds: Mutex<Fds>,
+    latest: AtomicU32,
+    core: Mutex<Option<Shutdown>>,
+    milestone_callbacks: Mutex<Vec<(MilestoneCb, UserData)>>,
+    cancel: Mutex<CancelState>,
+}
+
+impl Shared {
+    fn new() -> std::io::Result<Self> {
+        Ok(Shared {
+            gate: Gate::new(),
+            fds: Mutex::new(Fds {
+                milestone: Some(Notifier::new()?),
+                cancel: Some(Notifier::new()?),
+            }),
+            latest: AtomicU32::new(ShutdownMilestone::NONE as u32),
+            core: Mutex::new(None),
+            milestone_callbacks: Mutex::new(Vec::new()),
+            cancel: Mutex::new(CancelState {
+                fired: false,
+                callbacks: Vec::new(),
+            }),
+        })
+    }
+
+    /// The core's milestone callback: fd, cancellation, then the C callbacks.
+    fn on_milestone(&self, m: Milestone) {
+        let code = ShutdownMilestone::from(m);
+        self.latest.fetch_max(code as u32, Ordering::AcqRel);
+        if let Some(n) = &lock(&self.fds).milestone {
+            n.notify();
+        }
+        let core = lock(&self.core).clone();
+        let cancelled = m == Milestone::Done || core.is_some_and(|c| c.is_cancelled());
+        if cancelled {
+            self.fire_cancel();
+        }
+        let callbacks = lock(&self.milestone_callbacks).clone();
+        for (cb, ud) in callbacks {
+            // SAFETY: a C callback with its own user_data (the C contract).
+            self.gate.call(|| unsafe { cb(ud.ptr(), code) });
+        }
+    }
+
+    fn fire_cancel(&self) {
+        let callbacks = {
+            let mut st = lock(&self.cancel);
+            if st.fired {
+                return;
+            }
+            st.fired = true;
+            std::mem::take(&mut st.callbacks)
+        };
+        if let Some(n) = &lock(&self.fds).cancel {
+            n.notify();
+        }
+        for (cb, ud) in callbacks {
+            // SAFETY: a C callback with its own user_data (the C contract).
+            self.gate.call(|| unsafe { cb(ud.ptr()) });
+        }
+    }
+}
+
+// ----- the handle -------------------------------------------------------------------
+
+struct Driver {
+    thread: JoinHandle<Option<Report>>,
+    stop: Box<dyn Fn() + Send + Sync>,
+}
+
+/// An engine: one shutdown state machine, its driver thread, its fds and callbacks.
+/// Created by shutdown_new(), freed by shutdown_free().
+pub struct Engine {
+    pub(crate) core: Shutdown,
+    pub(crate) shared: Arc<Shared>,
+    driver: Mutex<Option<Driver>>,
+    signals: Mutex<Option<SignalListener>>,
+    kinds: Mutex<Vec<Kind>>,
+    kind_slots: [OnceLock<Kind>; MAX_KINDS],
+}
+
+impl Engine {
+    /// Interns a guard kind name; the index is the C `kind` id.
+    pub(crate) fn intern(&self, name: &str) -> Result<u32, ShutdownStatus> {
+        let kind = self.core.kind(name).map_err(|e| match e {
+            shutdown_core::KindError::TooMany => ShutdownStatus::TOO_MANY_KINDS,
+            _ => ShutdownStatus::INVALID_NAME,
+        })?;
+        let mut kinds = lock(&self.kinds);
+        let idx = match kinds.iter().position(|k| *k == kind) {
+            Some(i) => i,
+            None => {
+                kinds.push(kind);
+                kinds.len() - 1
+            }
+        };
+        let slot = self
+            .kind_slots
+            .get(idx)
+            .ok_or(ShutdownStatus::TOO_MANY_KINDS)?;
+        let _ = slot.set(kind);
+        Ok(idx as u32)
+    }
+
+    pub(crate) fn kind_of(&self, id: u32) -> Option<Kind> {
+        self.kind_slots.get(id as usize)?.get().copied()
+    }
+
+    fn close(&self) {
+        // No C callback starts from now on; those running elsewhere finish first.
+        self.shared.gate.close();
+        if let Some(listener) = lock(&self.signals).take() {
+            if std::thread::current().name() == Some("shutdown-signals") {
+                // Freed from a callback on the signal thread: it cannot join itself.
+                drop(listener);
+            } else {
+                listener.stop();
+            }
+        }
+        if let Some(driver) = lock(&self.driver).take() {
+            (driver.stop)();
+            if driver.thread.thread().id() != std::thread::current().id() {
+                let _ = driver.thread.join();
+            }
+        }
+        // Break the cycle core -> milestone callback -> Shared -> core.
+        lock(&self.shared.core).take();
+        let mut fds = lock(&self.shared.fds);
+        fds.milestone = None;
+        fds.cancel = None;
+    }
+}
+
+/// Creates an engine in the Running phase from `config` (copied), and writes it to
+/// `*out`. Unless `config->manual_clock` is set, starts its driver thread
+/// ("shutdown-driver"), which applies deadlines. Returns SHUTDOWN_STATUS_INVALID_CONFIG
+/// for a configuration the core refuses (shutdown_config_validate() says why).
+///
+/// Installs no signal handler: see shutdown_listen_signals().
+///
+/// Thread: any. Callbacks: none.
+#[no_mangle]
+pub unsafe extern "C" fn shutdown_new(
+    config: *const ShutdownConfig,
+    out_engine: *mut *mut Engine,
+) -> ShutdownStatus {
+    status(|| {
+        // SAFETY: NULL or a valid config (the C contract).
+        let c = unsafe { arg(config)? };
+        let out_engine = out(out_engine)?;
+        let core = builder(c)
+            .map_err(|_| ShutdownStatus::INVALID_CONFIG)?
+            .build()
+            .map_err(|_| ShutdownStatus::INVALID_CONFIG)?;
+        let shared = Arc::new(Shared::new().map_err(|_| ShutdownStatus::IO_ERROR)?);
+        *lock(&shared.core) = Some(core.clone());
+        let sh = shared.clone();
+        core.on_milestone(move |m| sh.on_milestone(m));
+        let driver = if c.manual_clock {
+            None
+        } else {
+            match core.spawn_stoppable_driver() {
+                Ok((thread, stop)) => Some(Driver { thread, stop }),
+                Err(_) => {
+                    lock(&shared.core).take();
+                    return Err(ShutdownStatus::IO_ERROR);
+                }
+            }
+        };
+        let engine = Box::new(Engine {
+            core,
+            shared,
+            driver: Mutex::new(driver),
+            signals: Mutex::new(None),
+            kinds: Mutex::new(Vec::new()),
+            kind_slots: std::array::from_fn(|_| OnceLock::new()),
+        });
+        // SAFETY: checked for NULL above.
+        unsafe { put(out_engine, Box::into_raw(engine)) };
+        Ok(())
+    })
+}
+
+/// Frees an engine: stops its driver and signal listener, closes its fds, and waits
+/// for its milestone and cancellation callbacks running on other threads; no callback
+/// of this engine starts after it returns. The shutdown is abandoned where it is
+/// (no trigger, no hook started). A cleanup hook already running keeps running (its
+/// `user_data` must stay valid until it returns; hooks that timed out are abandoned,
+/// not stopped). Guards, reports and hook completions still held stay valid and must
+/// still be released. NULL does nothing.
+///
+/// Thread: any, once, when no other thread uses `engine` any more; not from inside one
+/// of this engine's callbacks. Callbacks: none.
+#[no_mangle]
+pub unsafe extern "C" fn shutdown_free(engine: *mut Engine) {
+    boundary((), || {
+        if engine.is_null() {
+            return;
+        }
+        // SAFETY: a handle from shutdown_new(), freed once (the C contract).
+        let engine = unsafe { Box::from_raw(engine) };
+        engine.close();
+    })
+}
+
+/// Installs handlers for the configured signals (default SIGTERM and SIGINT). Each
+/// signal is a trigger: the first starts the drain, a repeat escalates as configured,
+/// and the terminating repeat (default: the third) prints the report to stderr and
+/// exits the process with the forced exit code. Call it early, before the host starts
+/// its threads. Calling it again does nothing. Hosts that own their signals call
+/// shutdown_trigger() instead.
+///
+/// Thread: any. Callbacks: the triggers run on the library's "shutdown-signals" thread,
+/// which therefore runs the milestone and cancellation callbacks they cause.
+#[no_mangle]
+pub unsafe extern "C" fn shutdown_listen_signals(engine: *const Engine) -> ShutdownStatus {
+    status(|| {
+        // SAFETY: NULL or a live handle (the C contract).
+        let e = unsafe { arg(engine)? };
+        let mut slot = lock(&e.signals);
+        if slot.is_none() {
+            *slot = Some(
+                e.core
+                    .listen_signals()
+                    .map_err(|_| ShutdownStatus::IO_ERROR)?,
+            );
+        }
+        Ok(())
+    })
+}
+
+/// Starts the shutdown (the first call) or escalates (later calls, as configured).
+/// `kind` is a shutdown_reason_kind_t; `detail` (at most 4096 bytes, UTF-8) says more:
+/// the signal name, "deploy", the error.
+///
+/// Thread: any. Callbacks: milestone and cancellation callbacks run on this thread
+/// before it returns; so do the start functions of deferred hooks when the trigger
+/// forces Closing (and, with a manual clock, blocking hooks).
+#[no_mangle]
+pub unsafe extern "C" fn shutdown_trigger(
+    engine: *const Engine,
+    kind: u32,
+    detail: *const c_char,
+) -> ShutdownStatus {
+    status(|| {
+        // SAFETY: NULL or a live handle / a C string (the C contract).
+        let e = unsafe { arg(engine)? };
+        let detail = unsafe { c_str(detail, MAX_TEXT)? }.to_string();
+        let reason = match kind {
+            0 => Reason::Manual(detail),
+            1 => Reason::Signal(detail),
+            2 => Reason::Fatal(detail),
+            _ => return Err(ShutdownStatus::INVALID_ARGUMENT),
+        };
+        e.core.trigger(reason);
+        Ok(())
+    })
+}
+
+/// Like shutdown_trigger() with SHUTDOWN_REASON_KIND_SIGNAL and the signal's name
+/// ("SIGTERM" for 15), for hosts that receive signals themselves (signalfd, libuv).
+///
+/// Thread: any. Callbacks: as shutdown_trigger().
+#[no_mangle]
+pub unsafe extern "C" fn shutdown_trigger_signal(
+    engine: *const Engine,
+    signum: c_int,
+) -> ShutdownStatus {
+    status(|| {
+        // SAFETY: NULL or a live handle (the C contract).
+        let e = unsafe { arg(engine)? };
+        e.core.trigger(Reason::signal(signum));
+        Ok(())
+    })
+}
+
+/// Reports a readiness probe answered "not ready" (the adaptive announce window:
+/// after `announce_probes` of them, admission closes). Does nothing outside the
+/// announce window.
+///
+/// Thread: any. Callbacks: when this closes admission, milestone callbacks run on
+/// this thread.
+#[no_mangle]
+pub unsafe extern "C" fn shutdown_readiness_probed(engine: *const Engine) -> ShutdownStatus {
+    status(|| {
+        // SAFETY: NULL or a live handle (the C contract).
+        let e = unsafe { arg(engine)? };
+        e.core.readiness_probed();
+        Ok(())
+    })
+}
+
+/// Writes the current phase (a shutdown_phase_t) to `*out_phase`.
+///
+/// Thread: any. Callbacks: none.
+#[no_mangle]
+pub unsafe extern "C" fn shutdown_phase(
+    engine: *const Engine,
+    out_phase: *mut ShutdownPhase,
+) -> ShutdownStatus {
+    status(|| {
+        // SAFETY: NULL or a live handle (the C contract).
+        let e = unsafe { arg(engine)? };
+        let o = out(out_phase)?;
+        // SAFETY: checked for NULL.
+        unsafe { put(o, e.core.phase().into()) };
+        Ok(())
+    })
+}
+
+/// Readiness: true only while Running. Answer readiness probes with it (503 when
+/// false). NULL gives false.
+///
+/// Thread: any. Callbacks: none.
+#[no_mangle]
+pub unsafe extern "C" fn shutdown_is_ready(engine: *const Engine) -> bool {
+    // SAFETY: NULL or a live handle (the C contract).
+    boundary(false, || {
+        unsafe { engine.as_ref() }.is_some_and(|e| e.core.is_ready())
+    })
+}
+
+/// Whether new guards are admitted (Running, and the announce window). When it turns
+/// false, stop accepting connections. NULL gives false.
+///
+/// Thread: any. Callbacks: none.
+#[no_mangle]
+pub unsafe extern "C" fn shutdown_is_accepting(engine: *const Engine) -> bool {
+    boundary(false, || {
+        // SAFETY: NULL or a live handle (the C contract).
+        unsafe { engine.as_ref() }.is_some_and(|e| e.core.is_accepting())
+    })
+}
+
+/// Whether a keep-alive connection should close after its current response
+/// (`Connection: close`, HTTP/2 GOAWAY). One atomic load while Running. NULL gives
+/// false.
+///
+/// Thread: any. Callbacks: none.
+#[no_mangle]
+pub unsafe extern "C" fn shutdown_should_close(engine: *const Engine) -> bool {
+    boundary(false, || {
+        // SAFETY: NULL or a live handle (the C contract).
+        unsafe { engine.as_ref() }.is_some_and(|e| e.core.should_close())
+    })
+}
+
+/// Whether the cancellation signal has fired: the drain was cut short (its deadline
+/// passed, or a repeated trigger forced it), or the shutdown is Done. Work that can
+/// stop early should stop. NULL gives false.
+///
+/// Thread: any. Callbacks: none.
+#[no_mangle]
+pub unsafe extern "C" fn shutdown_is_cancelled(engine: *const Engine) -> bool {
+    boundary(false, || {
+        // SAFETY: NULL or a live handle (the C contract).
+        unsafe { engine.as_ref() }.is_some_and(|e| e.core.is_cancelled())
+    })
+}
+
+/// Writes the number of guards in flight to `*out_count`.
+///
+/// Thread: any. Callbacks: none.
+#[no_mangle]
+pub unsafe extern "C" fn shutdown_in_flight(
+    engine: *const Engine,
+    out_count: *mut u64,
+) -> ShutdownStatus {
+    status(|| {
+        // SAFETY: NULL or a live handle (the C contract).
+        let e = unsafe { arg(engine)? };
+        let o = out(out_count)?;
+        // SAFETY: checked for NULL.
+        unsafe { put(o, e.core.in_flight()) };
+        Ok(())
+    })
+}
+
+/// Writes to `*out_fd` a file descriptor that becomes readable on every milestone
+/// (draining, quiescing, closing, done), for poll/epoll/kqueue/libuv loops. It is
+/// level-triggered: it stays readable until shutdown_fd_clear(). Do not read, write or
+/// close it; it is closed by shutdown_free(). (An eventfd on Linux, a pipe elsewhere.)
+///
+/// Thread: any. Callbacks: none.
+#[no_mangle]
+pub unsafe extern "C" fn shutdown_fd(engine: *const Engine, out_fd: *mut c_int) -> ShutdownStatus {
+    status(|| {
+        // SAFETY: NULL or a live handle (the C contract).
+        let e = unsafe { arg(engine)? };
+        let o = out(out_fd)?;
+        let fd = lock(&e.shared.fds)
+            .milestone
+            .as_ref()
+            .map(Notifier::raw)
+            .ok_or(ShutdownStatus::IO_ERROR)?;
+        // SAFETY: checked for NULL.
+        unsafe { put(o, fd) };
+        Ok(())
+    })
+}
+
+/// Makes shutdown_fd() unreadable again and writes the latest milestone reached (a
+/// shutdown_milestone_t; SHUTDOWN_MILESTONE_NONE while Running) to `*out_milestone`.
+/// A milestone reached after the clear makes the fd readable again, so a loop that
+/// clears, then acts on the state it reads, misses nothing.
+///
+/// Thread: any. Callbacks: none.
+#[no_mangle]
+pub unsafe extern "C" fn shutdown_fd_clear(
+    engine: *const Engine,
+    out_milestone: *mut ShutdownMilestone,
+) -> ShutdownStatus {
+    status(|| {
+        // SAFETY: NULL or a live handle (the C contract).
+        let e = unsafe { arg(engine)? };
+        let o = out(out_milestone)?;
+        if let Some(n) = &lock(&e.shared.fds).milestone {
+            n.clear();
+        }
+        let latest = ShutdownMilestone::from_u32(e.shared.latest.load(Ordering::Acquire))
+            .unwrap_or(ShutdownMilestone::NONE);
+        // SAFETY: checked for NULL.
+        unsafe { put(o, latest) };
+        Ok(())
+    })
+}
+
+/// Writes to `*out_fd` a file descriptor that becomes readable when the cancellation
+/// signal fires (see shutdown_is_cancelled()) and stays readable. Do not read, write
+/// or close it; it is closed by shutdown_free().
+///
+/// Thread: any. Callbacks: none.
+#[no_mangle]
+pub unsafe extern "C" fn shutdown_cancel_fd(
+    engine: *const Engine,
+    out_fd: *mut c_int,
+) -> ShutdownStatus {
+    status(|| {
+        // SAFETY: NULL or a live handle (the C contract).
+        let e = unsafe { arg(engine)? };
+        let o = out(out_fd)?;
+        let fd = lock(&e.shared.fds)
+            .cancel
+            .as_ref()
+            .map(Notifier::raw)
+            .ok_or(ShutdownStatus::IO_ERROR)?;
+        // SAFETY: checked for NULL.
+        unsafe { put(o, fd) };
+        Ok(())
+    })
+}
+
+/// Calls `callback(user_data, milestone)` on every milestone from now on, in order. It
+/// must not block and must not call shutdown_wait() or shutdown_free(); it may call
+/// the other functions.
+///
+/// Thread: any. Callbacks: `callback` runs on the thread that caused the milestone:
+/// the driver thread (deadlines, the last guard released), the thread calling
+/// shutdown_trigger(), shutdown_readiness_probed(), shutdown_hook_done() or
+/// shutdown_advance(), a hook thread when a blocking hook returns, or (manual clock)
+/// the thread releasing the last guard.
+#[no_mangle]
+pub unsafe extern "C" fn shutdown_on_milestone(
+    engine: *const Engine,
+    callback: ShutdownMilestoneFn,
+    user_data: *mut c_void,
+) -> ShutdownStatus {
+    status(|| {
+        // SAFETY: NULL or a live handle (the C contract).
+        let e = unsafe { arg(engine)? };
+        let cb = callback.ok_or(ShutdownStatus::NULL_PARAMETER)?;
+        lock(&e.shared.milestone_callbacks).push((cb, UserData(user_data)));
+        Ok(())
+    })
+}
+
+/// Calls `callback(user_data)` once when the cancellation signal fires (see
+/// shutdown_is_cancelled()); at once, on this thread, if it has fired already. It must
+/// not block.
+///
+/// Thread: any. Callbacks: `callback` runs on the thread that caused the cut (the
+/// driver thread at the drain deadline, the thread calling shutdown_trigger() on an
+/// escalation) or that reached Done; or on this thread if already fired.
+#[no_mangle]
+pub unsafe extern "C" fn shutdown_on_cancel(
+    engine: *const Engine,
+    callback: ShutdownCancelFn,
+    user_data: *mut c_void,
+) -> ShutdownStatus {
+    status(|| {
+        // SAFETY: NULL or a live handle (the C contract).
+        let e = unsafe { arg(engine)? };
+        let cb = callback.ok_or(ShutdownStatus::NULL_PARAMETER)?;
+        let ud = UserData(user_data);
+        {
+            let mut st = lock(&e.shared.cancel);
+            if !st.fired {
+                st.callbacks.push((cb, ud));
+                return Ok(());
+            }
+        }
+        // SAFETY: a C callback with its own user_data (the C contract).
+        e.shared.gate.call(|| unsafe { cb(ud.ptr()) });
+        Ok(())
+    })
+}
+
+/// Blocks until the shutdown is Done. Someone must trigger it; on a manual clock,
+/// another thread must advance it.
+///
+/// Thread: any thread but those running this engine's callbacks. Callbacks: none on
+/// this thread.
+#[no_mangle]
+pub unsafe extern "C" fn shutdown_wait(engine: *const Engine) -> ShutdownStatus {
+    status(|| {
+        // SAFETY: NULL or a live handle (the C contract).
+        let e = unsafe { arg(engine)? };
+        e.core.wait();
+        Ok(())
+    })
+}
+
+/// Blocks until the shutdown is Done (SHUTDOWN_STATUS_OK) or `timeout_ms` of real time
+/// passed (SHUTDOWN_STATUS_TIMED_OUT). 0 only checks.
+///
+/// Thread: as shutdown_wait(). Callbacks: none on this thread.
+#[no_mangle]
+pub unsafe extern "C" fn shutdown_wait_timeout(
+    engine: *const Engine,
+    timeout_ms: u64,
+) -> ShutdownStatus {
+    status(|| {
+        // SAFETY: NULL or a live handle (the C contract).
+        let e = unsafe { arg(engine)? };
+        match e.core.wait_timeout(Duration::from_millis(timeout_ms)) {
+            Some(_) => Ok(()),
+            None => Err(ShutdownStatus::TIMED_OUT),
+        }
+    })
+}
+
+/// Writes the exit code the process should end with to `*out_code`: 0 when everything
+/// drained and every hook succeeded, the forced exit code otherwise.
+/// SHUTDOWN_STATUS_NOT_DONE before Done.
+///
+/// Thread: any. Callbacks: none.
+#[no_mangle]
+pub unsafe extern "C" fn shutdown_exit_code(
+    engine: *const Engine,
+    out_code: *mut c_int,
+) -> ShutdownStatus {
+    status(|| {
+        // SAFETY: NULL or a live handle (the C contract).
+        let e = unsafe { arg(engine)? };
+        let o = out(out_code)?;
+        let r = e.core.report().ok_or(ShutdownStatus::NOT_DONE)?;
+        // SAFETY: checked for NULL.
+        unsafe { put(o, r.exit_code) };
+        Ok(())
+    })
+}
+
+/// Moves a manual clock forward by `ms` milliseconds, applying every deadline on the
+/// way at its exact instant. SHUTDOWN_STATUS_NOT_MANUAL_CLOCK unless the engine was
+/// created with `manual_clock`.
+///
+/// Thread: any (one at a time). Callbacks: every callback the deadlines cause runs on
+/// this thread, blocking hooks included, before it returns.
+#[no_mangle]
+pub unsafe extern "C" fn shutdown_advance(engine: *const Engine, ms: u64) -> ShutdownStatus {
+    // SAFETY: forwarded.
+    unsafe { shutdown_advance_us(engine, ms.saturating_mul(1000)) }
+}
+
+/// shutdown_advance() in microseconds.
+///
+/// Thread: as shutdown_advance(). Callbacks: as shutdown_advance().
+#[no_mangle]
+pub unsafe extern "C" fn shutdown_advance_us(engine: *const Engine, us: u64) -> ShutdownStatus {
+    status(|| {
+        // SAFETY: NULL or a live handle (the C contract).
+        let e = unsafe { arg(engine)? };
+        e.core
+            .advance(Duration::from_micros(us))
+            .map_err(|_| ShutdownStatus::NOT_MANUAL_CLOCK)
+    })
+}
+
+/// Writes the time since the engine was created, on its clock (virtual or not), in
+/// microseconds, to `*out_us`.
+///
+/// Thread: any. Callbacks: none.
+#[no_mangle]
+pub unsafe extern "C" fn shutdown_elapsed_us(
+    engine: *const Engine,
+    out_us: *mut u64,
+) -> ShutdownStatus {
+    status(|| {
+        // SAFETY: NULL or a live handle (the C contract).
+        let e = unsafe { arg(engine)? };
+        let o = out(out_us)?;
+        let us = u64::try_from(e.core.elapsed().as_micros()).unwrap_or(u64::MAX);
+        // SAFETY: checked for NULL.
+        unsafe { put(o, us) };
+        Ok(())
+    })
+}

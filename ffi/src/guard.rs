@@ -1,0 +1,139 @@
+//! Guards: one per unit of work in flight; the drain waits for them.
+
+use std::ffi::c_char;
+
+use shutdown_core::Guard;
+
+use crate::engine::Engine;
+use crate::status::ShutdownStatus;
+use crate::util::{arg, boundary, c_str, out, put, status, MAX_NAME};
+
+/// Proof that one unit of work (a request, a job) is in flight. Released by
+/// shutdown_guard_release(); it may outlive its engine's shutdown_free().
+pub struct GuardHandle {
+    guard: Guard,
+}
+
+fn hand_out(guard: Option<Guard>, o: *mut *mut GuardHandle) -> Result<(), ShutdownStatus> {
+    let guard = guard.ok_or(ShutdownStatus::ADMISSION_CLOSED)?;
+    let handle = Box::into_raw(Box::new(GuardHandle { guard }));
+    // SAFETY: `o` was checked for NULL by the caller.
+    unsafe { put(o, handle) };
+    Ok(())
+}
+
+/// Admits one unit of work and writes its guard to `*out_guard`, or returns
+/// SHUTDOWN_STATUS_ADMISSION_CLOSED once admission has closed (the quiesce stage and
+/// later). One atomic add and a small allocation.
+///
+/// Thread: any. Callbacks: none.
+#[no_mangle]
+pub unsafe extern "C" fn shutdown_guard_acquire(
+    engine: *const Engine,
+    out_guard: *mut *mut GuardHandle,
+) -> ShutdownStatus {
+    status(|| {
+        // SAFETY: NULL or a live handle (the C contract).
+        let e = unsafe { arg(engine)? };
+        let o = out(out_guard)?;
+        hand_out(e.core.guard(), o)
+    })
+}
+
+/// Interns a guard kind name ("http", "job": 1 to 64 bytes of UTF-8) and writes its
+/// id to `*out_kind`, for shutdown_guard_acquire_of(). The same name always gives the
+/// same id; an engine labels at most 64 kinds (SHUTDOWN_STATUS_TOO_MANY_KINDS). The
+/// report counts aborted guards by kind.
+///
+/// Thread: any. Callbacks: none.
+#[no_mangle]
+pub unsafe extern "C" fn shutdown_kind(
+    engine: *const Engine,
+    name: *const c_char,
+    out_kind: *mut u32,
+) -> ShutdownStatus {
+    status(|| {
+        // SAFETY: NULL or a live handle / a C string (the C contract).
+        let e = unsafe { arg(engine)? };
+        let name = unsafe { c_str(name, MAX_NAME)? };
+        let o = out(out_kind)?;
+        let id = e.intern(name)?;
+        // SAFETY: checked for NULL.
+        unsafe { put(o, id) };
+        Ok(())
+    })
+}
+
+/// Like shutdown_guard_acquire(), labelled with a kind id from shutdown_kind()
+/// (SHUTDOWN_STATUS_INVALID_ARGUMENT for an unknown id).
+///
+/// Thread: any. Callbacks: none.
+#[no_mangle]
+pub unsafe extern "C" fn shutdown_guard_acquire_of(
+    engine: *const Engine,
+    kind: u32,
+    out_guard: *mut *mut GuardHandle,
+) -> ShutdownStatus {
+    status(|| {
+        // SAFETY: NULL or a live handle (the C contract).
+        let e = unsafe { arg(engine)? };
+        let o = out(out_guard)?;
+        let kind = e.kind_of(kind).ok_or(ShutdownStatus::INVALID_ARGUMENT)?;
+        hand_out(e.core.guard_of(kind), o)
+    })
+}
+
+/// Like shutdown_guard_acquire(), labelled with a kind by name (shutdown_kind() then
+/// shutdown_guard_acquire_of(); prefer those on a hot path).
+///
+/// Thread: any. Callbacks: none.
+#[no_mangle]
+pub unsafe extern "C" fn shutdown_guard_acquire_kind(
+    engine: *const Engine,
+    kind_name: *const c_char,
+    out_guard: *mut *mut GuardHandle,
+) -> ShutdownStatus {
+    status(|| {
+        // SAFETY: NULL or a live handle / a C string (the C contract).
+        let e = unsafe { arg(engine)? };
+        let name = unsafe { c_str(kind_name, MAX_NAME)? };
+        let o = out(out_guard)?;
+        let id = e.intern(name)?;
+        let kind = e.kind_of(id).ok_or(ShutdownStatus::INVALID_ARGUMENT)?;
+        hand_out(e.core.guard_of(kind), o)
+    })
+}
+
+/// A guard for work that `parent` starts (a job queued by a request), with the
+/// parent's kind. Admitted even after admission closed, so that work begun before the
+/// close can finish.
+///
+/// Thread: any. Callbacks: none.
+#[no_mangle]
+pub unsafe extern "C" fn shutdown_guard_child(
+    parent: *const GuardHandle,
+    out_guard: *mut *mut GuardHandle,
+) -> ShutdownStatus {
+    status(|| {
+        // SAFETY: NULL or a live guard (the C contract).
+        let p = unsafe { arg(parent)? };
+        let o = out(out_guard)?;
+        hand_out(Some(p.guard.child()), o)
+    })
+}
+
+/// Releases a guard: its work is over. Releasing the last guard while draining ends
+/// the drain. NULL does nothing.
+///
+/// Thread: any, once per guard. Callbacks: with a manual clock, releasing the last
+/// guard while draining runs the milestone and cancellation callbacks and the hooks
+/// it starts on this thread; otherwise none (the driver thread takes over).
+#[no_mangle]
+pub unsafe extern "C" fn shutdown_guard_release(guard: *mut GuardHandle) {
+    boundary((), || {
+        if !guard.is_null() {
+            // SAFETY: a guard from this library, released once (the C contract).
+            drop(unsafe { Box::from_raw(guard) });
+        }
+    })
+}

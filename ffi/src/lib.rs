@@ -1,0 +1,43 @@
+//! The C ABI of libshutdown.
+//!
+//! This crate only translates types and ownership between C and the core engine
+//! (`shutdown`): every behaviour (phases, deadlines, escalation, hooks, the report)
+//! is the core's. It is built into `libshutdown.so` / `libshutdown.a` with cargo-c,
+//! and cbindgen generates `include/shutdown.h` from it.
+//!
+//! Conventions (rustls-ffi's):
+//!
+//! - opaque handles (`shutdown_t`, `shutdown_guard_t`, `shutdown_report_t`,
+//!   `shutdown_hook_done_t`): what a `_new`/`_acquire` call hands out, the matching
+//!   `_free`/`_release`/`_done` call takes back; the `_free`/`_release` of NULL does
+//!   nothing;
+//! - every fallible call returns a [`ShutdownStatus`]; out-parameters are written only
+//!   on success;
+//! - every pointer is checked for NULL; strings are NUL-terminated UTF-8 with a
+//!   documented maximum length, and refused with a status otherwise;
+//! - every entry point runs inside `catch_unwind`: a panic becomes
+//!   `SHUTDOWN_STATUS_PANIC`, never an abort or an unwind into C.
+//!
+//! # Safety
+//!
+//! Every exported function is `unsafe` for Rust callers: the pointers it receives must
+//! be NULL or valid for the access the function documents (handles must come from
+//! this library and not be freed yet; out-parameters must point to writable memory).
+//! That is the C contract; NULL is always checked.
+
+#![allow(clippy::missing_safety_doc)]
+
+mod config;
+mod engine;
+mod guard;
+mod hooks;
+mod report;
+mod status;
+mod util;
+
+pub use config::*;
+pub use engine::*;
+pub use guard::*;
+pub use hooks::*;
+pub use report::*;
+pub use status::*;
