@@ -1,0 +1,329 @@
+//! The conformance scenarios (`tests/scenarios/*.json`) through the C ABI: every step
+//! goes through the `extern "C"` entry points with C types (the config struct, guard
+//! and hook-completion handles, C callbacks with `user_data`, the virtual clock, the
+//! report's JSON), exactly as a C host would use them.
+
+// The boxes give `user_data` pointers stable addresses while the engine holds them.
+#![allow(clippy::vec_box, clippy::box_collection)]
+
+use std::collections::BTreeMap;
+use std::ffi::{c_char, c_int, c_void, CStr, CString};
+use std::ptr;
+
+use serde_json::Value;
+use shutdown_conformance::{
+    run_all, Engine, HookBehavior, ReasonSpec, Scenario, State, Target, TraceEntry,
+};
+use shutdown_ffi::*;
+
+const OK: ShutdownStatus = ShutdownStatus::OK;
+
+/// What the milestone callback records: (milestone, virtual µs since creation).
+struct TraceSink {
+    engine: *const shutdown_ffi::Engine,
+    entries: Vec<(ShutdownMilestone, u64)>,
+}
+
+unsafe extern "C" fn on_milestone(user_data: *mut c_void, m: ShutdownMilestone) {
+    let sink = unsafe { &mut *(user_data as *mut TraceSink) };
+    let mut us = 0u64;
+    assert_eq!(unsafe { shutdown_elapsed_us(sink.engine, &mut us) }, OK);
+    sink.entries.push((m, us));
+}
+
+/// A hook's `user_data`: its name and where deferred completions wait.
+struct HookCtx {
+    name: CString,
+    pending: *mut BTreeMap<String, *mut HookDoneHandle>,
+}
+
+unsafe extern "C" fn hook_ok(_: *mut c_void, _: *mut c_char, _: usize) -> c_int {
+    0
+}
+
+unsafe extern "C" fn hook_fail(user_data: *mut c_void, msg: *mut c_char, len: usize) -> c_int {
+    let ctx = unsafe { &*(user_data as *const HookCtx) };
+    let text = format!("{} failed\0", ctx.name.to_str().unwrap());
+    assert!(text.len() <= len);
+    unsafe { ptr::copy_nonoverlapping(text.as_ptr().cast::<c_char>(), msg, text.len()) };
+    1
+}
+
+unsafe extern "C" fn hook_deferred(user_data: *mut c_void, done: *mut HookDoneHandle) {
+    let ctx = unsafe { &*(user_data as *const HookCtx) };
+    let pending = unsafe { &mut *ctx.pending };
+    pending.insert(ctx.name.to_str().unwrap().to_string(), done);
+}
+
+struct CEngine {
+    sd: *mut shutdown_ffi::Engine,
+    guards: BTreeMap<String, *mut GuardHandle>,
+    trace: Box<TraceSink>,
+    _hooks: Vec<Box<HookCtx>>,
+    manual: Box<BTreeMap<String, *mut HookDoneHandle>>,
+    hung: Box<BTreeMap<String, *mut HookDoneHandle>>,
+}
+
+impl Drop for CEngine {
+    fn drop(&mut self) {
+        unsafe {
+            for (_, g) in std::mem::take(&mut self.guards) {
+                shutdown_guard_release(g);
+            }
+            // Completions never given: finishing them now is ignored (late) and frees them.
+            for (_, d) in std::mem::take(&mut *self.manual)
+                .into_iter()
+                .chain(std::mem::take(&mut *self.hung))
+            {
+                assert_eq!(shutdown_hook_done(d, 1, ptr::null()), OK);
+            }
+            shutdown_free(self.sd);
+        }
+    }
+}
+
+struct C;
+
+impl Target for C {
+    fn name(&self) -> &str {
+        "c"
+    }
+
+    fn create(&self, s: &Scenario) -> Result<Box<dyn Engine>, String> {
+        let c = &s.config;
+        let mut cfg = shutdown_config_default();
+        cfg.manual_clock = true;
+        if let Some(v) = c.drain_delay_ms {
+            cfg.drain_delay_ms = v;
+        }
+        if let Some(v) = c.announce_probes {
+            cfg.announce_probes = v;
+        }
+        if let Some(v) = c.drain_timeout_ms {
+            cfg.drain_timeout_ms = v;
+        }
+        if let Some(v) = c.close_timeout_ms {
+            cfg.close_timeout_ms = v;
+        }
+        if let Some(v) = c.grace_period_ms {
+            cfg.grace_period_ms = v.unwrap_or(0);
+        }
+        if let Some(v) = c.force_at {
+            cfg.force_at = v.unwrap_or(0);
+        }
+        if let Some(v) = c.terminate_at {
+            cfg.terminate_at = v.unwrap_or(0);
+        }
+        if let Some(v) = c.forced_exit_code {
+            cfg.forced_exit_code = v;
+        }
+        match c.close_strategy.as_deref() {
+            None | Some("immediate") => {
+                cfg.close_strategy = ShutdownCloseStrategy::IMMEDIATE as u32
+            }
+            Some("gradual") => cfg.close_strategy = ShutdownCloseStrategy::GRADUAL as u32,
+            Some(other) => return Err(format!("close_strategy: unknown {other}")),
+        }
+        let mut sd = ptr::null_mut();
+        let st = unsafe { shutdown_new(&cfg, &mut sd) };
+        if st != OK {
+            assert_eq!(st, ShutdownStatus::INVALID_CONFIG);
+            assert!(sd.is_null(), "out-param written on failure");
+            let mut msg = [0 as c_char; 512];
+            let st = unsafe { shutdown_config_validate(&cfg, msg.as_mut_ptr(), msg.len()) };
+            assert_eq!(st, ShutdownStatus::INVALID_CONFIG);
+            let msg = unsafe { CStr::from_ptr(msg.as_ptr()) };
+            return Err(msg.to_string_lossy().into_owned());
+        }
+        let mut e = CEngine {
+            sd,
+            guards: BTreeMap::new(),
+            trace: Box::new(TraceSink {
+                engine: sd,
+                entries: Vec::new(),
+            }),
+            _hooks: Vec::new(),
+            manual: Box::default(),
+            hung: Box::default(),
+        };
+        let sink: *mut TraceSink = &mut *e.trace;
+        assert_eq!(
+            unsafe { shutdown_on_milestone(sd, Some(on_milestone), sink.cast()) },
+            OK
+        );
+        for h in &s.hooks {
+            let pending: *mut BTreeMap<String, *mut HookDoneHandle> = match h.behavior {
+                HookBehavior::Hang => &mut *e.hung,
+                _ => &mut *e.manual,
+            };
+            let ctx = Box::new(HookCtx {
+                name: CString::new(h.name.clone()).unwrap(),
+                pending,
+            });
+            let ud = &*ctx as *const HookCtx as *mut c_void;
+            let name = ctx.name.as_ptr();
+            let timeout = h.timeout_ms.unwrap_or(0);
+            let st = unsafe {
+                match h.behavior {
+                    HookBehavior::Ok => {
+                        shutdown_on_close(sd, name, h.order, timeout, Some(hook_ok), ud)
+                    }
+                    HookBehavior::Fail => {
+                        shutdown_on_close(sd, name, h.order, timeout, Some(hook_fail), ud)
+                    }
+                    HookBehavior::Hang | HookBehavior::Manual => shutdown_on_close_deferred(
+                        sd,
+                        name,
+                        h.order,
+                        timeout,
+                        Some(hook_deferred),
+                        ud,
+                    ),
+                    HookBehavior::Panic => return Err("C cannot panic".into()),
+                }
+            };
+            e._hooks.push(ctx);
+            if st != OK {
+                return Err(format!("hook {}: status {st:?}", h.name));
+            }
+        }
+        Ok(Box::new(e))
+    }
+}
+
+impl Engine for CEngine {
+    fn guard(&mut self, id: &str, kind: Option<&str>) -> bool {
+        let mut g = ptr::null_mut();
+        let st = unsafe {
+            match kind {
+                Some(k) => {
+                    let k = CString::new(k).unwrap();
+                    shutdown_guard_acquire_kind(self.sd, k.as_ptr(), &mut g)
+                }
+                None => shutdown_guard_acquire(self.sd, &mut g),
+            }
+        };
+        match st {
+            ShutdownStatus::OK => {
+                assert!(!g.is_null());
+                self.guards.insert(id.to_string(), g);
+                true
+            }
+            ShutdownStatus::ADMISSION_CLOSED => {
+                assert!(g.is_null(), "out-param written on failure");
+                false
+            }
+            other => panic!("guard: {other:?}"),
+        }
+    }
+
+    fn child(&mut self, id: &str, parent: &str) {
+        let mut g = ptr::null_mut();
+        assert_eq!(
+            unsafe { shutdown_guard_child(self.guards[parent], &mut g) },
+            OK
+        );
+        self.guards.insert(id.to_string(), g);
+    }
+
+    fn release(&mut self, id: &str) {
+        let g = self.guards.remove(id).expect("release of an unknown guard");
+        unsafe { shutdown_guard_release(g) };
+    }
+
+    fn trigger(&mut self, r: &ReasonSpec) {
+        let kind = match r.kind.as_str() {
+            "signal" => ShutdownReasonKind::SIGNAL,
+            "fatal" => ShutdownReasonKind::FATAL,
+            _ => ShutdownReasonKind::MANUAL,
+        };
+        let detail = CString::new(r.detail.clone()).unwrap();
+        assert_eq!(
+            unsafe { shutdown_trigger(self.sd, kind as u32, detail.as_ptr()) },
+            OK
+        );
+    }
+
+    fn readiness_probed(&mut self) {
+        assert_eq!(unsafe { shutdown_readiness_probed(self.sd) }, OK);
+    }
+
+    fn finish_hook(&mut self, name: &str, ok: bool) {
+        let done = self.manual.remove(name).expect("hook not running");
+        let msg = CString::new(format!("{name} failed")).unwrap();
+        let st = unsafe {
+            if ok {
+                shutdown_hook_done(done, 0, ptr::null())
+            } else {
+                shutdown_hook_done(done, 1, msg.as_ptr())
+            }
+        };
+        assert_eq!(st, OK);
+    }
+
+    fn advance(&mut self, ms: f64) {
+        let us = (ms * 1000.0).round() as u64;
+        assert_eq!(unsafe { shutdown_advance_us(self.sd, us) }, OK);
+    }
+
+    fn state(&mut self) -> State {
+        let mut phase = ShutdownPhase::RUNNING;
+        let mut in_flight = 0;
+        unsafe {
+            assert_eq!(shutdown_phase(self.sd, &mut phase), OK);
+            assert_eq!(shutdown_in_flight(self.sd, &mut in_flight), OK);
+            State {
+                phase: match phase {
+                    ShutdownPhase::RUNNING => "running",
+                    ShutdownPhase::DRAINING => "draining",
+                    ShutdownPhase::CLOSING => "closing",
+                    ShutdownPhase::DONE => "done",
+                }
+                .to_string(),
+                ready: shutdown_is_ready(self.sd),
+                accepting: shutdown_is_accepting(self.sd),
+                should_close: shutdown_should_close(self.sd),
+                cancelled: shutdown_is_cancelled(self.sd),
+                in_flight,
+            }
+        }
+    }
+
+    fn trace(&mut self) -> Vec<TraceEntry> {
+        self.trace
+            .entries
+            .iter()
+            .map(|(m, us)| TraceEntry {
+                milestone: match m {
+                    ShutdownMilestone::DRAINING => "draining",
+                    ShutdownMilestone::QUIESCING => "quiescing",
+                    ShutdownMilestone::CLOSING => "closing",
+                    ShutdownMilestone::DONE => "done",
+                    ShutdownMilestone::NONE => "none",
+                }
+                .to_string(),
+                at_ms: *us as f64 / 1000.0,
+            })
+            .collect()
+    }
+
+    fn report(&mut self) -> Option<Value> {
+        let mut r = ptr::null_mut();
+        match unsafe { shutdown_report(self.sd, &mut r) } {
+            ShutdownStatus::OK => {}
+            ShutdownStatus::NOT_DONE => return None,
+            other => panic!("report: {other:?}"),
+        }
+        let mut json = ptr::null();
+        assert_eq!(unsafe { shutdown_report_json(r, &mut json) }, OK);
+        let text = unsafe { CStr::from_ptr(json) }.to_str().unwrap().to_string();
+        unsafe { shutdown_report_free(r) };
+        Some(serde_json::from_str(&text).unwrap())
+    }
+}
+
+#[test]
+fn every_scenario_through_the_c_abi() {
+    let ran = run_all(&C);
+    eprintln!("{ran} scenarios passed through the C ABI");
+}
