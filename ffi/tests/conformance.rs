@@ -316,7 +316,10 @@ impl Engine for CEngine {
         }
         let mut json = ptr::null();
         assert_eq!(unsafe { shutdown_report_json(r, &mut json) }, OK);
-        let text = unsafe { CStr::from_ptr(json) }.to_str().unwrap().to_string();
+        let text = unsafe { CStr::from_ptr(json) }
+            .to_str()
+            .unwrap()
+            .to_string();
         unsafe { shutdown_report_free(r) };
         Some(serde_json::from_str(&text).unwrap())
     }
