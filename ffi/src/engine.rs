@@ -398,11 +398,14 @@ impl Engine {
     }
 
     fn close(&self) {
+        // Freed from inside one of this engine's callbacks (against the documented
+        // rule): that thread may be the driver or the signal thread, which cannot
+        // join themselves, so they are only told to stop.
+        let from_callback = self.shared.gate.inside() > 0;
         // No C callback starts from now on; those running elsewhere finish first.
         self.shared.gate.close();
         if let Some(listener) = lock(&self.signals).take() {
-            if std::thread::current().name() == Some("shutdown-signals") {
-                // Freed from a callback on the signal thread: it cannot join itself.
+            if from_callback {
                 drop(listener);
             } else {
                 listener.stop();
@@ -410,7 +413,7 @@ impl Engine {
         }
         if let Some(driver) = lock(&self.driver).take() {
             (driver.stop)();
-            if driver.thread.thread().id() != std::thread::current().id() {
+            if !from_callback {
                 let _ = driver.thread.join();
             }
         }
