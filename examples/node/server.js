@@ -8,10 +8,12 @@
 //
 // Routes:
 //   GET  /            hello
-//   GET  /slow?ms=N   answers after N ms (a request in flight during the drain)
+//   GET  /slow?ms=N   answers after N ms (a request in flight during the drain);
+//                     ms=hold: until a line "release" arrives on stdin (--stdin-control)
 //   GET  /readyz      readiness: 200 while ready, 503 while draining (from attach())
 //   POST /work?ms=N   accepts a background job of N ms (202), tracked by the drain and
 //                     stopped early through shutdown.signal when the deadline passes
+//                     (ms=hold as above)
 //
 // Options (argv; PORT from the environment too):
 //   --port N               0 picks a free port; "listening on <port>" is printed
@@ -21,12 +23,14 @@
 //   --close-timeout MS     cleanup hooks budget
 //   --grace-period MS      orchestrator budget ("none" to turn the check off)
 //   --close-strategy S     immediate | gradual
+//   --forced-exit-code N   exit code when anything was forced, aborted or failed
 //   --keep-alive-timeout MS  http keepAliveTimeout (default 60000: the drain must not wait for it)
 //   --hooks SPEC           cleanup hooks, "name:behavior[:order[:timeoutMs]]" comma-separated,
 //                          behavior ok | fail | throw | hang | slow=<ms>
 //   --log-requests FILE    one line per accepted and per completed request (X-Request-Id)
 //   --report FILE          the final report as JSON
 //   --no-exit              do not exit at Done (the process ends when its loop is empty)
+//   --stdin-control        for tests: each line "release" on stdin ends every ms=hold wait
 
 const fs = require('node:fs');
 const http = require('node:http');
@@ -42,7 +46,7 @@ function parseArgs(argv) {
     const a = argv[i];
     if (!a.startsWith('--')) throw new Error(`unexpected argument ${a}`);
     const key = a.slice(2);
-    if (key === 'no-exit') {
+    if (key === 'no-exit' || key === 'stdin-control') {
       args[key] = true;
       continue;
     }
@@ -63,6 +67,7 @@ const options = {
   closeTimeout: num('close-timeout'),
   gracePeriod: args['grace-period'] === 'none' ? null : num('grace-period'),
   closeStrategy: args['close-strategy'],
+  forcedExitCode: num('forced-exit-code'),
   exitOnDone: !args['no-exit'],
 };
 for (const k of Object.keys(options)) if (options[k] === undefined) delete options[k];
@@ -93,18 +98,44 @@ shutdown.on('done', (report) => {
 
 // ----- cleanup hooks -----------------------------------------------------------------
 
+// Waits held by ms=hold, ended by a line "release" on stdin (--stdin-control).
+const held = new Set();
+if (args['stdin-control']) {
+  let buf = '';
+  process.stdin.setEncoding('utf8');
+  process.stdin.on('data', (chunk) => {
+    buf += chunk;
+    let i;
+    while ((i = buf.indexOf('\n')) >= 0) {
+      const line = buf.slice(0, i).trim();
+      buf = buf.slice(i + 1);
+      if (line === 'release') {
+        for (const r of held) r();
+        held.clear();
+        say('released');
+      }
+    }
+  });
+  // Commands are optional: stdin never holds the process open.
+  process.stdin.unref?.();
+}
+
 const sleep = (ms, signal) =>
   new Promise((resolve, reject) => {
-    const t = setTimeout(resolve, ms);
+    const t = ms === 'hold' ? null : setTimeout(resolve, ms);
+    if (t === null) held.add(resolve);
     signal?.addEventListener(
       'abort',
       () => {
-        clearTimeout(t);
+        if (t !== null) clearTimeout(t);
+        held.delete(resolve);
         reject(signal.reason);
       },
       { once: true },
     );
   });
+
+const duration = (v) => (v === 'hold' ? 'hold' : Math.min(Number(v ?? 1000), 60_000));
 
 for (const spec of (args.hooks ?? '').split(',').filter(Boolean)) {
   const [name, behavior, order = '0', timeout] = spec.split(':');
@@ -173,7 +204,8 @@ app.get('/', (req, res) => {
 });
 
 app.get('/slow', async (req, res) => {
-  const ms = Math.min(Number(req.query.ms ?? 1000), 60_000);
+  const ms = duration(req.query.ms);
+  if (ms === 'hold') say('holding a request');
   try {
     // Stops early only when the shutdown's deadline passes.
     await sleep(ms, shutdown.signal);
@@ -187,7 +219,7 @@ app.get('/slow', async (req, res) => {
 });
 
 app.post('/work', (req, res) => {
-  const ms = Math.min(Number(req.query.ms ?? 1000), 60_000);
+  const ms = duration(req.query.ms);
   const chunks = [];
   req.on('data', (c) => chunks.push(c));
   req.on('end', () => {

@@ -32,6 +32,7 @@ class ConnectionState {
   constructor(conn) {
     this.conn = conn; // a net.Socket / tls.TLSSocket, or an Http2Session
     this.active = 0; // requests in flight on it
+    this.requests = 0; // requests seen on it
     this.res = null; // the latest response on it (http1)
   }
 }
@@ -148,32 +149,37 @@ function attach(sd, server, options) {
 
   // Closes idle keep-alive connections once admission is closed. Node's own
   // closeIdleConnections() asks the HTTP parser: a connection on which a request has
-  // begun to arrive is not idle, so no client is cut mid-request.
+  // begun to arrive is not idle, so no client is cut mid-request. The parser counts a
+  // connection that never sent a byte as busy (for its headers timeout); those are
+  // idle too when nothing at all has been read from them.
   function sweepIdle() {
     sweepQueued = false;
     if (over || h2) return;
-    if (typeof server.closeIdleConnections === 'function') {
-      server.closeIdleConnections();
-    } else {
-      for (const c of conns) if (c[kState].active === 0) c.destroy();
+    const parserAware = typeof server.closeIdleConnections === 'function';
+    if (parserAware) server.closeIdleConnections();
+    for (const c of conns) {
+      const st = c[kState];
+      if (st.active !== 0 || c.destroyed) continue;
+      if (st.requests === 0 ? c.bytesRead === 0 && !(c instanceof tls.TLSSocket) : !parserAware) c.destroy();
     }
   }
 
   /** Returns true when the request was answered here. */
   function onRequest(req, res) {
-    if (readyPath !== null && isReadiness(req.url)) {
-      answerReadiness(req, res);
-      return true;
-    }
+    // Readiness probes hold a guard too: a probe that ends the announce window still
+    // gets its answer before the drain can end.
+    const probe = readyPath !== null && isReadiness(req.url);
     const slot = kind === null ? nat.acquire() : nat.acquireOf(kind);
     if (slot < 0) {
-      refuse(req, res);
+      if (probe) answerReadiness(req, res);
+      else refuse(req, res);
       return true;
     }
     const conn = h2 ? req.stream.session : req.socket;
     let st = conn[kState];
     if (st === undefined) st = track(conn);
     st.active++;
+    st.requests++;
     st.res = res;
     res.on('close', () => {
       st.active--;
@@ -181,6 +187,10 @@ function attach(sd, server, options) {
       if (nat.release(slot)) sd._drain();
       if (quiescing && st.active === 0) queueSweep();
     });
+    if (probe) {
+      answerReadiness(req, res);
+      return true;
+    }
     if (!sd._running) adviseClose(req, res, null);
     return false;
   }
