@@ -4,13 +4,14 @@
 #define SHUTDOWN_TEST_HARNESS_H
 
 #include <poll.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
 
 #include <shutdown.h>
 
-static int harness_failures;
+static atomic_int harness_failures;
 
 #define CHECK(cond)                                                                 \
     do {                                                                            \
