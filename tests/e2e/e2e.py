@@ -1,0 +1,881 @@
+#!/usr/bin/env python3
+"""End-to-end proof of zero dropped requests during rolling restarts.
+
+For each topology (HAProxy, nginx) and each arm (the Rust smol server, the C server,
+the Node server, and the naive control), this starts 3 instances of the server on
+127.0.0.1, the proxy in front of them, and wrk with a mixed load (tests/e2e/mix.lua);
+while the load runs, it restarts each instance in turn (SIGTERM, wait up to the grace
+period, SIGKILL counted as a failure, start again on the same port, wait until the
+balancer sees it UP), for one or more rounds. Then it checks, at the client, that no
+request failed, and, in the servers' request logs, that every accepted request
+completed.
+
+Run through tests/e2e/run.sh (which installs haproxy, nginx and wrk and builds the
+servers); see tests/e2e/README.md. Processes are started in their own session and
+killed by their PID (their process group) only.
+"""
+
+import argparse
+import atexit
+import http.client
+import json
+import os
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+OUT = os.path.join(ROOT, "target", "e2e")
+
+# ----- process bookkeeping: only what we started, by PID --------------------------------
+
+PROCS = {}  # pid -> Popen
+
+
+def spawn(cmd, log_path, env=None):
+    """Starts `cmd` in a new session (so its PID is also its process group id),
+    output to `log_path`, and remembers it for the cleanup."""
+    log = open(log_path, "ab")
+    try:
+        p = subprocess.Popen(
+            cmd,
+            cwd=ROOT,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            env=env,
+        )
+    finally:
+        log.close()
+    PROCS[p.pid] = p
+    return p
+
+
+def forget(p):
+    PROCS.pop(p.pid, None)
+
+
+def kill_group(p, sig):
+    """Sends `sig` to the process group of a child we started (its own PID)."""
+    try:
+        os.killpg(p.pid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def stop(p, sig=signal.SIGTERM, timeout=5.0):
+    """Stops a child: `sig`, then SIGKILL to its group after `timeout`. Returns its code."""
+    if p.poll() is None:
+        try:
+            p.send_signal(sig)
+        except ProcessLookupError:
+            pass
+        try:
+            p.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            kill_group(p, signal.SIGKILL)
+            p.wait()
+    # Whatever it left behind in its group (nginx workers).
+    kill_group(p, signal.SIGKILL)
+    forget(p)
+    return p.returncode
+
+
+def cleanup():
+    for pid, p in list(PROCS.items()):
+        if p.poll() is None:
+            kill_group(p, signal.SIGKILL)
+            try:
+                p.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                pass
+        else:
+            kill_group(p, signal.SIGKILL)
+        PROCS.pop(pid, None)
+
+
+def on_signal(signum, _frame):
+    cleanup()
+    sys.exit(128 + signum)
+
+
+atexit.register(cleanup)
+for _s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+    signal.signal(_s, on_signal)
+
+# ----- small helpers -------------------------------------------------------------------
+
+
+def free_ports(n):
+    socks, ports = [], []
+    for _ in range(n):
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        socks.append(s)
+        ports.append(s.getsockname()[1])
+    for s in socks:
+        s.close()
+    return ports
+
+
+def http_status(port, path="/readyz", timeout=1.0):
+    """Status of one GET on 127.0.0.1:port (None when nothing answers)."""
+    try:
+        c = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+        c.request("GET", path, headers={"Connection": "close"})
+        r = c.getresponse()
+        r.read()
+        c.close()
+        return r.status
+    except (OSError, http.client.HTTPException):
+        return None
+
+
+def wait_until(pred, timeout, step=0.05):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if pred():
+            return True
+        time.sleep(step)
+    return pred()
+
+
+def render(template, **values):
+    with open(os.path.join(HERE, template)) as f:
+        text = f.read()
+    for k, v in values.items():
+        text = text.replace("{{%s}}" % k, str(v))
+    return text
+
+
+def log(msg):
+    print(f"[e2e {time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+# ----- the arms: servers under test -------------------------------------------------------
+
+
+class Drain:
+    """Drain settings shared by every instance behind one balancer."""
+
+    def __init__(self, args):
+        self.delay_ms = args.drain_delay_ms
+        self.announce_probes = args.announce_probes
+        self.timeout_ms = args.drain_timeout_ms
+        self.close_ms = args.close_timeout_ms
+        self.grace_ms = args.grace_period_ms
+
+    def as_dict(self):
+        return {
+            "drain_delay_ms": self.delay_ms,
+            "announce_probes": self.announce_probes,
+            "drain_timeout_ms": self.timeout_ms,
+            "close_timeout_ms": self.close_ms,
+            "grace_period_ms": self.grace_ms,
+        }
+
+
+class Arm:
+    name = "?"
+    control = False  # the naive control must fail
+
+    def available(self):
+        """(True, "") or (False, why it is skipped)."""
+        return True, ""
+
+    def command(self, port, log_file, d):
+        raise NotImplementedError
+
+
+class RustArm(Arm):
+    name = "rust"
+    binary = os.path.join(ROOT, "target", "release", "smol-server")
+
+    def available(self):
+        if not os.access(self.binary, os.X_OK):
+            return False, f"{os.path.relpath(self.binary, ROOT)} not built"
+        return True, ""
+
+    def command(self, port, log_file, d):
+        return [
+            self.binary,
+            "--port", str(port),
+            "--drain-delay-ms", str(d.delay_ms),
+            "--announce-probes", str(d.announce_probes),
+            "--drain-timeout-ms", str(d.timeout_ms),
+            "--close-timeout-ms", str(d.close_ms),
+            "--grace-period-ms", str(d.grace_ms),
+            "--log-requests", log_file,
+        ]
+
+
+class CArm(Arm):
+    name = "c"
+    candidates = [
+        os.path.join(ROOT, "examples", "c", "server"),
+        os.path.join(ROOT, "examples", "c", "build", "server"),
+        os.path.join(ROOT, "target", "c", "server"),
+        os.path.join(ROOT, "target", "examples", "c", "server"),
+    ]
+
+    def binary(self):
+        env = os.environ.get("E2E_C_SERVER")
+        if env:
+            return env
+        for c in self.candidates:
+            if os.access(c, os.X_OK) and os.path.isfile(c):
+                return c
+        return None
+
+    def available(self):
+        if not os.path.isdir(os.path.join(ROOT, "examples", "c")) or not os.listdir(
+            os.path.join(ROOT, "examples", "c")
+        ):
+            return False, "examples/c is not in the repo yet"
+        if self.binary() is None:
+            return False, "the C example server is not built (set E2E_C_SERVER to its path)"
+        return True, ""
+
+    def command(self, port, log_file, d):
+        return [
+            self.binary(),
+            "--port", str(port),
+            "--drain-delay-ms", str(d.delay_ms),
+            "--announce-probes", str(d.announce_probes),
+            "--drain-timeout-ms", str(d.timeout_ms),
+            "--close-timeout-ms", str(d.close_ms),
+            "--grace-period-ms", str(d.grace_ms),
+            "--log-requests", log_file,
+        ]
+
+
+class NodeArm(Arm):
+    name = "node"
+    script = os.path.join(ROOT, "examples", "node", "server.js")
+    addon = os.path.join(ROOT, "bindings", "node", "libshutdown.node")
+
+    def available(self):
+        if shutil.which("node") is None:
+            return False, "node is not installed"
+        if not os.path.isfile(self.script):
+            return False, "examples/node/server.js is not in the repo yet"
+        if not os.path.isfile(self.addon):
+            return False, "the addon bindings/node/libshutdown.node is not built"
+        return True, ""
+
+    def command(self, port, log_file, d):
+        return [
+            "node", self.script,
+            "--port", str(port),
+            "--drain-delay", str(d.delay_ms),
+            "--announce-probes", str(d.announce_probes),
+            "--drain-timeout", str(d.timeout_ms),
+            "--close-timeout", str(d.close_ms),
+            "--grace-period", str(d.grace_ms),
+            "--log-requests", log_file,
+        ]
+
+
+class NaiveArm(Arm):
+    name = "naive"
+    control = True
+
+    def command(self, port, log_file, d):
+        return [sys.executable, os.path.join(HERE, "naive_server.py"),
+                "--port", str(port), "--log-requests", log_file]
+
+
+ARMS = {a.name: a for a in (RustArm(), CArm(), NodeArm(), NaiveArm())}
+
+# ----- instances ---------------------------------------------------------------------------
+
+
+class Instance:
+    """One backend slot: a port, and the successive processes serving it."""
+
+    def __init__(self, index, port, arm, drain, work):
+        self.index, self.port, self.arm, self.drain, self.work = index, port, arm, drain, work
+        self.gen = -1
+        self.proc = None
+        self.request_logs = []
+
+    def start(self, timeout=20.0):
+        """Starts the next generation on the same port; returns when it answers /readyz."""
+        self.gen += 1
+        req_log = os.path.join(self.work, f"s{self.index}.g{self.gen}.requests.log")
+        out_log = os.path.join(self.work, f"s{self.index}.g{self.gen}.out.log")
+        self.request_logs.append(req_log)
+        deadline = time.monotonic() + timeout
+        while True:
+            self.proc = spawn(self.arm.command(self.port, req_log, self.drain), out_log)
+            ok = wait_until(
+                lambda: self.proc.poll() is not None or http_status(self.port, timeout=0.5) == 200,
+                max(0.1, deadline - time.monotonic()),
+            )
+            if ok and self.proc.poll() is None:
+                return
+            code = self.proc.poll()
+            stop(self.proc, signal.SIGKILL, 1)
+            if time.monotonic() >= deadline:
+                raise RuntimeError(
+                    f"{self.arm.name} instance {self.index} did not start on port {self.port} "
+                    f"(exit {code}); see {out_log}"
+                )
+            time.sleep(0.2)  # the port may still be held (bind error): try again
+
+    def terminate(self, grace_s):
+        """SIGTERM; SIGKILL after `grace_s`. Returns (exit code, killed, seconds to exit)."""
+        p = self.proc
+        t0 = time.monotonic()
+        p.send_signal(signal.SIGTERM)
+        killed = False
+        try:
+            p.wait(timeout=grace_s)
+        except subprocess.TimeoutExpired:
+            killed = True
+            kill_group(p, signal.SIGKILL)
+            p.wait()
+        dt = time.monotonic() - t0
+        kill_group(p, signal.SIGKILL)  # anything it left in its group
+        forget(p)
+        return p.returncode, killed, dt
+
+
+# ----- proxies --------------------------------------------------------------------------------
+
+
+class HAProxy:
+    name = "haproxy"
+
+    def __init__(self, work, front, backends):
+        self.work, self.front, self.backends = work, front, backends
+        self.cfg = os.path.join(work, "haproxy.cfg")
+        self.log_path = os.path.join(work, "haproxy.log")
+        servers = "\n".join(
+            f"    server s{b.index} 127.0.0.1:{b.port} check" for b in backends
+        )
+        with open(self.cfg, "w") as f:
+            f.write(render("haproxy.cfg.tmpl", dir=work, frontend_port=front, servers=servers))
+        self.proc = None
+
+    def start(self):
+        r = subprocess.run(["haproxy", "-c", "-q", "-f", self.cfg], capture_output=True, text=True)
+        if r.returncode != 0:
+            raise RuntimeError(f"haproxy config check failed: {r.stdout}{r.stderr}")
+        self.proc = spawn(["haproxy", "-db", "-f", self.cfg], self.log_path)
+        if not wait_until(lambda: self.all_up() and http_status(self.front) == 200, 20):
+            raise RuntimeError(f"haproxy did not come up; see {self.log_path}")
+
+    def command(self, cmd):
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.settimeout(2)
+        s.connect(os.path.join(self.work, "admin.sock"))
+        s.sendall((cmd + "\n").encode())
+        chunks = []
+        while True:
+            b = s.recv(65536)
+            if not b:
+                break
+            chunks.append(b)
+        s.close()
+        return b"".join(chunks).decode()
+
+    def stat(self):
+        try:
+            text = self.command("show stat")
+        except OSError:
+            return []
+        lines = [l for l in text.splitlines() if l.strip()]
+        if not lines or not lines[0].startswith("# "):
+            return []
+        header = lines[0][2:].split(",")
+        return [dict(zip(header, l.split(","))) for l in lines[1:]]
+
+    def server_status(self, index):
+        for row in self.stat():
+            if row.get("pxname") == "be" and row.get("svname") == f"s{index}":
+                return row.get("status")
+        return None
+
+    def all_up(self):
+        return all(self.server_status(b.index) == "UP" for b in self.backends)
+
+    def wait_up(self, inst, timeout):
+        """The balancer sees the instance UP (stats socket)."""
+        return wait_until(lambda: self.server_status(inst.index) == "UP", timeout, 0.05)
+
+    def counters(self):
+        out = {}
+        for row in self.stat():
+            if row.get("pxname") == "fe" and row.get("svname") == "FRONTEND":
+                out["frontend_5xx"] = int(row.get("hrsp_5xx") or 0)
+                out["frontend_requests"] = int(row.get("req_tot") or 0)
+            if row.get("pxname") == "be" and row.get("svname") == "BACKEND":
+                out["backend_5xx"] = int(row.get("hrsp_5xx") or 0)
+                out["backend_econ"] = int(row.get("econ") or 0)
+                out["backend_eresp"] = int(row.get("eresp") or 0)
+        return out
+
+    def stop(self):
+        if self.proc is not None:
+            stop(self.proc, signal.SIGTERM, 5)
+
+    def access_log(self):
+        """(status, server, termination state, request id) per logged request."""
+        rows = []
+        try:
+            with open(self.log_path, errors="replace") as f:
+                for line in f:
+                    i = line.find("e2e|")
+                    if i < 0:
+                        continue
+                    parts = line[i:].rstrip("\n").split("|")
+                    if len(parts) < 8:
+                        continue
+                    try:
+                        status = int(parts[1])
+                    except ValueError:
+                        status = -1
+                    rows.append({"status": status, "server": parts[2], "term": parts[3],
+                                 "id": parts[5], "retried": False})
+        except FileNotFoundError:
+            pass
+        return rows
+
+
+class Nginx:
+    name = "nginx"
+
+    def __init__(self, work, front, backends, upstream_idle):
+        self.work, self.front, self.backends = work, front, backends
+        self.conf = os.path.join(work, "nginx.conf")
+        servers = "\n".join(
+            f"        server 127.0.0.1:{b.port} max_fails=1 fail_timeout=2s;" for b in backends
+        )
+        with open(self.conf, "w") as f:
+            f.write(render("nginx.conf.tmpl", dir=work, frontend_port=front, servers=servers,
+                           upstream_idle=upstream_idle))
+        self.proc = None
+
+    def start(self):
+        base = ["nginx", "-p", self.work, "-e", os.path.join(self.work, "error.log"), "-c", self.conf]
+        r = subprocess.run(base + ["-t", "-q"], capture_output=True, text=True)
+        if r.returncode != 0:
+            raise RuntimeError(f"nginx config test failed: {r.stdout}{r.stderr}")
+        self.proc = spawn(base, os.path.join(self.work, "nginx.out.log"))
+        if not wait_until(lambda: self.proc.poll() is None and http_status(self.front) == 200, 20):
+            raise RuntimeError(f"nginx did not come up; see {self.work}/error.log")
+
+    def wait_up(self, inst, timeout):
+        """No active checks: the instance is back when it answers."""
+        return wait_until(lambda: http_status(inst.port) == 200, timeout, 0.05)
+
+    def counters(self):
+        """Upstream errors from the error log: a refused connection sent nothing (a
+        retry elsewhere is safe); any other error may have reached a server."""
+        out = {"upstream_connect_refused": 0, "upstream_other_errors": 0, "other_error_sample": []}
+        try:
+            with open(os.path.join(self.work, "error.log"), errors="replace") as f:
+                for line in f:
+                    if "[error]" not in line or "upstream" not in line:
+                        continue
+                    if "connect() failed (111" in line:
+                        out["upstream_connect_refused"] += 1
+                    else:
+                        out["upstream_other_errors"] += 1
+                        if len(out["other_error_sample"]) < 5:
+                            out["other_error_sample"].append(line.split("] ", 1)[-1][:200])
+        except FileNotFoundError:
+            pass
+        return out
+
+    def stop(self):
+        if self.proc is not None:
+            stop(self.proc, signal.SIGTERM, 5)
+
+    def access_log(self):
+        rows = []
+        try:
+            with open(os.path.join(self.work, "access.log"), errors="replace") as f:
+                for line in f:
+                    if not line.startswith("e2e|"):
+                        continue
+                    parts = line.rstrip("\n").split("|")
+                    if len(parts) < 8:
+                        continue
+                    try:
+                        status = int(parts[1])
+                    except ValueError:
+                        status = -1
+                    rows.append({"status": status, "server": parts[2], "term": parts[3],
+                                 "id": parts[4], "retried": "," in parts[3]})
+        except FileNotFoundError:
+            pass
+        return rows
+
+
+# ----- request logs ---------------------------------------------------------------------------
+
+
+def read_request_logs(instances):
+    accepted, completed, refused = {}, {}, {}
+    for inst in instances:
+        for path in inst.request_logs:
+            try:
+                f = open(path, errors="replace")
+            except FileNotFoundError:
+                continue
+            with f:
+                for line in f:
+                    parts = line.split()
+                    if len(parts) < 2:
+                        continue
+                    kind, rid = parts[0], parts[1]
+                    where = os.path.basename(path)
+                    if kind == "accepted":
+                        accepted.setdefault(rid, []).append(where)
+                    elif kind == "completed":
+                        completed.setdefault(rid, []).append((where, parts[2] if len(parts) > 2 else "?"))
+                    elif kind == "refused":
+                        refused.setdefault(rid, []).append(where)
+    return accepted, completed, refused
+
+
+# ----- one arm behind one proxy ------------------------------------------------------------------
+
+
+def run_one(topology, arm, args, drain):
+    work = tempfile.mkdtemp(prefix=f"e2e-{topology}-{arm.name}-")
+    os.chmod(work, 0o755)  # nginx workers run as nobody
+    keep = os.path.join(OUT, f"{topology}-{arm.name}")
+    shutil.rmtree(keep, ignore_errors=True)
+    ports = free_ports(4)
+    front, backend_ports = ports[0], ports[1:]
+    instances = [Instance(i, p, arm, drain, work) for i, p in enumerate(backend_ports)]
+    result = {
+        "arm": arm.name,
+        "topology": topology,
+        "control": arm.control,
+        "mode": args.mode,
+        "settings": {**drain.as_dict(), "rounds": args.rounds, "connections": args.connections,
+                     "threads": args.threads, "think_ms": args.think_ms,
+                     "mix_pct": {"fast": args.fast_pct, "slow": args.slow_pct,
+                                 "post": 100 - args.fast_pct - args.slow_pct},
+                     "nginx_upstream_keepalive_timeout": args.nginx_upstream_idle
+                     if topology == "nginx" else None},
+        "work_dir": os.path.relpath(keep, ROOT),
+    }
+    proxy = None
+    wrk = None
+    restarts = []
+    final_exits = []
+    t_start = time.monotonic()
+    try:
+        for inst in instances:
+            inst.start()
+        if topology == "haproxy":
+            proxy = HAProxy(work, front, instances)
+        else:
+            proxy = Nginx(work, front, instances, args.nginx_upstream_idle)
+        proxy.start()
+
+        wrk_out = os.path.join(work, "wrk.json")
+        env = dict(os.environ)
+        env.update({
+            "E2E_ID_PREFIX": f"{topology[0]}{arm.name}-{os.getpid()}",
+            "E2E_FAST_PCT": str(args.fast_pct),
+            "E2E_SLOW_PCT": str(args.slow_pct),
+            "E2E_THINK_MS": str(args.think_ms),
+            "E2E_MAX_PER_THREAD": str(args.max_requests // args.threads),
+            "E2E_WRK_OUT": wrk_out,
+        })
+        wrk = spawn([
+            "wrk", f"-t{args.threads}", f"-c{args.connections}", f"-d{args.max_duration}s",
+            "--timeout", "15s", "-s", os.path.join(HERE, "mix.lua"), f"http://127.0.0.1:{front}/",
+        ], os.path.join(work, "wrk.out.log"), env=env)
+        time.sleep(args.warmup)
+        grace_s = drain.grace_ms / 1000.0
+        for rnd in range(args.rounds):
+            for inst in instances:
+                if wrk.poll() is not None:
+                    raise RuntimeError("wrk ended before the rolling restart did (load too short)")
+                code, killed, dt = inst.terminate(grace_s)
+                t_restart = time.monotonic()
+                inst.start()
+                up = proxy.wait_up(inst, 30)
+                up_s = time.monotonic() - t_restart
+                restarts.append({
+                    "round": rnd + 1, "instance": inst.index, "exit_code": code,
+                    "sigkill": killed, "term_to_exit_ms": round(dt * 1000, 1),
+                    "restart_to_up_ms": round(up_s * 1000, 1), "up": up,
+                })
+                log(f"  {topology}/{arm.name} round {rnd + 1} s{inst.index}: exit {code}"
+                    f"{' (SIGKILL)' if killed else ''} after {dt * 1000:.0f} ms, "
+                    f"{'UP' if up else 'NOT UP'} {up_s * 1000:.0f} ms after restart")
+                if not up:
+                    raise RuntimeError(f"instance {inst.index} not seen UP by {topology} in 30 s")
+        time.sleep(args.tail)
+        # End the load: SIGINT makes wrk stop, print its summary and run done().
+        if wrk.poll() is None:
+            wrk.send_signal(signal.SIGINT)
+        try:
+            wrk.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            stop(wrk, signal.SIGKILL, 1)
+            raise RuntimeError("wrk did not stop on SIGINT")
+        forget(wrk)
+        # Requests the proxy still had in flight (wrk hung up on them) end within the
+        # longest slow request; then the proxy and the last generation stop (not counted).
+        time.sleep(1.6)
+        result["proxy_counters"] = proxy.counters()
+        proxy.stop()
+        for inst in instances:
+            code, killed, dt = inst.terminate(grace_s)
+            final_exits.append(code if not killed else "SIGKILL")
+        try:
+            with open(wrk_out) as f:
+                w = json.load(f)
+        except (OSError, ValueError) as e:
+            raise RuntimeError(f"no wrk summary ({e}); see {work}/wrk.out.log")
+        result["error"] = None
+    except Exception as e:  # a harness or environment failure: the arm fails
+        w = None
+        result["error"] = str(e)
+        log(f"  {topology}/{arm.name}: ERROR {e}")
+    finally:
+        if wrk is not None:
+            stop(wrk, signal.SIGKILL, 1)
+        if proxy is not None:
+            if "proxy_counters" not in result:
+                result["proxy_counters"] = proxy.counters()
+            proxy.stop()
+        for inst in instances:
+            if inst.proc is not None and inst.proc.poll() is None:
+                stop(inst.proc, signal.SIGKILL, 1)
+    result["duration_s"] = round(time.monotonic() - t_start, 1)
+
+    # ----- the verdict -----
+    accepted, completed, refused = read_request_logs(instances)
+    missing = sorted(set(accepted) - set(completed))
+    several = sorted(r for r, where in accepted.items() if len(where) > 1)
+    completed_non2xx = sum(1 for rs in completed.values() for (_, st) in rs if not st.startswith("2"))
+    rows = proxy.access_log() if proxy is not None else []
+    proxy_5xx_log = sum(1 for r in rows if r["status"] >= 500)
+    proxy_non2xx_log = [r for r in rows if not (200 <= r["status"] <= 299)]
+    # Requests wrk itself abandoned when it stopped (HAProxy: status -1 / C* states;
+    # nginx: 499) are no failure of the servers.
+    # HAProxy termination states starting with C: the client went away (wrk stopping).
+    proxy_fail_log = [r for r in proxy_non2xx_log
+                      if r["status"] not in (-1, 499)
+                      and not (topology == "haproxy" and r["term"].startswith(("C", "c")))]
+    proxy_retried = sum(1 for r in rows if r["retried"])
+    counters = result.get("proxy_counters") or {}
+    proxy_5xx = counters.get("frontend_5xx", proxy_5xx_log) if topology == "haproxy" else proxy_5xx_log
+
+    exit_codes = [r["exit_code"] for r in restarts]
+    term_ms = [r["term_to_exit_ms"] for r in restarts]
+    result.update({
+        "requests": w["responses"] if w else 0,
+        "non_2xx": w["non2xx"] if w else None,
+        "statuses": w["statuses"] if w else None,
+        "socket_errors": (w["errors"]["connect"] + w["errors"]["read"] + w["errors"]["write"]
+                          + w["errors"]["timeout"]) if w else None,
+        "socket_error_detail": {k: w["errors"][k] for k in ("connect", "read", "write", "timeout")}
+        if w else None,
+        "proxy_5xx": proxy_5xx,
+        "proxy_log": {"requests": len(rows), "5xx": proxy_5xx_log,
+                      "non_2xx_excluding_client_aborts": len(proxy_fail_log),
+                      "retried_upstream": proxy_retried,
+                      "sample": [f"{r['status']} {r['server']} {r['term']} {r['id']}"
+                                 for r in proxy_fail_log[:10]]},
+        "sigkills": sum(1 for r in restarts if r["sigkill"]),
+        "restarts": len(restarts),
+        "exit_codes": exit_codes,
+        "final_exit_codes": final_exits,
+        "median_term_to_exit_ms": round(statistics.median(term_ms), 1) if term_ms else None,
+        "accepted": len(accepted),
+        "completed": len(completed),
+        "accepted_not_completed": len(missing),
+        "accepted_not_completed_sample": missing[:10],
+        "refused_by_server": len(refused),
+        "ids_accepted_more_than_once": len(several),
+        "completed_non_2xx": completed_non2xx,
+        "wrk": w,
+        "restart_detail": restarts,
+    })
+    # Client and proxy must tell the same story.
+    notes = []
+    if w is not None and len(proxy_fail_log) != w["non2xx"]:
+        notes.append(f"proxy log shows {len(proxy_fail_log)} failed responses, the client "
+                     f"counted {w['non2xx']} non-2xx (+{result['socket_errors']} socket errors)")
+    if topology == "haproxy" and counters and proxy_5xx_log != counters.get("frontend_5xx"):
+        notes.append(f"haproxy log 5xx {proxy_5xx_log} != stats frontend hrsp_5xx "
+                     f"{counters.get('frontend_5xx')}")
+    if proxy_retried:
+        refused_n = counters.get("upstream_connect_refused", 0)
+        other_n = counters.get("upstream_other_errors", 0)
+        notes.append(f"nginx retried {proxy_retried} requests on another upstream, hidden from the "
+                     f"client (error log: {refused_n} connections refused, nothing sent; "
+                     f"{other_n} other upstream errors)")
+    if several:
+        notes.append(f"{len(several)} request ids were accepted by more than one instance (proxy retries)")
+    result["client_proxy_disagreement"] = notes
+
+    failures = []
+    if result["error"]:
+        failures.append("error: " + result["error"])
+    if w is None or w["responses"] == 0:
+        failures.append("no load measured")
+    else:
+        if w["non2xx"]:
+            failures.append(f"{w['non2xx']} non-2xx")
+        if result["socket_errors"]:
+            failures.append(f"{result['socket_errors']} socket errors")
+    if result["sigkills"]:
+        failures.append(f"{result['sigkills']} SIGKILL")
+    if any(c != 0 for c in exit_codes):
+        failures.append("exit codes " + ",".join(str(c) for c in exit_codes if c != 0))
+    if len(restarts) < args.rounds * len(instances):
+        failures.append(f"only {len(restarts)} of {args.rounds * len(instances)} restarts")
+    if missing:
+        failures.append(f"{len(missing)} accepted requests never completed")
+    result["failures"] = failures
+    if arm.control:
+        # The control must fail under load; a clean control run means a blind harness
+        # (but a harness error is not the failure we are looking for).
+        blind = not failures or result["error"] is not None or w is None or w["responses"] == 0
+        result["verdict"] = "fail" if blind else "pass"
+        result["verdict_note"] = ("control failed as expected" if not blind else
+                                  "the naive control did not fail: the harness is blind")
+    else:
+        result["verdict"] = "pass" if not failures else "fail"
+
+    # Keep the evidence where people look for it.
+    try:
+        shutil.copytree(work, keep, ignore=shutil.ignore_patterns("*.sock"))
+        shutil.rmtree(work, ignore_errors=True)
+    except OSError:
+        result["work_dir"] = work
+    return result
+
+
+# ----- report --------------------------------------------------------------------------------------
+
+
+def table(results):
+    cols = ["topology", "arm", "requests", "non-2xx", "sock err", "proxy 5xx", "SIGKILL",
+            "exit codes", "median TERM->exit", "acc/unfinished", "verdict"]
+    rows = []
+    for r in results:
+        if r["verdict"] == "skipped":
+            rows.append([r["topology"], r["arm"], "-", "-", "-", "-", "-", "-", "-", "-",
+                         "SKIPPED (" + r["skip_reason"] + ")"])
+            continue
+        codes = {}
+        for c in r["exit_codes"]:
+            codes[c] = codes.get(c, 0) + 1
+        codes_s = " ".join(f"{c}x{n}" for c, n in sorted(codes.items(), key=str)) or "-"
+        med = f"{r['median_term_to_exit_ms']:.0f} ms" if r["median_term_to_exit_ms"] is not None else "-"
+        verdict = r["verdict"].upper()
+        if r["control"]:
+            verdict += " (control: " + ("failed as expected" if r["verdict"] == "pass" else "BLIND") + ")"
+        elif r["failures"]:
+            verdict += ": " + "; ".join(r["failures"])
+        rows.append([r["topology"], r["arm"], r["requests"], r["non_2xx"], r["socket_errors"],
+                     r["proxy_5xx"], r["sigkills"], codes_s, med,
+                     f"{r['accepted']}/{r['accepted_not_completed']}", verdict])
+    widths = [max(len(str(x)) for x in [c] + [row[i] for row in rows]) for i, c in enumerate(cols)]
+    widths[-1] = len(cols[-1])
+    line = "  ".join(str(c).ljust(w) for c, w in zip(cols, widths))
+    print(line)
+    print("-" * len(line))
+    for row in rows:
+        print("  ".join(str(c).ljust(w) for c, w in zip(row, widths)))
+
+
+def main():
+    p = argparse.ArgumentParser(description="rolling restarts behind HAProxy and nginx under wrk load")
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--quick", dest="mode", action="store_const", const="quick")
+    g.add_argument("--full", dest="mode", action="store_const", const="full")
+    p.add_argument("--arms", default="rust,c,node,naive", help="comma-separated: rust,c,node,naive")
+    p.add_argument("--topologies", default="haproxy,nginx")
+    p.add_argument("--rounds", type=int)
+    p.add_argument("--connections", type=int)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--think-ms", type=int, default=5)
+    p.add_argument("--fast-pct", type=int, default=80)
+    p.add_argument("--slow-pct", type=int, default=10)
+    p.add_argument("--warmup", type=float)
+    p.add_argument("--tail", type=float, default=2.0)
+    p.add_argument("--max-duration", type=int, default=600, help="wrk's -d: the load's hard time bound (s)")
+    p.add_argument("--max-requests", type=int, default=2_000_000, help="bound on the responses wrk waits for")
+    p.add_argument("--drain-delay-ms", type=int, default=2000)
+    p.add_argument("--announce-probes", type=int, default=2, help="HAProxy's fall count")
+    p.add_argument("--drain-timeout-ms", type=int, default=5000)
+    p.add_argument("--close-timeout-ms", type=int, default=1000)
+    p.add_argument("--grace-period-ms", type=int, default=10000)
+    p.add_argument("--nginx-upstream-idle", default="1s",
+                   help="nginx upstream keepalive_timeout (keep it below the drain delay)")
+    p.add_argument("--require-all", action="store_true",
+                   default=os.environ.get("E2E_REQUIRE_ALL") == "1",
+                   help="a skipped arm fails the run")
+    args = p.parse_args()
+    args.mode = args.mode or "quick"
+    full = args.mode == "full"
+    args.rounds = args.rounds or (2 if full else 1)
+    args.connections = args.connections or (64 if full else 32)
+    args.warmup = args.warmup if args.warmup is not None else (3.0 if full else 1.5)
+
+    os.makedirs(OUT, exist_ok=True)
+    drain = Drain(args)
+    results = []
+    for topology in [t.strip() for t in args.topologies.split(",") if t.strip()]:
+        for name in [a.strip() for a in args.arms.split(",") if a.strip()]:
+            arm = ARMS[name]
+            ok, why = arm.available()
+            if not ok:
+                log(f"{topology}/{name}: SKIPPED ({why})")
+                results.append({"arm": name, "topology": topology, "control": arm.control,
+                                "mode": args.mode, "verdict": "skipped", "skip_reason": why})
+                continue
+            log(f"{topology}/{name}: 3 instances, {args.rounds} round(s) of rolling restarts, "
+                f"wrk -c{args.connections}")
+            r = run_one(topology, arm, args, drain)
+            results.append(r)
+            log(f"{topology}/{name}: {r['verdict'].upper()} requests={r['requests']} "
+                f"non2xx={r['non_2xx']} socket_errors={r['socket_errors']} "
+                f"proxy5xx={r['proxy_5xx']} sigkills={r['sigkills']} "
+                f"unfinished={r['accepted_not_completed']}"
+                + (f" [{'; '.join(r['failures'])}]" if r["failures"] else ""))
+            for n in r["client_proxy_disagreement"]:
+                log(f"  note: {n}")
+
+    with open(os.path.join(OUT, "summary.json"), "w") as f:
+        json.dump(results, f, indent=2)
+    print()
+    table(results)
+    print()
+    print(f"summary: {os.path.relpath(os.path.join(OUT, 'summary.json'), os.getcwd())}, "
+          f"logs: {os.path.relpath(OUT, os.getcwd())}/<topology>-<arm>/")
+    passed = sum(1 for r in results if r["verdict"] == "pass")
+    failed = sum(1 for r in results if r["verdict"] == "fail")
+    skipped = sum(1 for r in results if r["verdict"] == "skipped")
+    if args.require_all:
+        failed += skipped
+    line = f"e2e: {passed} passed, {failed} failed"
+    if skipped:
+        line += f", {skipped} skipped"
+    print(line)
+    return 1 if failed or passed == 0 else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
