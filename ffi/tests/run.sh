@@ -1,0 +1,189 @@
+#!/usr/bin/env bash
+# Everything that proves the C ABI, from a clean machine:
+#   - installs what is missing (cargo-c, valgrind, pkg-config, a C/C++ compiler);
+#   - builds libshutdown with cargo-c and installs it into a prefix under target/;
+#   - checks the committed header against the code (ffi/tests/check-header.sh);
+#   - compiles the header as C++17 and runs a small C++ program;
+#   - builds every C test (ffi/tests/c/test_*.c, -std=c11 -Wall -Wextra -Werror
+#     -pedantic) linked dynamically through pkg-config and statically, and runs it
+#     plainly, under valgrind (--leak-check=full --error-exitcode=1), and built with
+#     -fsanitize=address,undefined;
+#   - builds the example server (examples/c) against the installed library and runs
+#     its end-to-end test (examples/c/test.sh).
+# Idempotent; exits non-zero on any failure; the last line is
+#   C tests: N passed, M failed
+set -uo pipefail
+
+here="$(cd "$(dirname "$0")" && pwd)"      # ffi/tests
+ffi="$(cd "$here/.." && pwd)"
+root="$(cd "$ffi/.." && pwd)"
+target="${CARGO_TARGET_DIR:-$root/target}"
+prefix="$target/ffi-prefix"
+build="$target/ffi-ctests"
+CARGO_C_VERSION='=0.10.24+cargo-0.98.0'
+export PATH="$HOME/.cargo/bin:$PATH"
+
+passed=0
+failed=0
+failures=()
+
+note() { printf '== %s\n' "$*"; }
+pass() { passed=$((passed + 1)); printf 'ok   %s\n' "$1"; }
+fail() { failed=$((failed + 1)); failures+=("$1"); printf 'FAIL %s\n' "$1"; }
+
+# Runs a command as one check; shows its output only when it fails.
+check() {
+  local name="$1"; shift
+  local log; log="$(mktemp)"
+  if "$@" >"$log" 2>&1; then pass "$name"; else fail "$name"; sed 's/^/    /' "$log"; fi
+  rm -f "$log"
+}
+
+finish() {
+  echo
+  if [ "$failed" -ne 0 ]; then
+    printf 'failed: %s\n' "${failures[@]}"
+  fi
+  echo "C tests: $passed passed, $failed failed"
+  [ "$failed" -eq 0 ]
+  exit
+}
+
+# ----- tools ----------------------------------------------------------------------
+apt_updated=0
+apt_install() {
+  local sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  if [ "$apt_updated" -eq 0 ]; then
+    $sudo apt-get update -qq || return 1
+    apt_updated=1
+  fi
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "$@"
+}
+
+ensure_tools() {
+  local missing=()
+  command -v valgrind >/dev/null || missing+=(valgrind)
+  command -v pkg-config >/dev/null || missing+=(pkg-config)
+  command -v cc >/dev/null || missing+=(gcc)
+  command -v c++ >/dev/null || missing+=(g++)
+  if [ "${#missing[@]}" -gt 0 ]; then
+    note "installing ${missing[*]}"
+    apt_install "${missing[@]}" || { echo "could not install ${missing[*]}" >&2; return 1; }
+  fi
+  if ! command -v cargo-cbuild >/dev/null || ! command -v cargo-cinstall >/dev/null; then
+    note "installing cargo-c $CARGO_C_VERSION (takes a few minutes)"
+    cargo install cargo-c --version "$CARGO_C_VERSION" --locked || return 1
+  fi
+}
+
+if ! ensure_tools; then
+  fail "tools (cargo-c, valgrind, pkg-config, cc, c++)"
+  finish
+fi
+
+# ----- build and install ------------------------------------------------------------
+note "cargo cinstall --release --prefix=$prefix --libdir=lib"
+rm -rf "$prefix"
+check "cargo cinstall into $prefix" \
+  cargo cinstall --release -p shutdown-ffi --manifest-path "$root/Cargo.toml" \
+  --prefix="$prefix" --libdir=lib
+if [ ! -f "$prefix/lib/pkgconfig/shutdown.pc" ]; then
+  finish
+fi
+export PKG_CONFIG_PATH="$prefix/lib/pkgconfig${PKG_CONFIG_PATH:+:$PKG_CONFIG_PATH}"
+
+check "libshutdown.so has a SONAME" \
+  bash -c "readelf -d '$prefix/lib/libshutdown.so' | grep -q 'SONAME.*libshutdown\\.so\\.0'"
+check "libshutdown.a, shutdown.h and shutdown.pc are installed" \
+  test -f "$prefix/lib/libshutdown.a" -a -f "$prefix/include/shutdown.h" \
+  -a "$(pkg-config --modversion shutdown)" = "$(sed -n 's/^version = "\(.*\)"/\1/p' "$root/Cargo.toml" | head -n1)"
+check "the header is generated from the code (no drift)" "$here/check-header.sh"
+check "the installed header is the committed one" \
+  cmp "$prefix/include/shutdown.h" "$ffi/include/shutdown.h"
+
+# ----- C++ --------------------------------------------------------------------------
+mkdir -p "$build"
+CFLAGS_STRICT=(-std=c11 -Wall -Wextra -Werror -pedantic -g)
+read -r -a PC_CFLAGS <<<"$(pkg-config --cflags shutdown)"
+read -r -a PC_LIBS <<<"$(pkg-config --libs shutdown)"
+read -r -a PC_STATIC <<<"$(pkg-config --static --libs shutdown | sed 's/-lshutdown\b/-l:libshutdown.a/')"
+RPATH=(-Wl,-rpath,"$prefix/lib")
+
+check "header compiles and links as C++17 (-Wall -Wextra -Werror -pedantic)" \
+  bash -c "c++ -std=c++17 -Wall -Wextra -Werror -pedantic $(printf '%q ' "${PC_CFLAGS[@]}") \
+    '$here/c/cxx_check.cpp' -o '$build/cxx_check' $(printf '%q ' "${PC_LIBS[@]}" "${RPATH[@]}") \
+    && '$build/cxx_check'"
+
+# ----- C tests ----------------------------------------------------------------------
+# Runs one test program; adds its "N passed, M failed" line to the totals, and
+# counts a crash, a sanitizer report or a valgrind error as one more failure.
+run_program() {
+  local name="$1"; shift
+  local log; log="$(mktemp)"
+  "$@" >"$log" 2>&1
+  local rc=$?
+  local line; line="$(grep -E '^[a-z]+: [0-9]+ passed, [0-9]+ failed$' "$log" | tail -n1)"
+  local p=0 f=0
+  if [ -n "$line" ]; then
+    p="$(sed -E 's/.*: ([0-9]+) passed.*/\1/' <<<"$line")"
+    f="$(sed -E 's/.*passed, ([0-9]+) failed/\1/' <<<"$line")"
+  fi
+  passed=$((passed + p))
+  failed=$((failed + f))
+  if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
+    failed=$((failed + 1))
+  fi
+  if [ "$rc" -ne 0 ] || [ "$f" -ne 0 ] || [ -z "$line" ]; then
+    failures+=("$name")
+    printf 'FAIL %s (exit %s)\n' "$name" "$rc"
+    sed 's/^/    /' "$log" | tail -n 80
+  else
+    printf 'ok   %s: %s passed\n' "$name" "$p"
+  fi
+  rm -f "$log"
+}
+
+build_one() { # variant source output extra-flags...
+  local variant="$1" src="$2" out="$3"; shift 3
+  local log; log="$(mktemp)"
+  if cc "${CFLAGS_STRICT[@]}" "$src" "$@" -o "$out" >"$log" 2>&1; then
+    rm -f "$log"; return 0
+  fi
+  fail "build $(basename "$src") ($variant)"
+  sed 's/^/    /' "$log"; rm -f "$log"; return 1
+}
+
+for src in "$here"/c/test_*.c; do
+  t="$(basename "$src" .c)"
+  note "$t"
+  mkdir -p "$build/dynamic" "$build/static" "$build/asan"
+  if build_one dynamic "$src" "$build/dynamic/$t" "${PC_CFLAGS[@]}" -pthread "${PC_LIBS[@]}" "${RPATH[@]}"; then
+    run_program "$t (dynamic, pkg-config)" "$build/dynamic/$t"
+    run_program "$t (dynamic, valgrind)" valgrind -q --error-exitcode=1 --leak-check=full \
+      --errors-for-leak-kinds=definite,possible "$build/dynamic/$t"
+  fi
+  if build_one static "$src" "$build/static/$t" "${PC_CFLAGS[@]}" -pthread "${PC_STATIC[@]}"; then
+    if ldd "$build/static/$t" 2>/dev/null | grep -q libshutdown; then
+      fail "$t (static): linked libshutdown.so instead of libshutdown.a"
+    else
+      run_program "$t (static)" "$build/static/$t"
+    fi
+  fi
+  if build_one asan "$src" "$build/asan/$t" -fsanitize=address,undefined -fno-sanitize-recover=all \
+      -fno-omit-frame-pointer "${PC_CFLAGS[@]}" -pthread "${PC_STATIC[@]}"; then
+    run_program "$t (asan+ubsan)" env ASAN_OPTIONS=detect_leaks=1 \
+      UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 "$build/asan/$t"
+  fi
+done
+
+# ----- the example server -----------------------------------------------------------
+if [ -x "$root/examples/c/test.sh" ]; then
+  note "examples/c"
+  check "examples/c: HTTP server drains on SIGTERM (examples/c/test.sh)" \
+    "$root/examples/c/test.sh" "$prefix"
+else
+  fail "examples/c/test.sh is missing"
+fi
+
+finish
