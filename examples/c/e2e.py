@@ -1,0 +1,183 @@
+#!/usr/bin/env python3
+"""End-to-end test of the C example server: keep-alive connections and slow requests
+in flight, SIGTERM, the announce window (readiness 503, late requests still served),
+admission closing after two readiness probes (new connections refused), every
+in-flight request completed with 200 and "Connection: close", exit code 0.
+
+Usage: e2e.py SERVER_BINARY. Only 127.0.0.1; every wait is bounded."""
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+LIMIT = 20.0  # seconds: a bound against hanging, never a timing assertion
+checks = {"passed": 0, "failed": 0}
+
+
+def check(cond, what):
+    if cond:
+        checks["passed"] += 1
+        print(f"ok   {what}")
+    else:
+        checks["failed"] += 1
+        print(f"FAIL {what}")
+
+
+class Conn:
+    def __init__(self, port):
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=LIMIT)
+        self.buf = b""
+
+    def send(self, path, rid=None):
+        head = f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        if rid:
+            head += f"X-Request-Id: {rid}\r\n"
+        self.sock.sendall((head + "\r\n").encode())
+
+    def _fill(self):
+        data = self.sock.recv(65536)
+        if not data:
+            raise EOFError
+        self.buf += data
+
+    def response(self):
+        while b"\r\n\r\n" not in self.buf:
+            self._fill()
+        head, self.buf = self.buf.split(b"\r\n\r\n", 1)
+        lines = head.decode().split("\r\n")
+        status = int(lines[0].split()[1])
+        headers = {k.strip().lower(): v.strip() for k, v in (l.split(":", 1) for l in lines[1:])}
+        n = int(headers.get("content-length", "0"))
+        while len(self.buf) < n:
+            self._fill()
+        body, self.buf = self.buf[:n], self.buf[n:]
+        return status, headers, body
+
+    def closed_by_peer(self):
+        try:
+            self.sock.settimeout(LIMIT)
+            return self.sock.recv(1) == b""
+        except OSError:
+            return True
+
+    def close(self):
+        self.sock.close()
+
+
+def get(port, path, rid=None):
+    c = Conn(port)
+    c.send(path, rid)
+    r = c.response()
+    c.close()
+    return r
+
+
+def wait_for(pred, what):
+    end = time.monotonic() + LIMIT
+    while time.monotonic() < end:
+        if pred():
+            return True
+        time.sleep(0.02)
+    print(f"     (gave up waiting for {what})")
+    return False
+
+
+def main():
+    server = sys.argv[1]
+    tmp = tempfile.mkdtemp(prefix="shutdown-e2e-")
+    log = os.path.join(tmp, "requests.log")
+    proc = subprocess.Popen(
+        [server, "--port", "0", "--drain-delay-ms", "10000", "--announce-probes", "2",
+         "--drain-timeout-ms", "8000", "--close-timeout-ms", "2000", "--log-requests", log],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        line = proc.stdout.readline().strip()
+        check(line.startswith("listening 127.0.0.1:"), f"server says {line!r}")
+        port = int(line.rsplit(":", 1)[1])
+
+        status, _, _ = get(port, "/readyz")
+        check(status == 200, "ready before the trigger")
+
+        keep = [Conn(port) for _ in range(3)]
+        for i, c in enumerate(keep):
+            c.send("/", f"ka-{i}-0")
+            status, headers, body = c.response()
+            check(status == 200 and headers.get("connection") == "keep-alive",
+                  f"keep-alive connection {i}: 200, kept alive")
+        in_flight = []
+        for i, c in enumerate(keep):
+            c.send("/slow?ms=1500", f"ka-{i}-1")
+            in_flight.append((c, f"ka-{i}-1"))
+        for j in range(2):
+            c = Conn(port)
+            c.send("/slow?ms=1000", f"fresh-{j}")
+            in_flight.append((c, f"fresh-{j}"))
+
+        def accepted_all():
+            try:
+                text = open(log).read()
+            except OSError:
+                return False
+            return all(f"accepted {rid}\n" in text for _, rid in in_flight)
+        check(wait_for(accepted_all, "the slow requests to be accepted"),
+              "5 slow requests in flight before SIGTERM")
+
+        proc.send_signal(signal.SIGTERM)
+        check(wait_for(lambda: get(port, "/readyz")[0] == 503, "readiness to fail"),
+              "readiness fails (503) after SIGTERM")
+
+        # The announce window: one probe seen of two; late requests are still served.
+        status, headers, _ = get(port, "/", "late-1")
+        check(status == 200, "a late request in the announce window is served (200)")
+        check(headers.get("connection") == "close", "... with Connection: close")
+
+        status, _, _ = get(port, "/readyz")  # the second probe closes admission
+        check(status == 503, "second readiness probe: 503")
+
+        def refused():
+            try:
+                s = socket.create_connection(("127.0.0.1", port), timeout=LIMIT)
+                s.close()
+                return False
+            except ConnectionRefusedError:
+                return True
+        check(wait_for(refused, "the listener to close"), "new connections refused after quiesce")
+
+        for c, rid in in_flight:
+            try:
+                status, headers, body = c.response()
+            except (EOFError, OSError) as e:
+                status, headers, body = None, {}, repr(e).encode()
+            check(status == 200 and body == b"slow done\n", f"in-flight {rid} completed with 200")
+            check(headers.get("connection") == "close", f"in-flight {rid} told Connection: close")
+            check(c.closed_by_peer(), f"connection of {rid} closed by the server")
+            c.close()
+
+        try:
+            code = proc.wait(timeout=LIMIT)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            code = None
+        check(code == 0, f"exit code 0 (got {code})")
+        err = proc.stderr.read()
+        check('"exit_code":0' in err and '"forced":null' in err, "the report says clean")
+
+        lines = open(log).read().split("\n")
+        accepted = {l.split()[1] for l in lines if l.startswith("accepted ")}
+        completed = {l.split()[1] for l in lines if l.startswith("completed ") and l.endswith(" 200")}
+        expected = {f"ka-{i}-{k}" for i in range(3) for k in range(2)} | {"fresh-0", "fresh-1", "late-1"}
+        check(expected <= accepted, "every request was accepted")
+        check(accepted == completed, "every accepted request completed with 200 (request log)")
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    print(f"e2e: {checks['passed']} passed, {checks['failed']} failed")
+    return 0 if checks["failed"] == 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

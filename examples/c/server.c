@@ -1,0 +1,411 @@
+/*
+ * A small HTTP/1.1 server in C on a poll() loop, drained by libshutdown.
+ *
+ *   GET /            200 "hello"
+ *   GET /slow?ms=N   200 after N ms (a timer in the event loop, not a sleep)
+ *   GET /readyz      200 while ready; 503 while draining (and reports the probe)
+ *   GET /healthz     200 (liveness)
+ *
+ * Keep-alive connections; one guard per request (refused requests get 503); the
+ * listener closes when admission closes (shutdown_fd() is in the poll set); every
+ * response carries "Connection: close" once shutdown_should_close() says so; the loop
+ * ends when the shutdown is Done; a cleanup hook flushes the request log; the exit
+ * code is the report's.
+ *
+ * Usage: server [--port N] [--drain-delay-ms N] [--announce-probes N]
+ *               [--drain-timeout-ms N] [--close-timeout-ms N] [--log-requests FILE]
+ * Binds 127.0.0.1 only; --port 0 (the default) picks a free port. Prints
+ * "listening 127.0.0.1:PORT" on stdout once ready.
+ *
+ * Build: cc -std=c11 -O2 server.c -o server $(pkg-config --cflags --libs shutdown)
+ */
+#define _POSIX_C_SOURCE 200809L
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <shutdown.h>
+
+#define MAX_CONNS 512
+#define IN_SIZE 8192
+
+enum conn_state { READING, WAITING, WRITING };
+
+typedef struct {
+    int fd;
+    enum conn_state state;
+    char in[IN_SIZE];
+    size_t in_len;
+    char out[1024];
+    size_t out_len, out_off;
+    int64_t due_ms;          /* WAITING: when the slow response is due */
+    shutdown_guard_t *guard; /* the request in flight, if any */
+    char id[64];             /* X-Request-Id */
+    int status;
+    int close_after;
+    int client_close;
+} conn_t;
+
+static conn_t conns[MAX_CONNS];
+static int nconns;
+
+static FILE *request_log;
+static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void log_line(const char *what, const char *id, int status) {
+    if (!request_log || id[0] == '\0')
+        return;
+    pthread_mutex_lock(&log_lock);
+    if (status)
+        fprintf(request_log, "%s %s %d\n", what, id, status);
+    else
+        fprintf(request_log, "%s %s\n", what, id);
+    fflush(request_log);
+    pthread_mutex_unlock(&log_lock);
+}
+
+/* The cleanup hook: runs in Closing, on a thread of the library's. */
+static int flush_log(void *user_data, char *message, size_t message_len) {
+    (void)user_data;
+    if (!request_log)
+        return 0;
+    pthread_mutex_lock(&log_lock);
+    int rc = fflush(request_log) == 0 && fsync(fileno(request_log)) == 0 ? 0 : 1;
+    pthread_mutex_unlock(&log_lock);
+    if (rc)
+        snprintf(message, message_len, "flush failed: %s", strerror(errno));
+    return rc;
+}
+
+static int64_t now_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void die(const char *what, shutdown_status_t st) {
+    fprintf(stderr, "server: %s: %s\n", what, shutdown_status_str(st));
+    exit(2);
+}
+
+static void set_nonblocking(int fd) {
+    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+}
+
+static void close_conn(int i) {
+    conn_t *c = &conns[i];
+    if (c->guard) { /* aborted mid-request (Done came first) */
+        log_line("aborted", c->id, 0);
+        shutdown_guard_release(c->guard);
+    }
+    close(c->fd);
+    conns[i] = conns[--nconns];
+}
+
+static void respond(const shutdown_t *sd, conn_t *c, int status, const char *body) {
+    const char *reason = status == 200 ? "OK" : status == 404 ? "Not Found" : "Service Unavailable";
+    c->close_after = c->client_close || shutdown_should_close(sd) || status == 503;
+    c->status = status;
+    c->out_len = (size_t)snprintf(c->out, sizeof c->out,
+                                  "HTTP/1.1 %d %s\r\nContent-Type: text/plain\r\n"
+                                  "Content-Length: %zu\r\nConnection: %s\r\n\r\n%s",
+                                  status, reason, strlen(body),
+                                  c->close_after ? "close" : "keep-alive", body);
+    c->out_off = 0;
+    c->state = WRITING;
+}
+
+static void header_value(const char *headers, const char *name, char *out, size_t out_len) {
+    out[0] = '\0';
+    size_t n = strlen(name);
+    for (const char *p = headers; p && *p; p = strstr(p, "\r\n"), p = p ? p + 2 : NULL) {
+        if (strncasecmp(p, name, n) == 0 && p[n] == ':') {
+            const char *v = p + n + 1;
+            while (*v == ' ')
+                v++;
+            size_t len = strcspn(v, "\r\n");
+            if (len >= out_len)
+                len = out_len - 1;
+            memcpy(out, v, len);
+            out[len] = '\0';
+            return;
+        }
+    }
+}
+
+/* Handles one complete request in c->in (headers end at `end`). */
+static void handle_request(const shutdown_t *sd, conn_t *c, char *end) {
+    *end = '\0';
+    char method[8] = "", target[256] = "", conn_hdr[32];
+    sscanf(c->in, "%7s %255s", method, target);
+    header_value(c->in, "X-Request-Id", c->id, sizeof c->id);
+    header_value(c->in, "Connection", conn_hdr, sizeof conn_hdr);
+    c->client_close = strcasecmp(conn_hdr, "close") == 0;
+    size_t used = (size_t)(end + 4 - c->in);
+    memmove(c->in, c->in + used, c->in_len - used);
+    c->in_len -= used;
+
+    if (strcmp(target, "/healthz") == 0) {
+        respond(sd, c, 200, "ok\n");
+        return;
+    }
+    if (strcmp(target, "/readyz") == 0) {
+        if (shutdown_is_ready(sd)) {
+            respond(sd, c, 200, "ready\n");
+        } else {
+            shutdown_readiness_probed(sd); /* the balancer saw "not ready" */
+            respond(sd, c, 503, "draining\n");
+        }
+        return;
+    }
+    shutdown_status_t st = shutdown_guard_acquire(sd, &c->guard);
+    if (st != SHUTDOWN_STATUS_OK) {
+        c->guard = NULL;
+        log_line("refused", c->id, 503);
+        respond(sd, c, 503, "shutting down\n");
+        return;
+    }
+    log_line("accepted", c->id, 0);
+    if (strncmp(target, "/slow", 5) == 0) {
+        const char *ms = strstr(target, "ms=");
+        long wait = ms ? strtol(ms + 3, NULL, 10) : 1000;
+        if (wait < 0 || wait > 600000)
+            wait = 1000;
+        c->due_ms = now_ms() + wait;
+        c->state = WAITING;
+        return;
+    }
+    if (strcmp(target, "/") == 0)
+        respond(sd, c, 200, "hello\n");
+    else
+        respond(sd, c, 404, "not found\n");
+}
+
+static void try_parse(const shutdown_t *sd, conn_t *c) {
+    if (c->state != READING)
+        return;
+    char *end = NULL;
+    if (c->in_len > 0) {
+        c->in[c->in_len < IN_SIZE ? c->in_len : IN_SIZE - 1] = '\0';
+        end = strstr(c->in, "\r\n\r\n");
+    }
+    if (end)
+        handle_request(sd, c, end);
+}
+
+/* Returns 0 when the connection is to be closed. */
+static int on_readable(const shutdown_t *sd, conn_t *c) {
+    if (c->in_len >= IN_SIZE - 1)
+        return 0; /* request too large */
+    ssize_t n = recv(c->fd, c->in + c->in_len, IN_SIZE - 1 - c->in_len, 0);
+    if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR))
+        return 0;
+    if (n > 0)
+        c->in_len += (size_t)n;
+    try_parse(sd, c);
+    return 1;
+}
+
+static int on_writable(const shutdown_t *sd, conn_t *c) {
+    while (c->out_off < c->out_len) {
+        ssize_t n = send(c->fd, c->out + c->out_off, c->out_len - c->out_off, MSG_NOSIGNAL);
+        if (n < 0)
+            return errno == EAGAIN || errno == EINTR;
+        c->out_off += (size_t)n;
+    }
+    if (c->guard) {
+        log_line("completed", c->id, c->status);
+        shutdown_guard_release(c->guard); /* the request is over */
+        c->guard = NULL;
+    }
+    if (c->close_after)
+        return 0;
+    c->state = READING;
+    c->id[0] = '\0';
+    try_parse(sd, c); /* a pipelined request may be waiting */
+    return 1;
+}
+
+static long arg_num(int argc, char **argv, int *i) {
+    if (*i + 1 >= argc) {
+        fprintf(stderr, "server: %s needs a value\n", argv[*i]);
+        exit(2);
+    }
+    return strtol(argv[++*i], NULL, 10);
+}
+
+int main(int argc, char **argv) {
+    shutdown_config_t cfg = shutdown_config_default();
+    long port = 0;
+    const char *log_path = NULL;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--port") == 0)
+            port = arg_num(argc, argv, &i);
+        else if (strcmp(argv[i], "--drain-delay-ms") == 0)
+            cfg.drain_delay_ms = (uint64_t)arg_num(argc, argv, &i);
+        else if (strcmp(argv[i], "--announce-probes") == 0)
+            cfg.announce_probes = (uint32_t)arg_num(argc, argv, &i);
+        else if (strcmp(argv[i], "--drain-timeout-ms") == 0)
+            cfg.drain_timeout_ms = (uint64_t)arg_num(argc, argv, &i);
+        else if (strcmp(argv[i], "--close-timeout-ms") == 0)
+            cfg.close_timeout_ms = (uint64_t)arg_num(argc, argv, &i);
+        else if (strcmp(argv[i], "--log-requests") == 0 && i + 1 < argc)
+            log_path = argv[++i];
+        else {
+            fprintf(stderr, "usage: %s [--port N] [--drain-delay-ms N] [--announce-probes N] "
+                            "[--drain-timeout-ms N] [--close-timeout-ms N] [--log-requests FILE]\n",
+                    argv[0]);
+            return 2;
+        }
+    }
+    if (log_path && !(request_log = fopen(log_path, "a"))) {
+        perror(log_path);
+        return 2;
+    }
+
+    char why[256];
+    if (shutdown_config_validate(&cfg, why, sizeof why) != SHUTDOWN_STATUS_OK) {
+        fprintf(stderr, "server: %s\n", why);
+        return 2;
+    }
+    shutdown_t *sd = NULL;
+    shutdown_status_t st = shutdown_new(&cfg, &sd);
+    if (st != SHUTDOWN_STATUS_OK)
+        die("shutdown_new", st);
+    /* Early, before any other thread: SIGTERM/SIGINT become triggers. */
+    if ((st = shutdown_listen_signals(sd)) != SHUTDOWN_STATUS_OK)
+        die("shutdown_listen_signals", st);
+    if ((st = shutdown_on_close(sd, "flush request log", 0, 0, flush_log, NULL)) != SHUTDOWN_STATUS_OK)
+        die("shutdown_on_close", st);
+    int sdfd = -1;
+    if ((st = shutdown_fd(sd, &sdfd)) != SHUTDOWN_STATUS_OK)
+        die("shutdown_fd", st);
+
+    int lfd = socket(AF_INET, SOCK_STREAM, 0);
+    int one = 1;
+    setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    struct sockaddr_in addr;
+    memset(&addr, 0, sizeof addr);
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK); /* 127.0.0.1 only */
+    addr.sin_port = htons((uint16_t)port);
+    socklen_t alen = sizeof addr;
+    if (bind(lfd, (struct sockaddr *)&addr, sizeof addr) != 0 || listen(lfd, 128) != 0 ||
+        getsockname(lfd, (struct sockaddr *)&addr, &alen) != 0) {
+        perror("listen");
+        return 2;
+    }
+    set_nonblocking(lfd);
+    printf("listening 127.0.0.1:%u\n", (unsigned)ntohs(addr.sin_port));
+    fflush(stdout);
+
+    int done = 0;
+    struct pollfd pfds[MAX_CONNS + 2];
+    while (!done) {
+        int n = 0, timeout = -1;
+        int64_t now = now_ms();
+        pfds[n++] = (struct pollfd){sdfd, POLLIN, 0};
+        int lidx = -1;
+        if (lfd >= 0 && nconns < MAX_CONNS) {
+            lidx = n;
+            pfds[n++] = (struct pollfd){lfd, POLLIN, 0};
+        }
+        int first = n;
+        for (int i = 0; i < nconns; i++) {
+            conn_t *c = &conns[i];
+            short ev = c->state == READING ? POLLIN : c->state == WRITING ? POLLOUT : 0;
+            pfds[n++] = (struct pollfd){c->fd, ev, 0};
+            if (c->state == WAITING) {
+                int64_t left = c->due_ms > now ? c->due_ms - now : 0;
+                if (timeout < 0 || left < timeout)
+                    timeout = (int)left;
+            }
+        }
+        if (poll(pfds, (nfds_t)n, timeout) < 0 && errno != EINTR) {
+            perror("poll");
+            break;
+        }
+
+        /* Connections first (indexes match conns[] before any is closed). */
+        now = now_ms();
+        for (int i = nconns - 1; i >= 0; i--) {
+            conn_t *c = &conns[i];
+            short re = pfds[first + i].revents;
+            int keep = 1;
+            if (c->state == WAITING && c->due_ms <= now)
+                respond(sd, c, 200, "slow done\n");
+            if (c->state == READING && (re & (POLLIN | POLLHUP | POLLERR)))
+                keep = on_readable(sd, c);
+            if (keep && c->state == WRITING)
+                keep = on_writable(sd, c);
+            if (!keep)
+                close_conn(i);
+        }
+
+        if (lidx >= 0 && (pfds[lidx].revents & POLLIN)) {
+            for (;;) {
+                int cfd = accept(lfd, NULL, NULL);
+                if (cfd < 0)
+                    break;
+                if (nconns == MAX_CONNS) {
+                    close(cfd);
+                    break;
+                }
+                set_nonblocking(cfd);
+                conn_t *c = &conns[nconns++];
+                memset(c, 0, sizeof *c);
+                c->fd = cfd;
+                c->state = READING;
+            }
+        }
+
+        if (pfds[0].revents & POLLIN) {
+            shutdown_milestone_t m = SHUTDOWN_MILESTONE_NONE;
+            shutdown_fd_clear(sd, &m);
+            if (lfd >= 0 && !shutdown_is_accepting(sd)) {
+                /* Admission closed: stop accepting; new connections are refused. */
+                close(lfd);
+                lfd = -1;
+                fprintf(stderr, "server: admission closed, listener closed\n");
+            }
+            if (m >= SHUTDOWN_MILESTONE_QUIESCING) {
+                /* Idle keep-alive connections have nothing in flight: close them. */
+                for (int i = nconns - 1; i >= 0; i--)
+                    if (conns[i].state == READING && conns[i].in_len == 0 && !conns[i].guard)
+                        close_conn(i);
+            }
+            if (m == SHUTDOWN_MILESTONE_DONE)
+                done = 1;
+        }
+    }
+
+    while (nconns > 0)
+        close_conn(nconns - 1);
+    if (lfd >= 0)
+        close(lfd);
+    int code = 1;
+    shutdown_exit_code(sd, &code);
+    shutdown_report_t *report = NULL;
+    const char *json = NULL;
+    if (shutdown_report(sd, &report) == SHUTDOWN_STATUS_OK &&
+        shutdown_report_json(report, &json) == SHUTDOWN_STATUS_OK)
+        fprintf(stderr, "server: report %s\n", json);
+    shutdown_report_free(report);
+    shutdown_free(sd);
+    if (request_log)
+        fclose(request_log);
+    return code;
+}
