@@ -11,6 +11,7 @@
 //! | `--grace-period-ms N` | `SHUTDOWN_GRACE_PERIOD_MS` | 30000 (0: no grace-period check) |
 //! | `--announce-probes N` | `SHUTDOWN_ANNOUNCE_PROBES` | none |
 //! | `--forced-exit-code N` | `SHUTDOWN_FORCED_EXIT_CODE` | 1 |
+//! | `--close-strategy S` | `SHUTDOWN_CLOSE_STRATEGY` | `immediate` (or `gradual`) |
 //! | `--log-requests FILE` | `SHUTDOWN_LOG_REQUESTS` | none |
 //! | `--json-report` | `SHUTDOWN_JSON_REPORT=1` | off |
 
@@ -19,7 +20,7 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
-use shutdown::{Builder, Shutdown};
+use shutdown::{Builder, CloseStrategy, Shutdown};
 
 /// The usage text printed by `--help` and after a bad flag.
 pub const USAGE: &str = "\
@@ -31,6 +32,7 @@ options (each also read from the environment variable in brackets):
   --grace-period-ms N      the orchestrator's budget, 0 = unchecked [SHUTDOWN_GRACE_PERIOD_MS] (default 30000)
   --announce-probes N      end the announce window after N readiness probes answered 503 [SHUTDOWN_ANNOUNCE_PROBES]
   --forced-exit-code N     exit code of a forced shutdown [SHUTDOWN_FORCED_EXIT_CODE] (default 1)
+  --close-strategy S       keep-alive advice: immediate or gradual [SHUTDOWN_CLOSE_STRATEGY] (default immediate)
   --log-requests FILE      append `accepted ID` / `completed ID STATUS` / `refused ID STATUS` lines [SHUTDOWN_LOG_REQUESTS]
   --json-report            print the JSON report on stdout when done [SHUTDOWN_JSON_REPORT=1]
   -h, --help               this text";
@@ -52,6 +54,8 @@ pub struct Options {
     pub announce_probes: Option<u32>,
     /// `forced_exit_code`.
     pub forced_exit_code: i32,
+    /// `close_strategy`.
+    pub close_strategy: CloseStrategy,
     /// Where to log request ids.
     pub log_requests: Option<PathBuf>,
     /// Print the JSON report on stdout.
@@ -68,6 +72,7 @@ impl Default for Options {
             grace_period: Some(Duration::from_secs(30)),
             announce_probes: None,
             forced_exit_code: 1,
+            close_strategy: CloseStrategy::Immediate,
             log_requests: None,
             json_report: false,
         }
@@ -136,6 +141,7 @@ impl Options {
             ("--grace-period-ms", "SHUTDOWN_GRACE_PERIOD_MS"),
             ("--announce-probes", "SHUTDOWN_ANNOUNCE_PROBES"),
             ("--forced-exit-code", "SHUTDOWN_FORCED_EXIT_CODE"),
+            ("--close-strategy", "SHUTDOWN_CLOSE_STRATEGY"),
             ("--log-requests", "SHUTDOWN_LOG_REQUESTS"),
         ];
         let mut o = Options::default();
@@ -185,6 +191,17 @@ impl Options {
                 }
                 "--announce-probes" => o.announce_probes = Some(number(name, &v)?),
                 "--forced-exit-code" => o.forced_exit_code = number(name, &v)?,
+                "--close-strategy" => {
+                    o.close_strategy = match v.trim() {
+                        "immediate" => CloseStrategy::Immediate,
+                        "gradual" => CloseStrategy::Gradual,
+                        _ => {
+                            return Err(CliError::Bad(format!(
+                                "{name}: `{v}` is not `immediate` or `gradual`"
+                            )))
+                        }
+                    }
+                }
                 "--log-requests" => o.log_requests = Some(PathBuf::from(v)),
                 _ => unreachable!("checked above"),
             }
@@ -204,7 +221,8 @@ impl Options {
             .drain_timeout(self.drain_timeout)
             .close_timeout(self.close_timeout)
             .grace_period(self.grace_period)
-            .forced_exit_code(self.forced_exit_code);
+            .forced_exit_code(self.forced_exit_code)
+            .close_strategy(self.close_strategy);
         if let Some(n) = self.announce_probes {
             b = b.announce_probes(n);
         }
@@ -273,5 +291,11 @@ mod tests {
         ));
         let o = parse(&["--grace-period-ms", "0"], &[]).unwrap();
         assert_eq!(o.grace_period, None);
+        let o = parse(&[], &[("SHUTDOWN_CLOSE_STRATEGY", "gradual")]).unwrap();
+        assert_eq!(o.close_strategy, CloseStrategy::Gradual);
+        assert!(matches!(
+            parse(&["--close-strategy", "slow"], &[]),
+            Err(CliError::Bad(_))
+        ));
     }
 }
