@@ -8,6 +8,8 @@
 --   E2E_THINK_MS    delay before each request on a connection (ms)       [5]
 --   E2E_MAX_PER_THREAD  stop a thread after this many responses (0: no cap) [0]
 --   E2E_WRK_OUT     where done() writes its JSON summary                 [required]
+--   E2E_QUIET_FILE  once this file exists, send only fast GETs (the harness creates it
+--                   before stopping wrk, so that few requests are abandoned in flight)
 
 local prefix = os.getenv("E2E_ID_PREFIX") or "r"
 local fast_pct = tonumber(os.getenv("E2E_FAST_PCT") or "80")
@@ -15,6 +17,7 @@ local slow_pct = tonumber(os.getenv("E2E_SLOW_PCT") or "10")
 local think_ms = tonumber(os.getenv("E2E_THINK_MS") or "5")
 local max_per_thread = tonumber(os.getenv("E2E_MAX_PER_THREAD") or "0")
 local out = os.getenv("E2E_WRK_OUT")
+local quiet_file = os.getenv("E2E_QUIET_FILE")
 local body = '{"job":"e2e","payload":"' .. string.rep("x", 64) .. '"}'
 
 local threads = {}
@@ -28,6 +31,7 @@ end
 
 function init(args)
    sent = 0
+   quiet = false
    responses = 0
    non2xx = 0
    kinds = { fast = 0, slow = 0, post = 0 }
@@ -44,6 +48,16 @@ function request()
    sent = sent + 1
    local headers = { ["X-Request-Id"] = prefix .. "-" .. tid .. "-" .. sent }
    local r = math.random(100)
+   if not quiet and quiet_file and sent % 8 == 0 then
+      local f = io.open(quiet_file, "r")
+      if f then
+         f:close()
+         quiet = true
+      end
+   end
+   if quiet then
+      r = 0
+   end
    if r <= fast_pct then
       kinds.fast = kinds.fast + 1
       return wrk.format("GET", "/", headers)
@@ -77,10 +91,6 @@ local function encode_statuses(t)
    local parts = {}
    for k, v in pairs(t) do table.insert(parts, k .. "=" .. v) end
    return table.concat(parts, ",")
-end
-
--- Per-thread values are read with thread:get, so export them as plain values.
-function response_done()
 end
 
 local function merge(into, s)
