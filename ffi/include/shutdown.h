@@ -610,10 +610,11 @@ shutdown_status_t shutdown_in_flight(const shutdown_t *engine, uint64_t *out_cou
 shutdown_status_t shutdown_fd(const shutdown_t *engine, int *out_fd);
 
 /**
- * Makes shutdown_fd() unreadable again and writes the latest milestone reached (a
- * shutdown_milestone_t; SHUTDOWN_MILESTONE_NONE while Running) to `*out_milestone`.
- * A milestone reached after the clear makes the fd readable again, so a loop that
- * clears, then acts on the state it reads, misses nothing.
+ * Makes shutdown_fd() unreadable again and writes the current milestone (the latest
+ * reached, a shutdown_milestone_t; SHUTDOWN_MILESTONE_NONE while Running) to
+ * `*out_milestone`. It agrees with the queries (QUIESCING once
+ * shutdown_is_accepting() is false). A milestone reached after the clear makes the fd
+ * readable again, so a loop that clears, then acts on what it reads, misses nothing.
  *
  * Thread: any. Callbacks: none.
  */
@@ -657,8 +658,9 @@ shutdown_status_t shutdown_on_cancel(const shutdown_t *engine,
                                      void *user_data);
 
 /**
- * Blocks until the shutdown is Done. Someone must trigger it; on a manual clock,
- * another thread must advance it.
+ * Blocks until the shutdown is Done and every milestone callback for Done has
+ * returned. Someone must trigger it; on a manual clock, another thread must advance
+ * it.
  *
  * Thread: any thread but those running this engine's callbacks. Callbacks: none on
  * this thread.
@@ -666,8 +668,8 @@ shutdown_status_t shutdown_on_cancel(const shutdown_t *engine,
 shutdown_status_t shutdown_wait(const shutdown_t *engine);
 
 /**
- * Blocks until the shutdown is Done (SHUTDOWN_STATUS_OK) or `timeout_ms` of real time
- * passed (SHUTDOWN_STATUS_TIMED_OUT). 0 only checks.
+ * Blocks like shutdown_wait() until the shutdown is Done (SHUTDOWN_STATUS_OK) or
+ * `timeout_ms` of real time passed (SHUTDOWN_STATUS_TIMED_OUT). 0 only checks.
  *
  * Thread: as shutdown_wait(). Callbacks: none on this thread.
  */

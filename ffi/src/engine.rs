@@ -4,7 +4,6 @@
 use std::cell::RefCell;
 use std::ffi::{c_char, c_int, c_void};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -290,10 +289,12 @@ struct CancelState {
 pub(crate) struct Shared {
     pub(crate) gate: Gate,
     fds: Mutex<Fds>,
-    latest: AtomicU32,
     core: Mutex<Option<Shutdown>>,
     milestone_callbacks: Mutex<Vec<(MilestoneCb, UserData)>>,
     cancel: Mutex<CancelState>,
+    /// Set once the Done milestone was handled (its C callbacks returned).
+    done: Mutex<bool>,
+    done_cv: Condvar,
 }
 
 impl Shared {
@@ -304,33 +305,61 @@ impl Shared {
                 milestone: Some(Notifier::new()?),
                 cancel: Some(Notifier::new()?),
             }),
-            latest: AtomicU32::new(ShutdownMilestone::NONE as u32),
             core: Mutex::new(None),
             milestone_callbacks: Mutex::new(Vec::new()),
             cancel: Mutex::new(CancelState {
                 fired: false,
                 callbacks: Vec::new(),
             }),
+            done: Mutex::new(false),
+            done_cv: Condvar::new(),
         })
     }
 
     /// The core's milestone callback: fd, cancellation, then the C callbacks.
     fn on_milestone(&self, m: Milestone) {
         let code = ShutdownMilestone::from(m);
-        self.latest.fetch_max(code as u32, Ordering::AcqRel);
-        if let Some(n) = &lock(&self.fds).milestone {
-            n.notify();
-        }
+        // Cancellation first, so that a loop woken by the milestone fd finds the
+        // cancellation fd readable already.
         let core = lock(&self.core).clone();
         let cancelled = m == Milestone::Done || core.is_some_and(|c| c.is_cancelled());
         if cancelled {
             self.fire_cancel();
+        }
+        if let Some(n) = &lock(&self.fds).milestone {
+            n.notify();
         }
         let callbacks = lock(&self.milestone_callbacks).clone();
         for (cb, ud) in callbacks {
             // SAFETY: a C callback with its own user_data (the C contract).
             self.gate.call(|| unsafe { cb(ud.ptr(), code) });
         }
+        if m == Milestone::Done {
+            *lock(&self.done) = true;
+            self.done_cv.notify_all();
+        }
+    }
+
+    /// Waits until Done was handled (its callbacks returned), or until `deadline`.
+    fn wait_done(&self, deadline: Option<std::time::Instant>) -> bool {
+        let mut done = lock(&self.done);
+        while !*done {
+            match deadline {
+                None => done = self.done_cv.wait(done).unwrap_or_else(|e| e.into_inner()),
+                Some(d) => {
+                    let now = std::time::Instant::now();
+                    if now >= d {
+                        return false;
+                    }
+                    done = self
+                        .done_cv
+                        .wait_timeout(done, d - now)
+                        .unwrap_or_else(|e| e.into_inner())
+                        .0;
+                }
+            }
+        }
+        true
     }
 
     fn fire_cancel(&self) {
@@ -349,6 +378,17 @@ impl Shared {
             // SAFETY: a C callback with its own user_data (the C contract).
             self.gate.call(|| unsafe { cb(ud.ptr()) });
         }
+    }
+}
+
+/// The latest milestone, as the queries see it.
+fn current_milestone(core: &Shutdown) -> ShutdownMilestone {
+    match core.phase() {
+        Phase::Running => ShutdownMilestone::NONE,
+        Phase::Draining if core.is_accepting() => ShutdownMilestone::DRAINING,
+        Phase::Draining => ShutdownMilestone::QUIESCING,
+        Phase::Closing => ShutdownMilestone::CLOSING,
+        Phase::Done => ShutdownMilestone::DONE,
     }
 }
 
@@ -693,10 +733,11 @@ pub unsafe extern "C" fn shutdown_fd(engine: *const Engine, out_fd: *mut c_int) 
     })
 }
 
-/// Makes shutdown_fd() unreadable again and writes the latest milestone reached (a
-/// shutdown_milestone_t; SHUTDOWN_MILESTONE_NONE while Running) to `*out_milestone`.
-/// A milestone reached after the clear makes the fd readable again, so a loop that
-/// clears, then acts on the state it reads, misses nothing.
+/// Makes shutdown_fd() unreadable again and writes the current milestone (the latest
+/// reached, a shutdown_milestone_t; SHUTDOWN_MILESTONE_NONE while Running) to
+/// `*out_milestone`. It agrees with the queries (QUIESCING once
+/// shutdown_is_accepting() is false). A milestone reached after the clear makes the fd
+/// readable again, so a loop that clears, then acts on what it reads, misses nothing.
 ///
 /// Thread: any. Callbacks: none.
 #[no_mangle]
@@ -711,8 +752,9 @@ pub unsafe extern "C" fn shutdown_fd_clear(
         if let Some(n) = &lock(&e.shared.fds).milestone {
             n.clear();
         }
-        let latest = ShutdownMilestone::from_u32(e.shared.latest.load(Ordering::Acquire))
-            .unwrap_or(ShutdownMilestone::NONE);
+        // Read after the clear: a milestone reached from now on makes the fd readable
+        // again.
+        let latest = current_milestone(&e.core);
         // SAFETY: checked for NULL.
         unsafe { put(o, latest) };
         Ok(())
@@ -799,8 +841,9 @@ pub unsafe extern "C" fn shutdown_on_cancel(
     })
 }
 
-/// Blocks until the shutdown is Done. Someone must trigger it; on a manual clock,
-/// another thread must advance it.
+/// Blocks until the shutdown is Done and every milestone callback for Done has
+/// returned. Someone must trigger it; on a manual clock, another thread must advance
+/// it.
 ///
 /// Thread: any thread but those running this engine's callbacks. Callbacks: none on
 /// this thread.
@@ -809,13 +852,13 @@ pub unsafe extern "C" fn shutdown_wait(engine: *const Engine) -> ShutdownStatus 
     status(|| {
         // SAFETY: NULL or a live handle (the C contract).
         let e = unsafe { arg(engine)? };
-        e.core.wait();
+        e.shared.wait_done(None);
         Ok(())
     })
 }
 
-/// Blocks until the shutdown is Done (SHUTDOWN_STATUS_OK) or `timeout_ms` of real time
-/// passed (SHUTDOWN_STATUS_TIMED_OUT). 0 only checks.
+/// Blocks like shutdown_wait() until the shutdown is Done (SHUTDOWN_STATUS_OK) or
+/// `timeout_ms` of real time passed (SHUTDOWN_STATUS_TIMED_OUT). 0 only checks.
 ///
 /// Thread: as shutdown_wait(). Callbacks: none on this thread.
 #[no_mangle]
@@ -826,9 +869,11 @@ pub unsafe extern "C" fn shutdown_wait_timeout(
     status(|| {
         // SAFETY: NULL or a live handle (the C contract).
         let e = unsafe { arg(engine)? };
-        match e.core.wait_timeout(Duration::from_millis(timeout_ms)) {
-            Some(_) => Ok(()),
-            None => Err(ShutdownStatus::TIMED_OUT),
+        let deadline = std::time::Instant::now().checked_add(Duration::from_millis(timeout_ms));
+        if e.shared.wait_done(deadline) {
+            Ok(())
+        } else {
+            Err(ShutdownStatus::TIMED_OUT)
         }
     })
 }

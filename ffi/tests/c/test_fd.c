@@ -46,8 +46,12 @@ static void test_fd_wakes_a_poll_loop(void) {
         }
     }
     pthread_join(t, NULL);
+    CHECK_OK(shutdown_wait(sd)); /* the Done callbacks have run */
     CHECK(wakeups >= 2);
     CHECK(last == SHUTDOWN_MILESTONE_DONE);
+    shutdown_milestone_t m = SHUTDOWN_MILESTONE_NONE;
+    CHECK_OK(shutdown_fd_clear(sd, &m)); /* every notification has been written */
+    CHECK(m == SHUTDOWN_MILESTONE_DONE);
     CHECK(!readable(fd));
     int cfd = -1;
     CHECK_OK(shutdown_cancel_fd(sd, &cfd));
