@@ -15,10 +15,7 @@ if ! command -v python3 >/dev/null; then
   sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
   $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq python3
 fi
-export PKG_CONFIG_PATH="$prefix/lib/pkgconfig${PKG_CONFIG_PATH:+:$PKG_CONFIG_PATH}"
 out="$target/examples-c"
-mkdir -p "$out"
-# shellcheck disable=SC2046
-cc -std=c11 -Wall -Wextra -Werror -pedantic -O2 "$here/server.c" -o "$out/server" \
-  $(pkg-config --cflags --libs shutdown)
+# The build line is the one a user types: cc ... $(pkg-config --cflags --libs shutdown)
+make -s -C "$here" PREFIX="$prefix" TARGET="$target" "$out/server"
 LD_LIBRARY_PATH="$prefix/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" python3 "$here/e2e.py" "$out/server"
