@@ -86,5 +86,7 @@ pub extern "C" fn shutdown_status_str(status: u32) -> *const c_char {
 /// Thread: any. Callbacks: none.
 #[no_mangle]
 pub extern "C" fn shutdown_version() -> *const c_char {
-    concat!(env!("CARGO_PKG_VERSION"), "\0").as_ptr().cast()
+    boundary(cstr!("unknown"), || {
+        concat!(env!("CARGO_PKG_VERSION"), "\0").as_ptr().cast()
+    })
 }

@@ -98,3 +98,51 @@ impl UserData {
         self.0
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_panic_becomes_a_status() {
+        assert_eq!(status(|| panic!("boom")), ShutdownStatus::PANIC);
+        assert_eq!(boundary(7, || -> i32 { panic!("boom") }), 7);
+        assert_eq!(status(|| Ok(())), ShutdownStatus::OK);
+        assert_eq!(
+            status(|| Err(ShutdownStatus::TIMED_OUT)),
+            ShutdownStatus::TIMED_OUT
+        );
+    }
+
+    #[test]
+    fn strings_are_checked() {
+        unsafe {
+            assert_eq!(
+                c_str(std::ptr::null(), 10),
+                Err(ShutdownStatus::NULL_PARAMETER)
+            );
+            assert_eq!(c_str(c"abc".as_ptr(), 3), Ok("abc"));
+            assert_eq!(
+                c_str(c"abcd".as_ptr(), 3),
+                Err(ShutdownStatus::STRING_TOO_LONG)
+            );
+            assert_eq!(
+                c_str(b"\xff\0".as_ptr().cast(), 3),
+                Err(ShutdownStatus::INVALID_UTF8)
+            );
+        }
+    }
+
+    #[test]
+    fn messages_are_truncated_on_a_char_boundary() {
+        let mut buf = [1 as c_char; 4];
+        unsafe { write_message(buf.as_mut_ptr(), buf.len(), "a\u{e9}b") };
+        // "a" + "é" (2 bytes) fits in 3 bytes + NUL.
+        assert_eq!(buf.map(|b| b as u8), [b'a', 0xc3, 0xa9, 0]);
+        unsafe { write_message(buf.as_mut_ptr(), 3, "a\u{e9}b") };
+        assert_eq!(
+            buf[..2].iter().map(|&b| b as u8).collect::<Vec<_>>(),
+            [b'a', 0]
+        );
+    }
+}
