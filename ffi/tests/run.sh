@@ -67,11 +67,17 @@ ensure_tools() {
   command -v pkg-config >/dev/null || missing+=(pkg-config)
   command -v cc >/dev/null || missing+=(gcc)
   command -v c++ >/dev/null || missing+=(g++)
+  command -v make >/dev/null || missing+=(make)
   if [ "${#missing[@]}" -gt 0 ]; then
     note "installing ${missing[*]}"
     apt_install "${missing[@]}" || { echo "could not install ${missing[*]}" >&2; return 1; }
   fi
   if ! command -v cargo-cbuild >/dev/null || ! command -v cargo-cinstall >/dev/null; then
+    # Building cargo-c (it embeds cargo) needs OpenSSL's headers.
+    if ! pkg-config --exists openssl 2>/dev/null; then
+      note "installing libssl-dev (to build cargo-c)"
+      apt_install libssl-dev pkg-config || return 1
+    fi
     note "installing cargo-c $CARGO_C_VERSION (takes a few minutes)"
     cargo install cargo-c --version "$CARGO_C_VERSION" --locked || return 1
   fi
