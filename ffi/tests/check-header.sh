@@ -14,12 +14,16 @@ log="$(mktemp)"
 trap 'rm -f "$log"' EXIT
 # cargo-c writes the header only when it rebuilds the library: force that.
 rm -f "$generated"
+stamp="$(mktemp)"
+touch -r "$here/src/lib.rs" "$stamp"
 touch "$here/src/lib.rs"
 if ! cargo cbuild --release -p shutdown-ffi >"$log" 2>&1; then
   cat "$log" >&2
   echo "check-header: cargo cbuild failed" >&2
   exit 1
 fi
+touch -r "$stamp" "$here/src/lib.rs"   # the source's own time back (outputs stay newer)
+rm -f "$stamp"
 [ -f "$generated" ] || { echo "check-header: no generated header at $generated" >&2; exit 1; }
 if [ "${1:-}" = "--update" ]; then
   cp "$generated" "$here/include/shutdown.h"
