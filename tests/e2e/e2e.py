@@ -183,8 +183,16 @@ class Drain:
 
 
 class Arm:
+    """A server under test. `snapshot` copies what it runs into a private directory
+    first: other builds in the same tree (a rebuilt libshutdown.so, an edited .js)
+    must not change or crash the instances halfway through a run."""
+
     name = "?"
     control = False  # the naive control must fail
+    posts = True  # serves POST /work (reads a request body)
+
+    def env(self):
+        return None
 
     def available(self):
         """(True, "") or (False, why it is skipped)."""
@@ -203,9 +211,13 @@ class RustArm(Arm):
             return False, f"{os.path.relpath(self.binary, ROOT)} not built"
         return True, ""
 
+    def snapshot(self, snap):
+        self.exe = os.path.join(snap, "smol-server")
+        shutil.copy2(self.binary, self.exe)
+
     def command(self, port, log_file, d):
         return [
-            self.binary,
+            self.exe,
             "--port", str(port),
             "--drain-delay-ms", str(d.delay_ms),
             "--announce-probes", str(d.announce_probes),
@@ -217,41 +229,53 @@ class RustArm(Arm):
 
 
 class CArm(Arm):
+    """examples/c/server.c, built by examples/c/test.sh (ffi/tests/run.sh) or run.sh
+    into target/examples-c/server against libshutdown in target/ffi-prefix."""
+
     name = "c"
-    candidates = [
-        os.path.join(ROOT, "examples", "c", "server"),
-        os.path.join(ROOT, "examples", "c", "build", "server"),
-        os.path.join(ROOT, "target", "c", "server"),
-        os.path.join(ROOT, "target", "examples", "c", "server"),
-    ]
+    # The C example has no POST route and does not read request bodies: its arm runs
+    # the mix without POSTs (see the summary's settings).
+    posts = False
+    prefix = os.path.join(ROOT, "target", "ffi-prefix")
 
     def binary(self):
-        env = os.environ.get("E2E_C_SERVER")
-        if env:
-            return env
-        for c in self.candidates:
-            if os.access(c, os.X_OK) and os.path.isfile(c):
-                return c
-        return None
+        return os.environ.get("E2E_C_SERVER") or os.path.join(ROOT, "target", "examples-c", "server")
+
+    def snapshot(self, snap):
+        d = os.path.join(snap, "c")
+        os.makedirs(os.path.join(d, "lib"))
+        self.exe = os.path.join(d, "server")
+        shutil.copy2(self.binary(), self.exe)
+        libdir = os.path.join(self.prefix, "lib")
+        for f in os.listdir(libdir) if os.path.isdir(libdir) else []:
+            if f.startswith("libshutdown.so"):
+                shutil.copy2(os.path.join(libdir, f), os.path.join(d, "lib", f), follow_symlinks=True)
+        self.libdir = os.path.join(d, "lib")
+
+    def env(self):
+        env = dict(os.environ)
+        lib = self.libdir
+        env["LD_LIBRARY_PATH"] = lib + (":" + env["LD_LIBRARY_PATH"] if env.get("LD_LIBRARY_PATH") else "")
+        return env
 
     def available(self):
-        if not os.path.isdir(os.path.join(ROOT, "examples", "c")) or not os.listdir(
-            os.path.join(ROOT, "examples", "c")
-        ):
-            return False, "examples/c is not in the repo yet"
-        if self.binary() is None:
-            return False, "the C example server is not built (set E2E_C_SERVER to its path)"
+        if not os.path.isfile(os.path.join(ROOT, "examples", "c", "server.c")):
+            return False, "examples/c/server.c is not in the repo yet"
+        b = self.binary()
+        if not (os.path.isfile(b) and os.access(b, os.X_OK)):
+            return False, f"the C example server is not built ({os.path.relpath(b, ROOT)})"
         return True, ""
 
     def command(self, port, log_file, d):
+        # No --grace-period-ms flag: the library's default grace period (30 s) applies;
+        # the harness still gives it only d.grace_ms before SIGKILL.
         return [
-            self.binary(),
+            self.exe,
             "--port", str(port),
             "--drain-delay-ms", str(d.delay_ms),
             "--announce-probes", str(d.announce_probes),
             "--drain-timeout-ms", str(d.timeout_ms),
             "--close-timeout-ms", str(d.close_ms),
-            "--grace-period-ms", str(d.grace_ms),
             "--log-requests", log_file,
         ]
 
@@ -270,9 +294,27 @@ class NodeArm(Arm):
             return False, "the addon bindings/node/libshutdown.node is not built"
         return True, ""
 
+    def snapshot(self, snap):
+        binding = os.path.join(snap, "node-binding")
+        src = os.path.dirname(self.addon)
+        os.makedirs(binding)
+        shutil.copy2(os.path.join(src, "index.js"), binding)
+        shutil.copy2(self.addon, binding)
+        shutil.copytree(os.path.join(src, "lib"), os.path.join(binding, "lib"))
+        os.makedirs(os.path.join(snap, "node"))
+        self.js = os.path.join(snap, "node", "server.js")
+        shutil.copy2(self.script, self.js)
+        self.binding = binding
+
+    def env(self):
+        env = dict(os.environ)
+        env["LIBSHUTDOWN_PATH"] = self.binding
+        env.pop("LIBSHUTDOWN_ADDON", None)
+        return env
+
     def command(self, port, log_file, d):
         return [
-            "node", self.script,
+            "node", self.js,
             "--port", str(port),
             "--drain-delay", str(d.delay_ms),
             "--announce-probes", str(d.announce_probes),
@@ -287,8 +329,12 @@ class NaiveArm(Arm):
     name = "naive"
     control = True
 
+    def snapshot(self, snap):
+        self.py = os.path.join(snap, "naive_server.py")
+        shutil.copy2(os.path.join(HERE, "naive_server.py"), self.py)
+
     def command(self, port, log_file, d):
-        return [sys.executable, os.path.join(HERE, "naive_server.py"),
+        return [sys.executable, self.py,
                 "--port", str(port), "--log-requests", log_file]
 
 
@@ -314,7 +360,8 @@ class Instance:
         self.request_logs.append(req_log)
         deadline = time.monotonic() + timeout
         while True:
-            self.proc = spawn(self.arm.command(self.port, req_log, self.drain), out_log)
+            self.proc = spawn(self.arm.command(self.port, req_log, self.drain), out_log,
+                              env=self.arm.env())
             ok = wait_until(
                 lambda: self.proc.poll() is not None or http_status(self.port, timeout=0.5) == 200,
                 max(0.1, deadline - time.monotonic()),
@@ -525,7 +572,7 @@ class Nginx:
 
 
 def read_request_logs(instances):
-    accepted, completed, refused = {}, {}, {}
+    accepted, completed, refused, aborted = {}, {}, {}, {}
     for inst in instances:
         for path in inst.request_logs:
             try:
@@ -543,9 +590,11 @@ def read_request_logs(instances):
                         accepted.setdefault(rid, []).append(where)
                     elif kind == "completed":
                         completed.setdefault(rid, []).append((where, parts[2] if len(parts) > 2 else "?"))
+                    elif kind == "aborted":
+                        aborted.setdefault(rid, []).append(where)
                     elif kind == "refused":
                         refused.setdefault(rid, []).append(where)
-    return accepted, completed, refused
+    return accepted, completed, refused, aborted
 
 
 # ----- one arm behind one proxy ------------------------------------------------------------------
@@ -566,12 +615,14 @@ def run_one(topology, arm, args, drain):
         "mode": args.mode,
         "settings": {**drain.as_dict(), "rounds": args.rounds, "connections": args.connections,
                      "threads": args.threads, "think_ms": args.think_ms,
-                     "mix_pct": {"fast": args.fast_pct, "slow": args.slow_pct,
-                                 "post": 100 - args.fast_pct - args.slow_pct},
+                     "mix_pct": {"fast": args.fast_pct if arm.posts else 100 - args.slow_pct,
+                                 "slow": args.slow_pct,
+                                 "post": 100 - args.fast_pct - args.slow_pct if arm.posts else 0},
                      "nginx_upstream_keepalive_timeout": args.nginx_upstream_idle
                      if topology == "nginx" else None},
         "work_dir": os.path.relpath(keep, ROOT),
     }
+    fast_pct = args.fast_pct if arm.posts else 100 - args.slow_pct
     proxy = None
     wrk = None
     restarts = []
@@ -591,7 +642,7 @@ def run_one(topology, arm, args, drain):
         env = dict(os.environ)
         env.update({
             "E2E_ID_PREFIX": f"{topology[0]}{arm.name}-{os.getpid()}",
-            "E2E_FAST_PCT": str(args.fast_pct),
+            "E2E_FAST_PCT": str(fast_pct),
             "E2E_SLOW_PCT": str(args.slow_pct),
             "E2E_THINK_MS": str(args.think_ms),
             "E2E_MAX_PER_THREAD": str(args.max_requests // args.threads),
@@ -668,7 +719,7 @@ def run_one(topology, arm, args, drain):
     result["duration_s"] = round(time.monotonic() - t_start, 1)
 
     # ----- the verdict -----
-    accepted, completed, refused = read_request_logs(instances)
+    accepted, completed, refused, aborted_ids = read_request_logs(instances)
     rows = proxy.access_log() if proxy is not None else []
     # Requests the client abandoned (wrk stopping: nginx 499, HAProxy C* states) may
     # never complete at the server; they are counted apart, not as failures.
@@ -717,6 +768,7 @@ def run_one(topology, arm, args, drain):
         "accepted_not_completed_sample": missing[:10],
         "abandoned_by_client_not_completed": len(missing_all) - len(missing),
         "refused_by_server": len(refused),
+        "aborted_by_server": len(aborted_ids),
         "ids_accepted_more_than_once": len(several),
         "completed_non_2xx": completed_non2xx,
         "wrk": w,
@@ -758,6 +810,10 @@ def run_one(topology, arm, args, drain):
         failures.append(f"only {len(restarts)} of {args.rounds * len(instances)} restarts")
     if missing:
         failures.append(f"{len(missing)} accepted requests never completed")
+    if not arm.control and any(c != 0 for c in final_exits):
+        # The last generation, stopped after the load: a non-zero code here means an
+        # instance crashed or hung during the run.
+        failures.append("final stop exit codes " + ",".join(str(c) for c in final_exits))
     result["failures"] = failures
     if arm.control:
         # The control must fail under load; a clean control run means a blind harness
@@ -849,6 +905,13 @@ def main():
     os.makedirs(OUT, exist_ok=True)
     drain = Drain(args)
     results = []
+    snap = tempfile.mkdtemp(prefix="e2e-bin-")
+    atexit.register(shutil.rmtree, snap, True)
+    try:
+        rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
+                             capture_output=True, text=True).stdout.strip()
+    except OSError:
+        rev = ""
     for topology in [t.strip() for t in args.topologies.split(",") if t.strip()]:
         for name in [a.strip() for a in args.arms.split(",") if a.strip()]:
             arm = ARMS[name]
@@ -858,9 +921,20 @@ def main():
                 results.append({"arm": name, "topology": topology, "control": arm.control,
                                 "mode": args.mode, "verdict": "skipped", "skip_reason": why})
                 continue
+            if not hasattr(arm, "snapped"):
+                try:
+                    arm.snapshot(snap)
+                    arm.snapped = True
+                except OSError as e:
+                    why = f"could not copy its files: {e}"
+                    log(f"{topology}/{name}: SKIPPED ({why})")
+                    results.append({"arm": name, "topology": topology, "control": arm.control,
+                                    "mode": args.mode, "verdict": "skipped", "skip_reason": why})
+                    continue
             log(f"{topology}/{name}: 3 instances, {args.rounds} round(s) of rolling restarts, "
                 f"wrk -c{args.connections}")
             r = run_one(topology, arm, args, drain)
+            r["git_head"] = rev
             results.append(r)
             log(f"{topology}/{name}: {r['verdict'].upper()} requests={r['requests']} "
                 f"non2xx={r['non_2xx']} socket_errors={r['socket_errors']} "

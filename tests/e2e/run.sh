@@ -63,10 +63,27 @@ if ! "$cargo" build --release -q -p shutdown-examples --bin smol-server; then
   say "the Rust server did not build: its arm will be reported as skipped"
 fi
 
-# C: the example server is built against libshutdown by ffi/tests/run.sh or its Makefile.
-if [ -f examples/c/Makefile ] && [ -z "${E2E_NO_BUILD:-}" ]; then
-  say "building the C server (make -C examples/c)"
-  make -s -C examples/c || say "the C server did not build: its arm will be reported as skipped"
+# C: examples/c/server.c against libshutdown installed by cargo-c into target/ffi-prefix
+# (ffi/tests/run.sh, which `make test` runs first, installs it; so does
+# examples/c/test.sh). Built here into target/examples-c/server like test.sh does.
+target="${CARGO_TARGET_DIR:-$root/target}"
+prefix="$target/ffi-prefix"
+if [ -f examples/c/server.c ] && [ -z "${E2E_NO_BUILD:-}" ]; then
+  if [ ! -f "$prefix/lib/pkgconfig/shutdown.pc" ] && "$cargo" cinstall --version >/dev/null 2>&1; then
+    say "installing libshutdown into $prefix (cargo cinstall)"
+    "$cargo" cinstall -q --release -p shutdown-ffi --prefix="$prefix" --libdir=lib \
+      || say "cargo cinstall failed"
+  fi
+  if [ -f "$prefix/lib/pkgconfig/shutdown.pc" ] && command -v cc >/dev/null 2>&1; then
+    say "building the C server (examples/c/server.c)"
+    mkdir -p "$target/examples-c"
+    # shellcheck disable=SC2046
+    PKG_CONFIG_PATH="$prefix/lib/pkgconfig" cc -std=c11 -O2 examples/c/server.c \
+      -o "$target/examples-c/server" $(PKG_CONFIG_PATH="$prefix/lib/pkgconfig" pkg-config --cflags --libs shutdown) \
+      || say "the C server did not build: its arm will be reported as skipped"
+  else
+    say "libshutdown is not installed in $prefix (run ffi/tests/run.sh): the C arm may be skipped"
+  fi
 fi
 
 # Node: the N-API addon.
