@@ -216,6 +216,21 @@ unsafe impl<T: DrainSink> Send for RawGuard<T> {}
 unsafe impl<T: DrainSink> Sync for RawGuard<T> {}
 
 impl<T: DrainSink> RawGuard<T> {
+    /// The block's address, carrying this guard's reference (for a foreign handle).
+    pub fn into_ptr(self) -> NonNull<u8> {
+        let ptr = self.ptr.cast();
+        std::mem::forget(self);
+        ptr
+    }
+
+    /// Takes back a guard given out by [`into_ptr`](Self::into_ptr).
+    ///
+    /// # Safety
+    /// `ptr` came from `into_ptr` on a guard of the same `T`, and is taken back once.
+    pub unsafe fn from_ptr(ptr: NonNull<u8>) -> Self {
+        RawGuard { ptr: ptr.cast() }
+    }
+
     /// The shared value.
     pub fn get(&self) -> &T {
         // SAFETY: a live guard is a counted reference.

@@ -39,6 +39,9 @@ pub(crate) struct State {
     pub(crate) async_hooks: Vec<(HookId, BoxFuture)>,
 }
 
+// Aligned so a guard's block address leaves 7 low bits free for its kind: that lets
+// `Guard::into_raw` hand a guard to C as one tagged pointer, with no allocation.
+#[repr(align(128))]
 pub(crate) struct Inner {
     config: Config,
     pub(crate) clock: Clock,
@@ -126,7 +129,49 @@ impl Guard {
     pub fn kind(&self) -> Option<Kind> {
         self.kind
     }
+
+    /// The guard as one opaque, non-null pointer, for a foreign-language handle: no
+    /// allocation (the kind rides in the low bits of the shared block's address). The
+    /// guard stays in flight until [`from_raw`](Self::from_raw) takes it back.
+    ///
+    /// ```
+    /// let sd = shutdown::Shutdown::builder().build().unwrap();
+    /// let raw = sd.guard().unwrap().into_raw();
+    /// assert_eq!(sd.in_flight(), 1);
+    /// drop(unsafe { shutdown::Guard::from_raw(raw) });
+    /// assert_eq!(sd.in_flight(), 0);
+    /// ```
+    pub fn into_raw(self) -> std::ptr::NonNull<std::ffi::c_void> {
+        let tag = self.kind.map_or(0, |k| k.0 as usize + 1);
+        let this = std::mem::ManuallyDrop::new(self);
+        // SAFETY: read once out of a value that is never dropped.
+        let raw = unsafe { std::ptr::read(&this.raw) };
+        let ptr = raw.into_ptr();
+        debug_assert_eq!(ptr.as_ptr() as usize & RAW_TAG_MASK, 0);
+        ptr.map_addr(|a| a | tag).cast()
+    }
+
+    /// Takes back a guard given out by [`into_raw`](Self::into_raw); dropping it
+    /// releases the guard.
+    ///
+    /// # Safety
+    /// `raw` came from `into_raw` and is taken back exactly once.
+    pub unsafe fn from_raw(raw: std::ptr::NonNull<std::ffi::c_void>) -> Guard {
+        let tag = raw.as_ptr() as usize & RAW_TAG_MASK;
+        let ptr = raw.cast::<u8>().map_addr(|a| {
+            std::num::NonZeroUsize::new(a.get() & !RAW_TAG_MASK).expect("block address is not null")
+        });
+        Guard {
+            // SAFETY: the caller's contract.
+            raw: unsafe { RawGuard::from_ptr(ptr) },
+            kind: tag.checked_sub(1).map(|k| Kind(k as u8)),
+        }
+    }
 }
+
+const RAW_TAG_MASK: usize = 127;
+const _: () = assert!(std::mem::align_of::<Inner>() > RAW_TAG_MASK);
+const _: () = assert!(crate::kinds::MAX_KINDS < RAW_TAG_MASK);
 
 impl Drop for Guard {
     #[inline]

@@ -399,3 +399,33 @@ fn guard_storm_during_the_trigger() {
     assert_eq!(report.exit_code, 0, "{report}");
     driver.join().unwrap();
 }
+
+#[test]
+fn raw_guards_round_trip_with_their_kind() {
+    let sd = Shutdown::builder().manual_clock().build().unwrap();
+    let kinds: Vec<_> = (0..shutdown::MAX_KINDS)
+        .map(|i| sd.kind(&format!("k{i}")).unwrap())
+        .collect();
+    let raws: Vec<_> = kinds
+        .iter()
+        .map(|&k| sd.guard_of(k).unwrap().into_raw())
+        .chain(std::iter::once(sd.guard().unwrap().into_raw()))
+        .collect();
+    assert_eq!(sd.in_flight(), shutdown::MAX_KINDS as u64 + 1);
+    sd.trigger("test");
+    let guards: Vec<_> = raws
+        .into_iter()
+        .map(|r| unsafe { shutdown::Guard::from_raw(r) })
+        .collect();
+    for (g, k) in guards.iter().zip(&kinds) {
+        assert_eq!(g.kind(), Some(*k));
+    }
+    assert_eq!(guards.last().unwrap().kind(), None);
+    sd.advance(Duration::from_secs(20)).unwrap();
+    let report = sd.report().unwrap();
+    assert_eq!(report.aborted, shutdown::MAX_KINDS as u64 + 1);
+    assert_eq!(report.aborted_by_kind.len(), shutdown::MAX_KINDS);
+    assert!(report.aborted_by_kind.values().all(|&n| n == 1));
+    drop(guards);
+    assert_eq!(sd.in_flight(), 0);
+}

@@ -330,6 +330,8 @@ typedef struct shutdown_t shutdown_t;
 /**
  * Proof that one unit of work (a request, a job) is in flight. Released by
  * shutdown_guard_release(); it may outlive its engine's shutdown_free().
+ *
+ * Never allocated: the pointer is the core's tagged guard (`Guard::into_raw`).
  */
 typedef struct shutdown_guard_t shutdown_guard_t;
 
@@ -712,7 +714,7 @@ shutdown_status_t shutdown_elapsed_us(const shutdown_t *engine, uint64_t *out_us
 /**
  * Admits one unit of work and writes its guard to `*out_guard`, or returns
  * SHUTDOWN_STATUS_ADMISSION_CLOSED once admission has closed (the quiesce stage and
- * later). One atomic add and a small allocation.
+ * later). One atomic add, no allocation.
  *
  * Thread: any. Callbacks: none.
  */

@@ -1,6 +1,8 @@
 //! Guards: one per unit of work in flight; the drain waits for them.
 
 use std::ffi::c_char;
+use std::mem::ManuallyDrop;
+use std::ptr::NonNull;
 
 use shutdown_core::Guard;
 
@@ -10,21 +12,33 @@ use crate::util::{arg, boundary, c_str, out, put, status, MAX_NAME};
 
 /// Proof that one unit of work (a request, a job) is in flight. Released by
 /// shutdown_guard_release(); it may outlive its engine's shutdown_free().
+///
+/// Never allocated: the pointer is the core's tagged guard (`Guard::into_raw`).
 pub struct GuardHandle {
-    guard: Guard,
+    _opaque: [u8; 0],
 }
 
 fn hand_out(guard: Option<Guard>, o: *mut *mut GuardHandle) -> Result<(), ShutdownStatus> {
     let guard = guard.ok_or(ShutdownStatus::ADMISSION_CLOSED)?;
-    let handle = Box::into_raw(Box::new(GuardHandle { guard }));
+    let handle = guard.into_raw().as_ptr().cast::<GuardHandle>();
     // SAFETY: `o` was checked for NULL by the caller.
     unsafe { put(o, handle) };
     Ok(())
 }
 
+/// Borrows the guard behind a live handle without releasing it.
+///
+/// # Safety
+/// `handle` is a live guard from this library.
+unsafe fn with_guard<R>(handle: NonNull<GuardHandle>, f: impl FnOnce(&Guard) -> R) -> R {
+    // SAFETY: the caller's contract; the guard is put back (forgotten) unreleased.
+    let guard = ManuallyDrop::new(unsafe { Guard::from_raw(handle.cast()) });
+    f(&guard)
+}
+
 /// Admits one unit of work and writes its guard to `*out_guard`, or returns
 /// SHUTDOWN_STATUS_ADMISSION_CLOSED once admission has closed (the quiesce stage and
-/// later). One atomic add and a small allocation.
+/// later). One atomic add, no allocation.
 ///
 /// Thread: any. Callbacks: none.
 #[no_mangle]
@@ -115,10 +129,11 @@ pub unsafe extern "C" fn shutdown_guard_child(
     out_guard: *mut *mut GuardHandle,
 ) -> ShutdownStatus {
     status(|| {
-        // SAFETY: NULL or a live guard (the C contract).
-        let p = unsafe { arg(parent)? };
+        let p = NonNull::new(parent.cast_mut()).ok_or(ShutdownStatus::NULL_PARAMETER)?;
         let o = out(out_guard)?;
-        hand_out(Some(p.guard.child()), o)
+        // SAFETY: a live guard (the C contract).
+        let child = unsafe { with_guard(p, Guard::child) };
+        hand_out(Some(child), o)
     })
 }
 
@@ -131,9 +146,9 @@ pub unsafe extern "C" fn shutdown_guard_child(
 #[no_mangle]
 pub unsafe extern "C" fn shutdown_guard_release(guard: *mut GuardHandle) {
     boundary((), || {
-        if !guard.is_null() {
+        if let Some(g) = NonNull::new(guard) {
             // SAFETY: a guard from this library, released once (the C contract).
-            drop(unsafe { Box::from_raw(guard) });
+            drop(unsafe { Guard::from_raw(g.cast()) });
         }
     })
 }

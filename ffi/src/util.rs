@@ -127,7 +127,7 @@ mod tests {
                 Err(ShutdownStatus::STRING_TOO_LONG)
             );
             assert_eq!(
-                c_str(b"\xff\0".as_ptr().cast(), 3),
+                c_str(c"\xff".as_ptr(), 3),
                 Err(ShutdownStatus::INVALID_UTF8)
             );
         }
