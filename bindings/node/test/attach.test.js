@@ -1,0 +1,232 @@
+'use strict';
+// attach() in-process: https, http2 (GOAWAY), Express, the drain deadline, options.
+// Servers bind 127.0.0.1 only; nothing waits on wall-clock thresholds.
+
+const test = require('node:test');
+const assert = require('node:assert/strict');
+const { execFileSync } = require('node:child_process');
+const fs = require('node:fs');
+const http = require('node:http');
+const http2 = require('node:http2');
+const https = require('node:https');
+const os = require('node:os');
+const path = require('node:path');
+
+const { Shutdown } = require('..');
+const { connect, until } = require('./helpers.js');
+
+// Listens on 127.0.0.1; the server is closed after the test whatever happens.
+const listen = (t, server) => {
+  t.after(() => {
+    server.closeAllConnections?.();
+    server.close();
+  });
+  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve(server.address().port)));
+};
+
+// A request handler whose responses wait until release() is called.
+function holder() {
+  const waiting = [];
+  return {
+    waiting,
+    handler(req, res) {
+      if (req.url.startsWith('/hold')) waiting.push(() => res.end('held\n'));
+      else res.end('hello\n');
+    },
+    release() {
+      for (const f of waiting.splice(0)) f();
+    },
+  };
+}
+
+test('attach() validates its arguments', () => {
+  const sd = new Shutdown({ manualClock: true });
+  const server = http.createServer();
+  assert.throws(() => sd.attach({}), TypeError);
+  assert.throws(() => sd.attach(server, { readinessPath: 'readyz' }), (e) => e instanceof TypeError && e.option === 'readinessPath');
+  assert.throws(() => sd.attach(server, { readinesPath: '/readyz' }), (e) => e instanceof TypeError && e.option === 'readinesPath');
+  assert.throws(() => sd.attach(server, { kind: '' }), (e) => e instanceof TypeError && e.option === 'kind');
+  const a = sd.attach(server, { readinessPath: '/readyz' });
+  assert.notEqual(server.emit, http.Server.prototype.emit);
+  a.detach();
+  assert.equal(server.emit, http.Server.prototype.emit, 'detach() restores the server');
+});
+
+test('Express: guards per request, in-flight responses finish, the drain ends when they do', async (t) => {
+  const express = require('express');
+  const sd = new Shutdown({ exitOnDone: false, drainTimeout: 10_000 });
+  const h = holder();
+  const app = express();
+  app.get('/hold', (req, res) => h.handler(req, res));
+  app.get('/', (req, res) => res.send('hello'));
+  const server = http.createServer(app);
+  const att = sd.attach(server, { readinessPath: '/readyz', kind: 'http' });
+  const port = await listen(t, server);
+
+  const c = await connect(port);
+  c.get('/readyz');
+  assert.equal((await c.response()).status, 200);
+  c.get('/');
+  assert.equal((await c.response()).body, 'hello');
+  c.get('/hold');
+  await until(() => h.waiting.length === 1, 'the request to arrive');
+  assert.equal(sd.inFlight, 1);
+
+  const closed = new Promise((resolve) => server.on('close', resolve));
+  sd.trigger('test');
+  await sd.quiescing;
+  h.release();
+  const r = await c.response();
+  assert.equal(r.status, 200);
+  assert.equal(r.headers.connection, 'close');
+  const report = await sd.done;
+  assert.equal(report.exit_code, 0);
+  assert.equal(report.in_flight_at_trigger, 1);
+  await closed; // the listener closed and every connection ended
+  assert.equal(att.connections, 0);
+});
+
+test('the drain deadline destroys what is left and counts it', async (t) => {
+  const sd = new Shutdown({ exitOnDone: false, drainTimeout: 100, forcedExitCode: 3 });
+  const h = holder();
+  const server = http.createServer(h.handler);
+  const att = sd.attach(server);
+  const port = await listen(t, server);
+  const conns = [await connect(port), await connect(port)];
+  for (const c of conns) c.get('/hold');
+  await until(() => h.waiting.length === 2, 'two requests in flight');
+  const aborted = new Promise((resolve) => sd.signal.addEventListener('abort', resolve));
+  sd.trigger('test');
+  await aborted;
+  const report = await sd.done;
+  assert.equal(report.forced, 'drain_timeout');
+  assert.equal(report.aborted, 2);
+  assert.equal(report.exit_code, 3);
+  assert.equal(att.stats.connectionsDestroyed, 2);
+  assert.equal(att.stats.requestsAborted, 2);
+  for (const c of conns) await c.whenClosed();
+  assert.equal(conns[0].responses.length, 0);
+});
+
+test('http2: GOAWAY on the session, streams in flight finish, new streams are refused', async (t) => {
+  const sd = new Shutdown({ exitOnDone: false, drainTimeout: 10_000 });
+  const h = holder();
+  const server = http2.createServer(h.handler);
+  const att = sd.attach(server, { readinessPath: '/readyz' });
+  const port = await listen(t, server);
+  const session = http2.connect(`http://127.0.0.1:${port}`);
+  const goaway = new Promise((resolve) => session.on('goaway', resolve));
+  session.on('error', () => {});
+  const request = (p) =>
+    new Promise((resolve, reject) => {
+      const s = session.request({ ':path': p });
+      let body = '';
+      s.setEncoding('utf8');
+      s.on('response', (headers) => {
+        s.on('data', (d) => {
+          body += d;
+        });
+        s.on('end', () => resolve({ status: headers[':status'], body }));
+      });
+      s.on('error', reject);
+      s.end();
+    });
+  assert.equal((await request('/readyz')).status, 200);
+  const held = request('/hold');
+  await until(() => h.waiting.length === 1, 'the stream to arrive');
+
+  sd.trigger('test');
+  await goaway;
+  await assert.rejects(request('/'), 'no new stream after GOAWAY');
+  h.release();
+  const r = await held;
+  assert.equal(r.status, 200);
+  assert.equal(r.body, 'held\n');
+  const report = await sd.done;
+  assert.equal(report.exit_code, 0);
+  session.destroy();
+  assert.equal(att.stats.requestsAborted, 0);
+});
+
+function selfSignedCert(dir) {
+  try {
+    execFileSync('openssl', [
+      'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1',
+      '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1',
+      '-keyout', path.join(dir, 'key.pem'),
+      '-out', path.join(dir, 'cert.pem'),
+    ], { stdio: 'ignore' });
+    return { key: fs.readFileSync(path.join(dir, 'key.pem')), cert: fs.readFileSync(path.join(dir, 'cert.pem')) };
+  } catch {
+    return null;
+  }
+}
+
+test('https: idle keep-alive connections close at quiesce, busy ones after their response', async (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'libshutdown-tls-'));
+  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const creds = selfSignedCert(dir);
+  if (creds === null) {
+    t.skip('openssl is not available to make a test certificate');
+    return;
+  }
+  const sd = new Shutdown({ exitOnDone: false, drainTimeout: 10_000 });
+  const h = holder();
+  const server = https.createServer(creds, h.handler);
+  server.keepAliveTimeout = 600_000;
+  sd.attach(server);
+  const port = await listen(t, server);
+  const agent = new https.Agent({ keepAlive: true, maxSockets: 4, ca: creds.cert });
+  t.after(() => agent.destroy());
+  // The held request goes on a connection of its own, not the idle pooled one.
+  const other = new https.Agent({ keepAlive: true, ca: creds.cert });
+  t.after(() => other.destroy());
+  const get = (p) =>
+    new Promise((resolve, reject) => {
+      const a = p === '/hold' ? other : agent;
+      const req = https.get({ host: '127.0.0.1', port, path: p, agent: a, ca: creds.cert }, (res) => {
+        const socket = res.socket;
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (d) => {
+          body += d;
+        });
+        res.on('end', () => resolve({ status: res.statusCode, headers: res.headers, body, socket }));
+      });
+      req.on('error', reject);
+    });
+  const first = await get('/');
+  assert.equal(first.headers.connection, 'keep-alive');
+  const idleSocket = first.socket;
+  const idleClosed = new Promise((resolve) => idleSocket.on('close', resolve));
+  const held = get('/hold');
+  await until(() => h.waiting.length === 1, 'the request to arrive');
+
+  sd.trigger('test');
+  await sd.quiescing;
+  await idleClosed; // closed by the server while a request is still in flight
+  assert.equal(sd.phase, 'draining');
+  h.release();
+  const r = await held;
+  assert.equal(r.status, 200);
+  assert.equal(r.headers.connection, 'close');
+  assert.equal((await sd.done).exit_code, 0);
+});
+
+test('gradual advice: during the announce window only some responses are told to close', async (t) => {
+  // A day-long window: the ramp stays at its start (p ~ 1e-8 per ms) for this test.
+  const sd = new Shutdown({ exitOnDone: false, drainDelay: 86_400_000, closeStrategy: 'gradual', gracePeriod: null });
+  const server = http.createServer((req, res) => res.end('ok'));
+  sd.attach(server);
+  const port = await listen(t, server);
+  sd.trigger('test');
+  const c = await connect(port);
+  c.get('/');
+  const r = await c.response();
+  assert.equal(r.status, 200);
+  assert.equal(r.headers.connection, 'keep-alive', 'at the very start of the ramp, keep-alive is advised');
+  // End the window early (a second trigger forces): now every response closes.
+  sd.trigger('again');
+  await sd.done;
+  await c.whenClosed();
+});
