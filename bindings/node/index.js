@@ -262,6 +262,9 @@ class Shutdown extends EventEmitter {
     const id = nextId++;
     this._id = id;
     this._native = new native.NativeShutdown(opts, id, wake);
+    // The per-request path: plain functions bound to the engine (no `this` to unwrap).
+    this._acquire = this._native.acquireFn();
+    this._releaseSlot = this._native.releaseFn();
     instances.set(id, new WeakRef(this));
     forget.register(this, id);
     this._manual = opts.manualClock;
@@ -415,12 +418,12 @@ class Shutdown extends EventEmitter {
    * admission has closed. `kind` labels it for the report.
    */
   guard(kind) {
-    const slot = kind === undefined ? this._native.acquire() : this._native.acquireOf(kind);
+    const slot = kind === undefined ? this._acquire() : this._native.acquireOf(kind);
     return slot < 0 ? null : new Guard(this, slot);
   }
 
   _release(slot) {
-    if (this._native.release(slot)) this._drain();
+    if (this._releaseSlot(slot)) this._drain();
   }
 
   /**

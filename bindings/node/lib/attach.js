@@ -61,6 +61,8 @@ function attach(sd, server, options) {
   }
 
   const nat = sd._native;
+  const acquire = kind === null ? sd._acquire : nat.acquireOfFn(kind);
+  const release = sd._releaseSlot;
   const h2 = isHttp2Server(server);
   const connEvent = h2 ? 'session' : server instanceof tls.Server ? 'secureConnection' : 'connection';
   const conns = new Set();
@@ -169,7 +171,7 @@ function attach(sd, server, options) {
     // Readiness probes hold a guard too: a probe that ends the announce window still
     // gets its answer before the drain can end.
     const probe = readyPath !== null && isReadiness(req.url);
-    const slot = kind === null ? nat.acquire() : nat.acquireOf(kind);
+    const slot = acquire();
     if (slot < 0) {
       if (probe) answerReadiness(req, res);
       else refuse(req, res);
@@ -184,7 +186,7 @@ function attach(sd, server, options) {
     res.on('close', () => {
       st.active--;
       if (st.res === res) st.res = null;
-      if (nat.release(slot)) sd._drain();
+      if (release(slot)) sd._drain();
       if (quiescing && st.active === 0) queueSweep();
     });
     if (probe) {

@@ -19,13 +19,16 @@
 //!
 //! Every exported function catches panics and turns them into JavaScript exceptions.
 
+use std::cell::RefCell;
+use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::ThreadId;
 use std::time::Duration;
 
+use napi::bindgen_prelude::Function;
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
-use napi::Status;
+use napi::{Env, Status};
 use napi_derive::napi;
 use shutdown::{
     CloseStrategy, Escalation, Guard, HookDone, HookError, HookOptions, HookOutcome, Milestone,
@@ -138,13 +141,10 @@ fn builder(o: &NativeOptions) -> shutdown::Builder {
 /// otherwise the offending field and the reason.
 #[napi(catch_unwind)]
 pub fn validate_options(options: NativeOptions) -> Option<NativeConfigError> {
-    builder(&options)
-        .config()
-        .err()
-        .map(|e| NativeConfigError {
-            field: e.field().to_string(),
-            reason: e.reason().to_string(),
-        })
+    builder(&options).config().err().map(|e| NativeConfigError {
+        field: e.field().to_string(),
+        reason: e.reason().to_string(),
+    })
 }
 
 /// The name of a signal number, as the core writes it in reports (`15` -> `"SIGTERM"`).
@@ -201,7 +201,9 @@ impl Shared {
         };
         if wake {
             // Fails only while the environment is shutting down: nothing to tell then.
-            let _ = self.wake.call(self.id, ThreadsafeFunctionCallMode::NonBlocking);
+            let _ = self
+                .wake
+                .call(self.id, ThreadsafeFunctionCallMode::NonBlocking);
         }
     }
 }
@@ -219,15 +221,69 @@ fn err(msg: impl Into<String>) -> napi::Error {
     napi::Error::new(Status::GenericFailure, msg.into())
 }
 
+/// The guards JavaScript holds, by slot number. Only the JavaScript thread touches it.
+#[derive(Default)]
+struct Slab {
+    guards: Vec<Option<Guard>>,
+    free: Vec<u32>,
+}
+
+impl Slab {
+    fn store(&mut self, g: Guard) -> i32 {
+        match self.free.pop() {
+            Some(i) => {
+                self.guards[i as usize] = Some(g);
+                i as i32
+            }
+            None => {
+                self.guards.push(Some(g));
+                (self.guards.len() - 1) as i32
+            }
+        }
+    }
+
+    fn take(&mut self, slot: u32) -> Option<Guard> {
+        let g = self.guards.get_mut(slot as usize)?.take()?;
+        self.free.push(slot);
+        Some(g)
+    }
+}
+
+/// What the per-request path needs: the engine, the slab, the queue's pending flag.
+/// Shared by [`NativeShutdown`] and the closures of
+/// [`NativeShutdown::acquire_fn`] / [`NativeShutdown::release_fn`].
+struct Hot {
+    sd: Shutdown,
+    slab: RefCell<Slab>,
+    shared: Arc<Shared>,
+}
+
+impl Hot {
+    #[inline]
+    fn acquire(&self) -> i32 {
+        match self.sd.guard() {
+            Some(g) => self.slab.borrow_mut().store(g),
+            None => -1,
+        }
+    }
+
+    #[inline]
+    fn release(&self, slot: u32) -> bool {
+        // Take it out first: dropping a guard can run milestone callbacks.
+        let g = self.slab.borrow_mut().take(slot);
+        drop(g);
+        self.shared.pending.load(Ordering::Acquire)
+    }
+}
+
 /// The engine, as JavaScript sees it. Wrapped by the `Shutdown` class of `index.js`.
 #[napi]
 pub struct NativeShutdown {
     sd: Shutdown,
     shared: Arc<Shared>,
+    hot: Rc<Hot>,
     manual: bool,
     driver_started: bool,
-    guards: Vec<Option<Guard>>,
-    free: Vec<u32>,
 }
 
 #[napi]
@@ -255,13 +311,17 @@ impl NativeShutdown {
         let s = shared.clone();
         sd.on_milestone(move |m| s.push(EV_MILESTONE, milestone_code(m)));
         *lock(&shared.engine) = Some(sd.clone());
+        let hot = Rc::new(Hot {
+            sd: sd.clone(),
+            slab: RefCell::new(Slab::default()),
+            shared: shared.clone(),
+        });
         Ok(NativeShutdown {
             sd,
             shared,
+            hot,
             manual,
             driver_started: false,
-            guards: Vec::new(),
-            free: Vec::new(),
         })
     }
 
@@ -323,62 +383,79 @@ impl NativeShutdown {
 
     // ----- guards -------------------------------------------------------------------
 
-    fn store(&mut self, g: Guard) -> i32 {
-        match self.free.pop() {
-            Some(i) => {
-                self.guards[i as usize] = Some(g);
-                i as i32
-            }
-            None => {
-                self.guards.push(Some(g));
-                (self.guards.len() - 1) as i32
-            }
-        }
-    }
-
     /// Admits one unit of work: a slot number, or -1 once admission has closed.
     #[napi(catch_unwind)]
-    pub fn acquire(&mut self) -> i32 {
-        match self.sd.guard() {
-            Some(g) => self.store(g),
-            None => -1,
-        }
+    pub fn acquire(&self) -> i32 {
+        self.hot.acquire()
     }
 
     /// Admits one unit of work labelled `kind` (see the report's `aborted_by_kind`).
     #[napi(catch_unwind)]
-    pub fn acquire_of(&mut self, kind: String) -> napi::Result<i32> {
+    pub fn acquire_of(&self, kind: String) -> napi::Result<i32> {
         let k = self
             .sd
             .kind(&kind)
             .map_err(|e| napi::Error::new(Status::InvalidArg, e.to_string()))?;
         Ok(match self.sd.guard_of(k) {
-            Some(g) => self.store(g),
+            Some(g) => self.hot.slab.borrow_mut().store(g),
             None => -1,
         })
     }
 
     /// A child of the guard in `slot` (admitted even after admission closed).
     #[napi(catch_unwind)]
-    pub fn acquire_child(&mut self, slot: u32) -> napi::Result<i32> {
-        let child = match self.guards.get(slot as usize) {
+    pub fn acquire_child(&self, slot: u32) -> napi::Result<i32> {
+        let mut slab = self.hot.slab.borrow_mut();
+        let child = match slab.guards.get(slot as usize) {
             Some(Some(g)) => g.child(),
             _ => return Err(err("this guard has already been released")),
         };
-        Ok(self.store(child))
+        Ok(slab.store(child))
     }
 
     /// Releases the guard in `slot`; returns whether events are pending. Releasing a
     /// free slot is a no-op.
     #[napi(catch_unwind)]
-    pub fn release(&mut self, slot: u32) -> bool {
-        if let Some(cell) = self.guards.get_mut(slot as usize) {
-            if let Some(g) = cell.take() {
-                self.free.push(slot);
-                drop(g);
-            }
-        }
-        self.pending()
+    pub fn release(&self, slot: u32) -> bool {
+        self.hot.release(slot)
+    }
+
+    /// `acquire()` as a plain function bound to this engine: the per-request path. A
+    /// class method pays for unwrapping `this` on every call; this does not.
+    #[napi(catch_unwind)]
+    pub fn acquire_fn<'env>(&self, env: &'env Env) -> napi::Result<Function<'env, (), i32>> {
+        let hot = self.hot.clone();
+        env.create_function_from_closure("acquire", move |_| Ok(hot.acquire()))
+    }
+
+    /// `acquireOf(kind)` as a plain function bound to this engine and kind (interned once).
+    #[napi(catch_unwind)]
+    pub fn acquire_of_fn<'env>(
+        &self,
+        env: &'env Env,
+        kind: String,
+    ) -> napi::Result<Function<'env, (), i32>> {
+        let k = self
+            .sd
+            .kind(&kind)
+            .map_err(|e| napi::Error::new(Status::InvalidArg, e.to_string()))?;
+        let hot = self.hot.clone();
+        env.create_function_from_closure("acquireOf", move |_| {
+            Ok(match hot.sd.guard_of(k) {
+                Some(g) => hot.slab.borrow_mut().store(g),
+                None => -1,
+            })
+        })
+    }
+
+    /// `release(slot)` as a plain function bound to this engine (see `acquireFn`).
+    #[napi(catch_unwind)]
+    pub fn release_fn<'env>(&self, env: &'env Env) -> napi::Result<Function<'env, u32, bool>> {
+        let hot = self.hot.clone();
+        env.create_function_from_closure("release", move |ctx| {
+            let slot: u32 = ctx.get(0)?;
+            Ok(hot.release(slot))
+        })
     }
 
     // ----- queries ------------------------------------------------------------------

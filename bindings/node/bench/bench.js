@@ -1,0 +1,81 @@
+'use strict';
+// Throughput of a plain http server against the same server with attach(), and with
+// http-terminator and @godaddy/terminus, side by side in one run. Each server runs in
+// its own child process on 127.0.0.1; autocannon runs here. Rounds interleave the
+// variants so that drift on a shared machine hits all of them alike.
+//
+//   node bench.js [--duration S] [--rounds N] [--connections C] [--variants a,b,...]
+// Bounded: rounds x variants x (1 s warm-up + duration) seconds.
+
+const { spawn } = require('node:child_process');
+const path = require('node:path');
+const autocannon = require('autocannon');
+
+const args = process.argv.slice(2);
+const opt = (name, dflt) => {
+  const i = args.indexOf(`--${name}`);
+  return i >= 0 ? args[i + 1] : dflt;
+};
+const duration = Math.min(Number(opt('duration', 5)), 60);
+const rounds = Math.min(Number(opt('rounds', 3)), 10);
+const connections = Math.min(Number(opt('connections', 50)), 500);
+const variants = opt('variants', 'plain,attach,terminator,terminus').split(',');
+
+function start(variant) {
+  return new Promise((resolve, reject) => {
+    const proc = spawn(process.execPath, [path.join(__dirname, 'server.js'), variant], { stdio: ['ignore', 'pipe', 'inherit'] });
+    proc.stdout.once('data', (d) => resolve({ proc, port: Number(String(d).trim()) }));
+    proc.once('exit', (code) => reject(new Error(`${variant} server exited with ${code}`)));
+  });
+}
+
+function load(port, seconds) {
+  return new Promise((resolve, reject) => {
+    autocannon({ url: `http://127.0.0.1:${port}/`, connections, duration: seconds, pipelining: 1 }, (err, r) =>
+      err ? reject(err) : resolve(r),
+    );
+  });
+}
+
+async function measure(variant) {
+  const { proc, port } = await start(variant);
+  try {
+    await load(port, 1); // warm-up: JIT, connection pool
+    const r = await load(port, duration);
+    if (r.errors || r.non2xx) throw new Error(`${variant}: ${r.errors} errors, ${r.non2xx} non-2xx`);
+    return { rps: r.requests.average, p99: r.latency.p99 };
+  } finally {
+    proc.kill('SIGKILL');
+  }
+}
+
+(async () => {
+  const results = Object.fromEntries(variants.map((v) => [v, []]));
+  console.log(`autocannon: ${connections} connections, ${duration} s per run, ${rounds} rounds, node ${process.version}`);
+  for (let round = 0; round < rounds; round++) {
+    // Rotate the order each round.
+    const order = variants.map((_, i) => variants[(i + round) % variants.length]);
+    for (const v of order) {
+      const m = await measure(v);
+      results[v].push(m);
+      console.log(`  round ${round + 1} ${v.padEnd(11)} ${m.rps.toFixed(0).padStart(7)} req/s  p99 ${m.p99} ms`);
+    }
+  }
+  const median = (xs) => {
+    const s = [...xs].sort((a, b) => a - b);
+    return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+  };
+  const plain = median(results.plain?.map((m) => m.rps) ?? [NaN]);
+  console.log('\nmedian of rounds:');
+  for (const v of variants) {
+    const rps = median(results[v].map((m) => m.rps));
+    const p99 = median(results[v].map((m) => m.p99));
+    console.log(`  ${v.padEnd(11)} ${rps.toFixed(0).padStart(7)} req/s  p99 ${p99} ms  ratio to plain ${(rps / plain).toFixed(3)}`);
+  }
+  if (results.attach && results.plain) {
+    console.log(`\nattach() / plain throughput ratio: ${(median(results.attach.map((m) => m.rps)) / plain).toFixed(3)} (goal >= 0.97)`);
+  }
+})().catch((e) => {
+  console.error(e);
+  process.exit(1);
+});
