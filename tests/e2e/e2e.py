@@ -659,13 +659,14 @@ def run_one(topology, arm, args, drain):
             for inst in instances:
                 if wrk.poll() is not None:
                     raise RuntimeError("wrk ended before the rolling restart did (load too short)")
+                t_wall = time.strftime("%H:%M:%S", time.localtime()) + f".{int(time.time() * 1000) % 1000:03d}"
                 code, killed, dt = inst.terminate(grace_s)
                 t_restart = time.monotonic()
                 inst.start()
                 up = proxy.wait_up(inst, 30)
                 up_s = time.monotonic() - t_restart
                 restarts.append({
-                    "round": rnd + 1, "instance": inst.index, "exit_code": code,
+                    "round": rnd + 1, "instance": inst.index, "sigterm_at": t_wall, "exit_code": code,
                     "sigkill": killed, "term_to_exit_ms": round(dt * 1000, 1),
                     "restart_to_up_ms": round(up_s * 1000, 1), "up": up,
                 })
@@ -782,6 +783,11 @@ def run_one(topology, arm, args, drain):
     if topology == "haproxy" and counters and proxy_5xx_log != counters.get("frontend_5xx"):
         notes.append(f"haproxy log 5xx {proxy_5xx_log} != stats frontend hrsp_5xx "
                      f"{counters.get('frontend_5xx')}")
+    if topology == "haproxy" and w is not None and result["socket_errors"] and not proxy_fail_log:
+        notes.append("client socket errors with no failure in HAProxy's log: HAProxy closes the client "
+                     "connection without a response and without a log line when a request fails on "
+                     "a reused server connection (a server closed a pooled keep-alive connection "
+                     "while HAProxy was sending on it)")
     if proxy_retried:
         refused_n = counters.get("upstream_connect_refused", 0)
         other_n = counters.get("upstream_other_errors", 0)
@@ -886,7 +892,10 @@ def main():
     p.add_argument("--max-duration", type=int, default=600, help="wrk's -d: the load's hard time bound (s)")
     p.add_argument("--max-requests", type=int, default=2_000_000, help="bound on the responses wrk waits for")
     p.add_argument("--drain-delay-ms", type=int, default=2000)
-    p.add_argument("--announce-probes", type=int, default=2, help="HAProxy's fall count")
+    p.add_argument("--announce-probes", type=int,
+                   default=int(os.environ.get("E2E_ANNOUNCE_PROBES", "2")),
+                   help="readiness probes answered 503 before admission closes "
+                        "(default 2: HAProxy's fall; see README for fall+1)")
     p.add_argument("--drain-timeout-ms", type=int, default=5000)
     p.add_argument("--close-timeout-ms", type=int, default=1000)
     p.add_argument("--grace-period-ms", type=int, default=10000)
