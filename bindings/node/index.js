@@ -273,6 +273,7 @@ class Shutdown extends EventEmitter {
     this._inDrain = false;
     this._hooks = [];
     this._keepAlive = null;
+    this._stopSignals = null;
     this._report = null;
     this._reached = new Map(); // milestone -> ms since the engine was built
     const controller = new AbortController();
@@ -388,6 +389,8 @@ class Shutdown extends EventEmitter {
    * with the forced exit code (as configured). Returns a function that stops listening.
    */
   listenSignals() {
+    // Idempotent: a second call must not make one signal count twice.
+    if (this._stopSignals) return this._stopSignals;
     const handlers = [];
     for (const num of this._native.signals) {
       const name = signalNameOf(num);
@@ -396,10 +399,12 @@ class Shutdown extends EventEmitter {
       process.on(name, handler);
       handlers.push([name, handler]);
     }
-    return () => {
+    this._stopSignals = () => {
       for (const [name, handler] of handlers) process.removeListener(name, handler);
       handlers.length = 0;
+      this._stopSignals = null;
     };
+    return this._stopSignals;
   }
 
   _onSignal(num) {

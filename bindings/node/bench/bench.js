@@ -8,6 +8,7 @@
 // Bounded: rounds x variants x (1 s warm-up + duration) seconds.
 
 const { spawn } = require('node:child_process');
+const fs = require('node:fs');
 const path = require('node:path');
 const autocannon = require('autocannon');
 
@@ -37,13 +38,29 @@ function load(port, seconds) {
   });
 }
 
+// The server's CPU time (user + system), in seconds, from /proc (Linux); null elsewhere.
+const TICK = 100; // USER_HZ
+function cpuSeconds(pid) {
+  try {
+    const f = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = f.slice(f.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / TICK;
+  } catch {
+    return null;
+  }
+}
+
 async function measure(variant) {
   const { proc, port } = await start(variant);
   try {
     await load(port, 1); // warm-up: JIT, connection pool
+    const cpu0 = cpuSeconds(proc.pid);
     const r = await load(port, duration);
+    const cpu1 = cpuSeconds(proc.pid);
     if (r.errors || r.non2xx) throw new Error(`${variant}: ${r.errors} errors, ${r.non2xx} non-2xx`);
-    return { rps: r.requests.average, p99: r.latency.p99 };
+    // CPU per request: less sensitive than throughput to other load on a shared machine.
+    const usPerReq = cpu0 === null ? NaN : ((cpu1 - cpu0) * 1e6) / r.requests.total;
+    return { rps: r.requests.average, p99: r.latency.p99, usPerReq };
   } finally {
     proc.kill('SIGKILL');
   }
@@ -58,7 +75,7 @@ async function measure(variant) {
     for (const v of order) {
       const m = await measure(v);
       results[v].push(m);
-      console.log(`  round ${round + 1} ${v.padEnd(11)} ${m.rps.toFixed(0).padStart(7)} req/s  p99 ${m.p99} ms`);
+      console.log(`  round ${round + 1} ${v.padEnd(11)} ${m.rps.toFixed(0).padStart(7)} req/s  p99 ${m.p99} ms  ${m.usPerReq.toFixed(2)} us CPU/req`);
     }
   }
   const median = (xs) => {
@@ -66,14 +83,21 @@ async function measure(variant) {
     return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
   };
   const plain = median(results.plain?.map((m) => m.rps) ?? [NaN]);
+  const plainCpu = median(results.plain?.map((m) => m.usPerReq) ?? [NaN]);
   console.log('\nmedian of rounds:');
   for (const v of variants) {
     const rps = median(results[v].map((m) => m.rps));
     const p99 = median(results[v].map((m) => m.p99));
-    console.log(`  ${v.padEnd(11)} ${rps.toFixed(0).padStart(7)} req/s  p99 ${p99} ms  ratio to plain ${(rps / plain).toFixed(3)}`);
+    const cpu = median(results[v].map((m) => m.usPerReq));
+    console.log(
+      `  ${v.padEnd(11)} ${rps.toFixed(0).padStart(7)} req/s  p99 ${p99} ms  ratio to plain ${(rps / plain).toFixed(3)}` +
+        `  | ${cpu.toFixed(2)} us CPU/req, plain/this ${(plainCpu / cpu).toFixed(3)}`,
+    );
   }
   if (results.attach && results.plain) {
-    console.log(`\nattach() / plain throughput ratio: ${(median(results.attach.map((m) => m.rps)) / plain).toFixed(3)} (goal >= 0.97)`);
+    const a = median(results.attach.map((m) => m.rps));
+    const c = median(results.attach.map((m) => m.usPerReq));
+    console.log(`\nattach() / plain: throughput ratio ${(a / plain).toFixed(3)}, CPU-per-request ratio (plain/attach) ${(plainCpu / c).toFixed(3)} (goal >= 0.97)`);
   }
 })().catch((e) => {
   console.error(e);

@@ -617,3 +617,85 @@ impl Drop for NativeShutdown {
         lock(&self.shared.engine).take();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn milliseconds_convert_exactly_and_saturate_past_the_maximum() {
+        assert_eq!(ms(0.0), Duration::ZERO);
+        assert_eq!(ms(1.5), Duration::from_micros(1500));
+        assert_eq!(ms(0.000_001), Duration::from_nanos(1));
+        assert_eq!(ms(86_400_000.0), MAX_TIMEOUT);
+        assert!(ms(86_400_001.0) > MAX_TIMEOUT);
+        assert!(ms(1e300) > MAX_TIMEOUT);
+        assert!(ms(f64::INFINITY) > MAX_TIMEOUT);
+        assert!(
+            ms(-1.0) > MAX_TIMEOUT,
+            "refused by the core, never silently zero"
+        );
+    }
+
+    fn options() -> NativeOptions {
+        NativeOptions {
+            drain_delay_ms: None,
+            announce_probes: None,
+            drain_timeout_ms: None,
+            close_timeout_ms: None,
+            grace_period_ms: None,
+            grace_period_off: None,
+            force_at: None,
+            force_at_off: None,
+            terminate_at: None,
+            terminate_at_off: None,
+            forced_exit_code: None,
+            close_strategy: None,
+            signals: None,
+            manual_clock: None,
+        }
+    }
+
+    #[test]
+    fn options_map_to_the_core_builder() {
+        let c = builder(&options()).config().unwrap();
+        assert_eq!(
+            c,
+            Shutdown::builder().config().unwrap(),
+            "absent means the core's defaults"
+        );
+        let mut o = options();
+        o.drain_delay_ms = Some(250.0);
+        o.announce_probes = Some(3);
+        o.drain_timeout_ms = Some(1000.0);
+        o.close_timeout_ms = Some(500.0);
+        o.grace_period_off = Some(true);
+        o.force_at_off = Some(true);
+        o.terminate_at = Some(4);
+        o.forced_exit_code = Some(9);
+        o.close_strategy = Some("gradual".into());
+        o.signals = Some(vec![15]);
+        let c = builder(&o).config().unwrap();
+        assert_eq!(c.drain_delay(), Duration::from_millis(250));
+        assert_eq!(c.announce_probes(), Some(3));
+        assert_eq!(c.drain_timeout(), Duration::from_secs(1));
+        assert_eq!(c.close_timeout(), Duration::from_millis(500));
+        assert_eq!(c.grace_period(), None);
+        assert_eq!(c.escalation().force_at, None);
+        assert_eq!(c.escalation().terminate_at, Some(4));
+        assert_eq!(c.forced_exit_code(), 9);
+        assert_eq!(c.close_strategy(), CloseStrategy::Gradual);
+        assert_eq!(c.signals(), &[15]);
+    }
+
+    #[test]
+    fn invalid_options_name_the_core_field() {
+        let mut o = options();
+        o.drain_timeout_ms = Some(0.0);
+        let e = validate_options(o).unwrap();
+        assert_eq!(e.field, "drain_timeout");
+        let mut o = options();
+        o.force_at = Some(1);
+        assert_eq!(validate_options(o).unwrap().field, "escalation");
+    }
+}

@@ -361,3 +361,25 @@ test('a listener that throws does not lose the events after it', () => {
   assert.equal(r.status, 0, r.stderr);
   assert.deepEqual(r.stdout.trim().split('\n'), ['done event', 'phase done', 'uncaught: listener bug']);
 });
+
+test('listenSignals() is idempotent and uses process.on; stopping it removes the listeners', () => {
+  const r = child(`
+    const { Shutdown } = require('.');
+    const before = process.listenerCount('SIGTERM');
+    const sd = new Shutdown({ drainTimeout: 1000, exitOnDone: false });
+    const stop = sd.listenSignals();
+    if (sd.listenSignals() !== stop) throw new Error('not idempotent');
+    console.log('listeners', process.listenerCount('SIGTERM') - before, process.listenerCount('SIGINT'));
+    // Signal watchers do not hold the loop open: wait for the signal (bounded).
+    const wait = setTimeout(() => {}, 20000);
+    sd.on('done', (r) => {
+      clearTimeout(wait);
+      console.log('reason', r.reason.kind, r.reason.detail, 'triggers', r.triggers);
+      stop();
+      console.log('after stop', process.listenerCount('SIGTERM') - before);
+    });
+    process.kill(process.pid, 'SIGTERM');
+  `);
+  assert.equal(r.status, 0, r.stderr);
+  assert.deepEqual(r.stdout.trim().split('\n'), ['listeners 1 1', 'reason signal SIGTERM triggers 1', 'after stop 0']);
+});
