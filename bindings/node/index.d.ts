@@ -107,6 +107,8 @@ export interface AttachOptions {
   readinessPath?: string;
   /** Label of the request guards, for the report's aborted_by_kind. */
   kind?: string;
+  /** Called for each request refused with 503 because admission had closed (before the answer is written). */
+  onRefused?: (req: import('node:http').IncomingMessage | import('node:http2').Http2ServerRequest, res: import('node:http').ServerResponse | import('node:http2').Http2ServerResponse) => void;
 }
 
 export interface AttachStats {

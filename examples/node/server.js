@@ -249,7 +249,15 @@ app.post('/work', (req, res) => {
 
 const server = http.createServer(app);
 server.keepAliveTimeout = num('keep-alive-timeout') ?? 60_000;
-shutdown.attach(server, { readinessPath: '/readyz', kind: 'http' });
+shutdown.attach(server, {
+  readinessPath: '/readyz',
+  kind: 'http',
+  // Requests that arrive after admission closed are answered 503 by attach().
+  onRefused: (req) => {
+    const id = req.headers['x-request-id'];
+    if (id !== undefined) logRequest(`refused ${id} 503`);
+  },
+});
 
 const port = Number(args.port ?? process.env.PORT ?? 8080);
 server.listen(port, '127.0.0.1', () => {

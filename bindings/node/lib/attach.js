@@ -37,7 +37,7 @@ class ConnectionState {
   }
 }
 
-const OPTIONS = new Set(['readinessPath', 'kind']);
+const OPTIONS = new Set(['readinessPath', 'kind', 'onRefused']);
 
 function attach(sd, server, options) {
   if (server === null || typeof server !== 'object' || typeof server.emit !== 'function' || typeof server.close !== 'function') {
@@ -54,6 +54,10 @@ function attach(sd, server, options) {
   const readyPath = options.readinessPath ?? null;
   if (readyPath !== null && (typeof readyPath !== 'string' || readyPath[0] !== '/')) {
     throw optionError(TypeError, 'readinessPath', 'must be a path starting with "/"');
+  }
+  const onRefused = options.onRefused ?? null;
+  if (onRefused !== null && typeof onRefused !== 'function') {
+    throw optionError(TypeError, 'onRefused', 'must be a function (req, res)');
   }
   const kind = options.kind ?? null;
   if (kind !== null && (typeof kind !== 'string' || kind.length === 0)) {
@@ -132,6 +136,15 @@ function attach(sd, server, options) {
 
   function refuse(req, res) {
     stats.refused++;
+    if (onRefused !== null) {
+      try {
+        onRefused(req, res);
+      } catch (e) {
+        process.nextTick(() => {
+          throw e;
+        });
+      }
+    }
     const headers = { 'content-type': 'text/plain; charset=utf-8', 'retry-after': '1' };
     if (h2) {
       const session = req.stream?.session;

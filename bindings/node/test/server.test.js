@@ -99,7 +99,8 @@ test('announce window: readiness 503 at once, late requests served with Connecti
 
 test('idle keep-alive connections close without waiting for keepAliveTimeout; a client mid-request is not cut; new connections are refused', async () => {
   const report = tmpFile('report.json');
-  const s = await startServer(['--drain-timeout', '15000', '--keep-alive-timeout', '600000', '--report', report]);
+  const log = tmpFile('requests.log');
+  const s = await startServer(['--drain-timeout', '15000', '--keep-alive-timeout', '600000', '--report', report, '--log-requests', log]);
   const busy = await connect(s.port);
   busy.get('/slow?ms=hold');
   await s.waitFor(/^holding a request/);
@@ -126,7 +127,7 @@ test('idle keep-alive connections close without waiting for keepAliveTimeout; a 
   assert.equal(await refused(s.port), true, 'the listener is closed');
 
   // The late request completes: it is answered (503, admission closed), not reset.
-  partial.write('\r\n');
+  partial.write('X-Request-Id: late-1\r\n\r\n');
   const r = await partial.response(1);
   assert.equal(r.status, 503);
   assert.equal(r.headers.connection, 'close');
@@ -139,6 +140,7 @@ test('idle keep-alive connections close without waiting for keepAliveTimeout; a 
   const { code } = await s.exit();
   assert.equal(code, 0, s.stderr);
   assert.equal(readReport(report).aborted, 0);
+  assert.match(fs.readFileSync(log, 'utf8'), /^refused late-1 503$/m);
 });
 
 test('a second SIGTERM forces: in-flight work is aborted and counted, exit code non-zero', async () => {

@@ -58,7 +58,7 @@ async function later(): Promise<void> {
 }
 
 const server = http.createServer((req, res) => res.end());
-const a = sd.attach(server, { readinessPath: '/readyz', kind: 'http' });
+const a = sd.attach(server, { readinessPath: '/readyz', kind: 'http', onRefused: (req) => void req.headers });
 const s: http.Server = a.server;
 const refused: number = a.stats.refused + a.stats.connectionsDestroyed + a.connections;
 a.detach();
