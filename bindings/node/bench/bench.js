@@ -94,6 +94,15 @@ async function measure(variant) {
         `  | ${cpu.toFixed(2)} us CPU/req, plain/this ${(plainCpu / cpu).toFixed(3)}`,
     );
   }
+  // Per-round ratios cancel drift between rounds (other load on a shared machine).
+  if (results.plain) {
+    console.log('\nmedian of per-round ratios to plain (throughput | plain CPU/req over this CPU/req):');
+    for (const v of variants) {
+      const t = median(results[v].map((m, i) => m.rps / results.plain[i].rps));
+      const c = median(results[v].map((m, i) => results.plain[i].usPerReq / m.usPerReq));
+      console.log(`  ${v.padEnd(11)} ${t.toFixed(3)} | ${c.toFixed(3)}`);
+    }
+  }
   if (results.attach && results.plain) {
     const a = median(results.attach.map((m) => m.rps));
     const c = median(results.attach.map((m) => m.usPerReq));
