@@ -541,8 +541,22 @@ impl NativeShutdown {
         };
         let shared = self.shared.clone();
         let registered = self.sd.on_close_deferred(&name, opts, move |done| {
-            lock(&shared.hooks)[id] = Some(done);
-            shared.push(EV_HOOK_START, id as u32);
+            let unclaimed = {
+                let mut hooks = lock(&shared.hooks);
+                match hooks.get_mut(id) {
+                    Some(slot) => {
+                        *slot = Some(done);
+                        None
+                    }
+                    // The JavaScript object is gone (garbage-collected): nobody can
+                    // run the hook. Dropping the completion records it as failed.
+                    None => Some(done),
+                }
+            };
+            match unclaimed {
+                None => shared.push(EV_HOOK_START, id as u32),
+                Some(done) => drop(done),
+            }
         });
         match registered {
             Ok(()) => id as i32,
@@ -612,9 +626,14 @@ impl NativeShutdown {
 
 impl Drop for NativeShutdown {
     fn drop(&mut self) {
-        // Break the engine <-> queue cycle (see `Shared::engine`). A driver thread that
-        // still runs keeps its own handle and ends at Done.
-        lock(&self.shared.engine).take();
+        // Break the engine <-> queue cycles (see `Shared::engine`; an unfinished hook's
+        // completion holds the engine too). Dropped outside the locks: dropping a
+        // completion records the hook as failed, which may queue events. A driver
+        // thread that still runs keeps its own handle and ends at Done.
+        let engine = lock(&self.shared.engine).take();
+        let hooks = std::mem::take(&mut *lock(&self.shared.hooks));
+        drop(hooks);
+        drop(engine);
     }
 }
 
