@@ -602,7 +602,8 @@ class Shutdown extends EventEmitter {
       // until Done, so a hanging hook still ends in a report, not a silent exit.
       if (!this._manual) this._keepAlive = setInterval(noop, 0x7fffffff);
     }
-    if (!this.signal.aborted && this._native.cancelled) {
+    // The core cancels only together with Closing (a cut drain) or at Done.
+    if ((name === 'closing' || name === 'done') && !this.signal.aborted && this._native.cancelled) {
       this._abort.abort(abortReason(this._native.phase));
     }
     let report;
