@@ -219,33 +219,38 @@ function rethrowLater(e) {
 // ----- guards -----------------------------------------------------------------------
 
 const kSlot = Symbol('slot');
+const RELEASED = -1;
+// A unit of work admitted while the engine was Running, counted here rather than by a
+// call into the addon; its guard of the core is taken at the first trigger (adopt()).
+const LOCAL = -2;
 
 /** One unit of work in flight. Release it exactly once (more calls are no-ops). */
 class Guard {
-  constructor(sd, slot) {
+  constructor(sd, slot, kind) {
     this._sd = sd;
+    this._kind = kind;
     this[kSlot] = slot;
   }
 
   /** Whether release() was called. */
   get released() {
-    return this[kSlot] < 0;
+    return this[kSlot] === RELEASED;
   }
 
   /** Ends this unit of work; returns false if it was already released. */
   release() {
     const slot = this[kSlot];
-    if (slot < 0) return false;
-    this[kSlot] = -1;
-    this._sd._release(slot);
+    if (slot === RELEASED) return false;
+    this[kSlot] = RELEASED;
+    this._sd._give(slot, this._kind);
     return true;
   }
 
   /** A guard for work this one starts: admitted even after admission closed. */
   child() {
     const slot = this[kSlot];
-    if (slot < 0) throw new Error('libshutdown: child() of a released guard');
-    return new Guard(this._sd, this._sd._native.acquireChild(slot));
+    if (slot === RELEASED) throw new Error('libshutdown: child() of a released guard');
+    return new Guard(this._sd, this._sd._childOf(slot, this._kind), this._kind);
   }
 }
 
@@ -269,7 +274,10 @@ class Shutdown extends EventEmitter {
     forget.register(this, id);
     this._manual = opts.manualClock;
     this._exitOnDone = exitOnDone;
-    this._running = true; // a cache of phase === 'running', updated by milestones
+    this._running = true; // phase === 'running': only a trigger from here ends it
+    this._localPlain = 0; // unlabelled work admitted while running (see LOCAL)
+    this._localKinds = new Map(); // label -> work admitted while running
+    this._kinds = new Set(); // labels checked by the core
     this._inDrain = false;
     this._hooks = [];
     this._keepAlive = null;
@@ -315,7 +323,9 @@ class Shutdown extends EventEmitter {
 
   /** Guards in flight now. */
   get inFlight() {
-    return this._native.inFlight;
+    let local = this._localPlain;
+    for (const n of this._localKinds.values()) local += n;
+    return this._native.inFlight + local;
   }
 
   /** Time since this engine was built, on its clock (virtual or real), in ms. */
@@ -374,6 +384,7 @@ class Shutdown extends EventEmitter {
       }
       if (typeof detail !== 'string') throw typeError('reason.detail', `must be a string, got ${typeof detail}`);
     } else throw typeError('reason', `must be a string or { kind, detail }, got ${typeof reason}`);
+    this._adopt();
     if (this._native.trigger(kind, detail)) this._drain();
     return this;
   }
@@ -408,6 +419,7 @@ class Shutdown extends EventEmitter {
   }
 
   _onSignal(num) {
+    this._adopt();
     if (this._native.triggerSignal(num)) this._drain();
     const json = this._native.reportJson();
     if (json !== null && JSON.parse(json).forced === 'terminated') {
@@ -423,12 +435,61 @@ class Shutdown extends EventEmitter {
    * admission has closed. `kind` labels it for the report.
    */
   guard(kind) {
-    const slot = kind === undefined ? this._acquire() : this._native.acquireOf(kind);
-    return slot < 0 ? null : new Guard(this, slot);
+    if (kind !== undefined) this._checkKind(kind);
+    const slot = this._take(kind);
+    return slot === RELEASED ? null : new Guard(this, slot, kind);
   }
 
-  _release(slot) {
-    if (this._releaseSlot(slot)) this._drain();
+  _checkKind(kind) {
+    if (this._kinds.has(kind)) return;
+    if (typeof kind !== 'string') throw typeError('kind', `must be a string, got ${typeof kind}`);
+    try {
+      this._native.internKind(kind);
+    } catch (e) {
+      throw rangeError('kind', e.message);
+    }
+    this._kinds.add(kind);
+  }
+
+  // Work admitted while Running is counted here (no call into the addon per unit of
+  // work); the first trigger hands the count to the core (_adopt) before anything
+  // else happens, so the core sees exactly the guards it would have seen one by one.
+
+  /** A slot, LOCAL, or RELEASED when admission has closed. */
+  _take(kind) {
+    if (this._running) {
+      if (kind === undefined) this._localPlain++;
+      else this._localKinds.set(kind, (this._localKinds.get(kind) ?? 0) + 1);
+      return LOCAL;
+    }
+    return kind === undefined ? this._acquire() : this._native.acquireOf(kind);
+  }
+
+  _give(slot, kind) {
+    if (slot !== LOCAL) {
+      if (this._releaseSlot(slot)) this._drain();
+    } else if (this._running) {
+      if (kind === undefined) this._localPlain--;
+      else this._localKinds.set(kind, this._localKinds.get(kind) - 1);
+    } else if (this._native.releaseAdopted(kind ?? null)) {
+      this._drain();
+    }
+  }
+
+  _childOf(slot, kind) {
+    if (slot !== LOCAL) return this._native.acquireChild(slot);
+    if (this._running) return this._take(kind);
+    return this._native.childOfAdopted(kind ?? null);
+  }
+
+  /** Just before the first trigger: the core takes the guards of the local work. */
+  _adopt() {
+    if (!this._running) return;
+    this._running = false;
+    if (this._localPlain > 0) this._native.adopt(null, this._localPlain);
+    for (const [kind, n] of this._localKinds) if (n > 0) this._native.adopt(kind, n);
+    this._localPlain = 0;
+    this._localKinds.clear();
   }
 
   /**

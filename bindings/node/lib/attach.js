@@ -21,6 +21,9 @@
 const tls = require('node:tls');
 
 const kState = Symbol('libshutdown.connection');
+// Slots: see index.js (a unit of work counted while Running; admission refused).
+const LOCAL = -2;
+const REFUSED = -1;
 
 // Http2Server and Http2SecureServer are not exported: recognise them by name.
 function isHttp2Server(server) {
@@ -65,8 +68,13 @@ function attach(sd, server, options) {
   }
 
   const nat = sd._native;
+  // Once the engine has left Running: one call into the addon per request and per
+  // response, to plain functions bound to the engine. While it runs, no call at all
+  // (the work is counted by the Shutdown and handed to the core at the trigger).
   const acquire = kind === null ? sd._acquire : nat.acquireOfFn(kind);
   const release = sd._releaseSlot;
+  const kindArg = kind === null ? undefined : kind;
+  if (kind !== null) sd._checkKind(kind);
   const h2 = isHttp2Server(server);
   const connEvent = h2 ? 'session' : server instanceof tls.Server ? 'secureConnection' : 'connection';
   const conns = new Set();
@@ -184,8 +192,15 @@ function attach(sd, server, options) {
     // Readiness probes hold a guard too: a probe that ends the announce window still
     // gets its answer before the drain can end.
     const probe = readyPath !== null && isReadiness(req.url);
-    const slot = acquire();
-    if (slot < 0) {
+    let slot;
+    if (sd._running) {
+      if (kind === null) sd._localPlain++;
+      else sd._take(kindArg);
+      slot = LOCAL;
+    } else {
+      slot = acquire();
+    }
+    if (slot === REFUSED) {
       if (probe) answerReadiness(req, res);
       else refuse(req, res);
       return true;
@@ -199,7 +214,13 @@ function attach(sd, server, options) {
     res.on('close', () => {
       st.active--;
       if (st.res === res) st.res = null;
-      if (release(slot)) sd._drain();
+      if (slot !== LOCAL) {
+        if (release(slot)) sd._drain();
+      } else if (sd._running && kind === null) {
+        sd._localPlain--;
+      } else {
+        sd._give(LOCAL, kindArg);
+      }
       if (quiescing && st.active === 0) queueSweep();
     });
     if (probe) {

@@ -31,8 +31,8 @@ use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi::{Env, Status};
 use napi_derive::napi;
 use shutdown::{
-    CloseStrategy, Escalation, Guard, HookDone, HookError, HookOptions, HookOutcome, Milestone,
-    Reason, Shutdown, MAX_TIMEOUT,
+    CloseStrategy, Escalation, Guard, HookDone, HookError, HookOptions, HookOutcome, Kind,
+    Milestone, Reason, Shutdown, MAX_TIMEOUT,
 };
 
 /// Event codes in the queue read by [`NativeShutdown::take_events`]: triples of
@@ -256,6 +256,9 @@ struct Hot {
     sd: Shutdown,
     slab: RefCell<Slab>,
     shared: Arc<Shared>,
+    /// Guards adopted at the first trigger for the work JavaScript admitted while
+    /// Running (see [`NativeShutdown::adopt`]), by label.
+    pools: RefCell<Vec<(Option<Kind>, Vec<Guard>)>>,
 }
 
 impl Hot {
@@ -315,6 +318,7 @@ impl NativeShutdown {
             sd: sd.clone(),
             slab: RefCell::new(Slab::default()),
             shared: shared.clone(),
+            pools: RefCell::new(Vec::new()),
         });
         Ok(NativeShutdown {
             sd,
@@ -418,6 +422,89 @@ impl NativeShutdown {
     #[napi(catch_unwind)]
     pub fn release(&self, slot: u32) -> bool {
         self.hot.release(slot)
+    }
+
+    // While the engine is Running, admission is open by definition and nothing waits
+    // for guards, so the JavaScript layer counts the work it admits then itself (no
+    // call into the addon per request) and hands the count over here, just before the
+    // first trigger: from then on every unit of work is a guard of the core, exactly
+    // as if it had been taken one by one. Only JavaScript can trigger (no native
+    // signal handlers), so it always knows when the engine leaves Running.
+
+    fn kind_of(&self, kind: Option<String>) -> napi::Result<Option<Kind>> {
+        kind.map(|k| self.sd.kind(&k))
+            .transpose()
+            .map_err(|e| napi::Error::new(Status::InvalidArg, e.to_string()))
+    }
+
+    /// Checks and interns a guard label (throws on a bad one, as acquiring would).
+    #[napi(catch_unwind)]
+    pub fn intern_kind(&self, kind: String) -> napi::Result<()> {
+        self.kind_of(Some(kind)).map(drop)
+    }
+
+    /// Takes `count` guards (labelled `kind`) for work admitted while Running; returns
+    /// how many were admitted (all of them, unless the engine had already left Running).
+    #[napi(catch_unwind)]
+    pub fn adopt(&self, kind: Option<String>, count: u32) -> napi::Result<u32> {
+        let k = self.kind_of(kind)?;
+        let mut pools = self.hot.pools.borrow_mut();
+        let i = match pools.iter().position(|(pk, _)| *pk == k) {
+            Some(i) => i,
+            None => {
+                pools.push((k, Vec::new()));
+                pools.len() - 1
+            }
+        };
+        let pool = &mut pools[i].1;
+        let mut n = 0;
+        for _ in 0..count {
+            let g = match k {
+                Some(k) => self.sd.guard_of(k),
+                None => self.sd.guard(),
+            };
+            match g {
+                Some(g) => pool.push(g),
+                None => break,
+            }
+            n += 1;
+        }
+        Ok(n)
+    }
+
+    /// Releases one adopted guard labelled `kind`; returns whether events are pending.
+    #[napi(catch_unwind)]
+    pub fn release_adopted(&self, kind: Option<String>) -> napi::Result<bool> {
+        let k = self.kind_of(kind)?;
+        let g = {
+            let mut pools = self.hot.pools.borrow_mut();
+            pools
+                .iter_mut()
+                .find(|(pk, _)| *pk == k)
+                .and_then(|(_, pool)| pool.pop())
+        };
+        // Dropped outside the borrow: the last guard can start the Closing phase.
+        drop(g);
+        Ok(self.shared.pending.load(Ordering::Acquire))
+    }
+
+    /// A child of an adopted guard labelled `kind` (work started by work admitted while
+    /// Running), as a slot.
+    #[napi(catch_unwind)]
+    pub fn child_of_adopted(&self, kind: Option<String>) -> napi::Result<i32> {
+        let k = self.kind_of(kind)?;
+        let child = {
+            let pools = self.hot.pools.borrow();
+            pools
+                .iter()
+                .find(|(pk, _)| *pk == k)
+                .and_then(|(_, pool)| pool.last())
+                .map(Guard::child)
+        };
+        match child {
+            Some(c) => Ok(self.hot.slab.borrow_mut().store(c)),
+            None => Err(err("no adopted guard left to be a parent")),
+        }
     }
 
     /// `acquire()` as a plain function bound to this engine: the per-request path. A

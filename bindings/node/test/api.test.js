@@ -415,3 +415,39 @@ test('garbage-collected engines are freed cleanly, with guards and unfinished ho
   assert.equal(r.stderr, '', 'no panic message');
   assert.equal(r.stdout.trim(), 'stable');
 });
+
+test('work admitted while running is handed to the core at the first trigger, labels and children included', async () => {
+  const sd = manual({ drainTimeout: 1000 });
+  const a = sd.guard();
+  const b = sd.guard('job');
+  const c = b.child(); // while running: a child is plain work too
+  const gone = sd.guard('job');
+  gone.release();
+  assert.equal(sd.inFlight, 3);
+  assert.throws(() => sd.guard(''), (e) => e instanceof RangeError && e.option === 'kind');
+  sd.trigger('t');
+  assert.equal(sd.inFlight, 3, 'the core now holds them');
+  assert.equal(sd.accepting, false);
+  const d = b.child(); // after the close: a child of adopted work
+  assert.equal(sd.inFlight, 4);
+  a.release();
+  b.release();
+  c.release();
+  assert.equal(sd.phase, 'draining', 'the child taken after the close still holds the drain');
+  sd.advance(5);
+  d.release();
+  assert.equal(sd.phase, 'done');
+  const report = await sd.done;
+  assert.equal(report.in_flight_at_trigger, 3);
+  assert.equal(report.exit_code, 0);
+
+  const cut = manual({ drainTimeout: 100 });
+  cut.guard('http');
+  cut.guard('http').child();
+  cut.guard();
+  cut.trigger('t');
+  cut.advance(100);
+  const r = await cut.done;
+  assert.equal(r.aborted, 4);
+  assert.deepEqual(r.aborted_by_kind, { http: 3 });
+});
