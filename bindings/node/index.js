@@ -278,6 +278,7 @@ class Shutdown extends EventEmitter {
     this._localPlain = 0; // unlabelled work admitted while running (see LOCAL)
     this._localKinds = new Map(); // label -> work admitted while running
     this._kinds = new Set(); // labels checked by the core
+    this._adopters = []; // attach(): hand their in-flight work to the core at the trigger
     this._inDrain = false;
     this._hooks = [];
     this._keepAlive = null;
@@ -325,6 +326,7 @@ class Shutdown extends EventEmitter {
   get inFlight() {
     let local = this._localPlain;
     for (const n of this._localKinds.values()) local += n;
+    if (this._running) for (const a of this._adopters) local += a.count();
     return this._native.inFlight + local;
   }
 
@@ -485,6 +487,7 @@ class Shutdown extends EventEmitter {
   /** Just before the first trigger: the core takes the guards of the local work. */
   _adopt() {
     if (!this._running) return;
+    for (const a of this._adopters) a.adopt();
     this._running = false;
     if (this._localPlain > 0) this._native.adopt(null, this._localPlain);
     for (const [kind, n] of this._localKinds) if (n > 0) this._native.adopt(kind, n);

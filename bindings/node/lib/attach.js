@@ -21,9 +21,7 @@
 const tls = require('node:tls');
 
 const kState = Symbol('libshutdown.connection');
-// Slots: see index.js (a unit of work counted while Running; admission refused).
-const LOCAL = -2;
-const REFUSED = -1;
+const REFUSED = -1; // acquire(): admission has closed
 
 // Http2Server and Http2SecureServer are not exported: recognise them by name.
 function isHttp2Server(server) {
@@ -34,9 +32,10 @@ function isHttp2Server(server) {
 class ConnectionState {
   constructor(conn) {
     this.conn = conn; // a net.Socket / tls.TLSSocket, or an Http2Session
-    this.active = 0; // requests in flight on it
+    this.active = 0; // requests in flight on it that hold a guard
     this.requests = 0; // requests seen on it
     this.res = null; // the latest response on it (http1)
+    this.more = null; // earlier responses still unfinished while Running (pipelining)
   }
 }
 
@@ -73,8 +72,6 @@ function attach(sd, server, options) {
   // (the work is counted by the Shutdown and handed to the core at the trigger).
   const acquire = kind === null ? sd._acquire : nat.acquireOfFn(kind);
   const release = sd._releaseSlot;
-  const kindArg = kind === null ? undefined : kind;
-  if (kind !== null) sd._checkKind(kind);
   const h2 = isHttp2Server(server);
   const connEvent = h2 ? 'session' : server instanceof tls.Server ? 'secureConnection' : 'connection';
   const conns = new Set();
@@ -187,42 +184,89 @@ function attach(sd, server, options) {
     }
   }
 
+  // While the engine runs, an http/1 request costs no call into the addon and no
+  // listener: its response is remembered on its connection, and just before the first
+  // trigger (sd._adopt) every response still unfinished takes its guard then. The
+  // core sees the same in-flight work it would have seen guard by guard.
+  const done = (res) => res.writableFinished || res.destroyed;
+
+  function remember(st, res) {
+    const prev = st.res;
+    if (prev !== null && !done(prev)) {
+      // Concurrent (pipelined) responses on one connection: keep the unfinished ones.
+      const more = st.more;
+      if (more === null) st.more = [prev];
+      else {
+        more.push(prev);
+        if (more.length > 8) st.more = more.filter((r) => !done(r));
+      }
+    }
+    st.res = res;
+  }
+
+  // A guard for this response until it closes.
+  function watch(st, res, slot) {
+    st.active++;
+    res.on('close', () => {
+      st.active--;
+      if (st.res === res) st.res = null;
+      if (release(slot)) sd._drain();
+      if (quiescing && st.active === 0) queueSweep();
+    });
+  }
+
+  // Responses in flight not yet holding a guard (while Running), for sd.inFlight.
+  function countInFlight() {
+    let n = 0;
+    if (h2) return n; // http2 requests always hold a guard
+    for (const c of conns) {
+      const st = c[kState];
+      if (st.res !== null && st.active === 0 && !done(st.res)) n++;
+      if (st.more !== null) for (const r of st.more) if (!done(r)) n++;
+    }
+    return n;
+  }
+
+  function adoptInFlight() {
+    if (h2) return;
+    for (const c of conns) {
+      const st = c[kState];
+      const pending = st.more ?? [];
+      st.more = null;
+      if (st.res !== null) pending.push(st.res);
+      for (const res of pending) {
+        if (done(res)) {
+          if (st.res === res) st.res = null;
+          continue;
+        }
+        const slot = acquire(); // still Running: admitted
+        if (slot !== REFUSED) watch(st, res, slot);
+      }
+    }
+  }
+
   /** Returns true when the request was answered here. */
   function onRequest(req, res) {
+    const probe = readyPath !== null && isReadiness(req.url);
+    const conn = h2 ? req.stream.session : req.socket;
+    let st = conn[kState];
+    if (st === undefined) st = track(conn);
+    st.requests++;
+    if (sd._running && !h2) {
+      remember(st, res);
+      if (probe) answerReadiness(req, res);
+      return probe;
+    }
     // Readiness probes hold a guard too: a probe that ends the announce window still
     // gets its answer before the drain can end.
-    const probe = readyPath !== null && isReadiness(req.url);
-    let slot;
-    if (sd._running) {
-      if (kind === null) sd._localPlain++;
-      else sd._take(kindArg);
-      slot = LOCAL;
-    } else {
-      slot = acquire();
-    }
+    const slot = acquire();
     if (slot === REFUSED) {
       if (probe) answerReadiness(req, res);
       else refuse(req, res);
       return true;
     }
-    const conn = h2 ? req.stream.session : req.socket;
-    let st = conn[kState];
-    if (st === undefined) st = track(conn);
-    st.active++;
-    st.requests++;
     st.res = res;
-    res.on('close', () => {
-      st.active--;
-      if (st.res === res) st.res = null;
-      if (slot !== LOCAL) {
-        if (release(slot)) sd._drain();
-      } else if (sd._running && kind === null) {
-        sd._localPlain--;
-      } else {
-        sd._give(LOCAL, kindArg);
-      }
-      if (quiescing && st.active === 0) queueSweep();
-    });
+    watch(st, res, slot);
     if (probe) {
       answerReadiness(req, res);
       return true;
@@ -283,6 +327,8 @@ function attach(sd, server, options) {
     if (!h2 && typeof server.closeAllConnections === 'function') server.closeAllConnections();
   }
 
+  const adopter = { adopt: adoptInFlight, count: countInFlight };
+  sd._adopters.push(adopter);
   const listeners = [
     ['draining', onDraining],
     ['quiescing', onQuiescing],
@@ -303,6 +349,8 @@ function attach(sd, server, options) {
     /** Stops draining this server (restores its emit, forgets its connections). */
     detach() {
       if (server.emit === emit) server.emit = origEmit;
+      const i = sd._adopters.indexOf(adopter);
+      if (i >= 0) sd._adopters.splice(i, 1);
       for (const [event, fn] of listeners) sd.removeListener(event, fn);
       for (const c of conns) {
         c.removeListener('close', onConnClose);

@@ -230,3 +230,30 @@ test('gradual advice: during the announce window only some responses are told to
   await sd.done;
   await c.whenClosed();
 });
+
+test('work in flight at the trigger is handed to the core, pipelined requests included', async (t) => {
+  const sd = new Shutdown({ exitOnDone: false, drainTimeout: 10_000 });
+  const h = holder();
+  const server = http.createServer(h.handler);
+  sd.attach(server);
+  const port = await listen(t, server);
+  const c = await connect(port);
+  // Two pipelined requests on one connection, and a finished one before them.
+  c.get('/');
+  await c.response();
+  c.write('GET /hold?1 HTTP/1.1\r\nHost: x\r\n\r\nGET /hold?2 HTTP/1.1\r\nHost: x\r\n\r\n');
+  const other = await connect(port);
+  other.get('/hold?3');
+  await until(() => h.waiting.length === 3, 'three requests in the handler');
+  assert.equal(sd.inFlight, 3);
+  sd.trigger('test');
+  assert.equal(sd.inFlight, 3, 'now as guards of the core');
+  assert.equal(sd.accepting, false);
+  h.release();
+  for (const conn of [c, other]) await conn.whenClosed();
+  assert.deepEqual(c.responses.map((r) => r.status), [200, 200, 200]);
+  assert.equal(other.responses[0].status, 200);
+  const report = await sd.done;
+  assert.equal(report.in_flight_at_trigger, 3);
+  assert.equal(report.exit_code, 0);
+});
