@@ -326,7 +326,7 @@ class Shutdown extends EventEmitter {
   get inFlight() {
     let local = this._localPlain;
     for (const n of this._localKinds.values()) local += n;
-    if (this._running) for (const a of this._adopters) local += a.count();
+    for (const a of this._adopters) local += a.count();
     return this._native.inFlight + local;
   }
 
@@ -386,7 +386,7 @@ class Shutdown extends EventEmitter {
       }
       if (typeof detail !== 'string') throw typeError('reason.detail', `must be a string, got ${typeof detail}`);
     } else throw typeError('reason', `must be a string or { kind, detail }, got ${typeof reason}`);
-    this._adopt();
+    this._beforeTrigger();
     if (this._native.trigger(kind, detail)) this._drain();
     return this;
   }
@@ -421,7 +421,7 @@ class Shutdown extends EventEmitter {
   }
 
   _onSignal(num) {
-    this._adopt();
+    this._beforeTrigger();
     if (this._native.triggerSignal(num)) this._drain();
     const json = this._native.reportJson();
     if (json !== null && JSON.parse(json).forced === 'terminated') {
@@ -482,6 +482,11 @@ class Shutdown extends EventEmitter {
     if (slot !== LOCAL) return this._native.acquireChild(slot);
     if (this._running) return this._take(kind);
     return this._native.childOfAdopted(kind ?? null);
+  }
+
+  _beforeTrigger() {
+    if (this._running) this._adopt();
+    else if (this.phase === 'draining') for (const a of this._adopters) a.escalate();
   }
 
   /** Just before the first trigger: the core takes the guards of the local work. */

@@ -36,6 +36,7 @@ class ConnectionState {
     this.requests = 0; // requests seen on it
     this.res = null; // the latest response on it (http1)
     this.more = null; // earlier responses still unfinished while Running (pipelining)
+    this.guard = -1; // a guard kept for the request arriving when admission closed
   }
 }
 
@@ -93,6 +94,12 @@ function attach(sd, server, options) {
 
   function onConnClose() {
     conns.delete(this);
+    const st = this[kState];
+    if (st !== undefined && st.guard !== REFUSED) {
+      const slot = st.guard;
+      st.guard = REFUSED;
+      if (release(slot)) sd._drain();
+    }
   }
 
   function track(conn) {
@@ -161,6 +168,56 @@ function attach(sd, server, options) {
     res.end('shutting down\n');
   }
 
+  // ----- the quiesce boundary -------------------------------------------------------
+  // Admission closes in the core at one instant; Node learns of connections and bytes
+  // a loop turn or two later. A connection already accepted (or waiting in the listen
+  // backlog), or a request already sent, when admission closes was opened before the
+  // close: it is served, not reset or refused. During the announce window this
+  // attachment holds one guard of its own, the reserve (not counted in inFlight).
+  // When admission closes, it keeps the listener open for one more turn of the loop
+  // (what is in the backlog is accepted), closes it, lets one more turn read what
+  // those connections already sent, then closes the idle connections; a connection
+  // with a request still arriving keeps a child of the reserve for that request. Then
+  // the reserve is released. With no announce window (drainDelay 0) there is no
+  // reserve: admission and the listener close at once.
+  let reserve = REFUSED;
+
+  // A slot for a request: the core's answer, or a child of the reserve while held.
+  function admit() {
+    const slot = acquire();
+    if (slot !== REFUSED || reserve === REFUSED) return slot;
+    return nat.acquireChild(reserve);
+  }
+
+  function releaseReserve() {
+    if (reserve === REFUSED) return;
+    const slot = reserve;
+    reserve = REFUSED;
+    if (release(slot)) sd._drain();
+  }
+
+  const nextTurn = () => new Promise((resolve) => setImmediate(resolve));
+
+  async function closeAtBoundary() {
+    await nextTurn();
+    await nextTurn(); // a full poll phase has accepted what was in the backlog
+    if (!over) server.close();
+    await nextTurn(); // and read what those connections had sent
+    if (!over) {
+      sweepIdle();
+      for (const c of conns) {
+        const st = c[kState];
+        if (c.destroyed || st.active !== 0 || st.guard !== REFUSED) continue;
+        // Still open and not idle: a request is arriving (the parser has begun one,
+        // or bytes came on a fresh connection). TLS connections that never completed a
+        // request cannot be told apart from idle ones: not kept.
+        if (st.requests === 0 && c instanceof tls.TLSSocket) continue;
+        st.guard = nat.acquireChild(reserve);
+      }
+    }
+    releaseReserve();
+  }
+
   function queueSweep() {
     if (sweepQueued) return;
     sweepQueued = true;
@@ -217,8 +274,8 @@ function attach(sd, server, options) {
 
   // Responses in flight not yet holding a guard (while Running), for sd.inFlight.
   function countInFlight() {
-    let n = 0;
-    if (h2) return n; // http2 requests always hold a guard
+    let n = reserve === REFUSED ? 0 : -1; // the reserve is not work
+    if (h2 || !sd._running) return n; // http2 requests always hold a guard
     for (const c of conns) {
       const st = c[kState];
       if (st.res !== null && st.active === 0 && !done(st.res)) n++;
@@ -259,7 +316,9 @@ function attach(sd, server, options) {
     }
     // Readiness probes hold a guard too: a probe that ends the announce window still
     // gets its answer before the drain can end.
-    const slot = acquire();
+    let slot = st.guard;
+    if (slot !== REFUSED) st.guard = REFUSED;
+    else slot = admit();
     if (slot === REFUSED) {
       if (probe) answerReadiness(req, res);
       else refuse(req, res);
@@ -289,6 +348,7 @@ function attach(sd, server, options) {
   // ----- milestones -------------------------------------------------------------
 
   function onDraining() {
+    if (!h2 && reserve === REFUSED && nat.accepting) reserve = acquire();
     // Responses in flight whose headers are not sent yet: advise them too.
     if (h2) {
       for (const s of conns) if (s[kState].active > 0 && nat.shouldClose() && !s.closed) s.close();
@@ -302,8 +362,8 @@ function attach(sd, server, options) {
 
   function onQuiescing() {
     quiescing = true;
-    server.close(); // the listener; Node >= 19 also closes idle connections here
     if (h2) {
+      server.close();
       // GOAWAY: streams in flight finish, new ones go elsewhere.
       for (const s of conns) if (!s.closed) s.close();
       return;
@@ -312,11 +372,24 @@ function attach(sd, server, options) {
       const st = c[kState];
       if (st.res !== null && !st.res.headersSent) st.res.shouldKeepAlive = false;
     }
+    if (reserve !== REFUSED) {
+      closeAtBoundary().catch((e) => process.nextTick(() => {
+        throw e;
+      }));
+      return;
+    }
+    server.close(); // the listener; Node >= 19 also closes idle connections here
     sweepIdle();
+  }
+
+  // A repeated trigger is about to cut the drain: the reserve is not work in flight.
+  function beforeEscalation() {
+    releaseReserve();
   }
 
   function onClosing() {
     over = true;
+    releaseReserve();
     for (const c of conns) {
       if (c.destroyed) continue;
       stats.connectionsDestroyed++;
@@ -327,7 +400,7 @@ function attach(sd, server, options) {
     if (!h2 && typeof server.closeAllConnections === 'function') server.closeAllConnections();
   }
 
-  const adopter = { adopt: adoptInFlight, count: countInFlight };
+  const adopter = { adopt: adoptInFlight, count: countInFlight, escalate: beforeEscalation };
   sd._adopters.push(adopter);
   const listeners = [
     ['draining', onDraining],

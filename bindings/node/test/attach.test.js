@@ -257,3 +257,60 @@ test('work in flight at the trigger is handed to the core, pipelined requests in
   assert.equal(report.in_flight_at_trigger, 3);
   assert.equal(report.exit_code, 0);
 });
+
+test('the quiesce boundary: what was already sent is served, what is arriving is kept, idle connections close', async (t) => {
+  const sd = new Shutdown({ exitOnDone: false, drainDelay: 60_000, announceProbes: 1, drainTimeout: 10_000, gracePeriod: null });
+  const h = holder();
+  const server = http.createServer(h.handler);
+  server.keepAliveTimeout = 600_000;
+  const att = sd.attach(server);
+  const port = await listen(t, server);
+  const busy = await connect(port);
+  busy.get('/hold');
+  const idle = await connect(port);
+  idle.get('/');
+  assert.equal((await idle.response()).status, 200);
+  const slow = await connect(port);
+  const silent = await connect(port);
+  await until(() => h.waiting.length === 1, 'the held request');
+
+  sd.trigger('deploy'); // the announce window
+  assert.equal(sd.inFlight, 1, 'the attachment reserve is not work in flight');
+  // A request sent in the same instant admission closes: it reached the socket
+  // before the close, Node reads it after. And a request still arriving.
+  const late = await connect(port);
+  late.get('/?late');
+  slow.write('GET /?slow HTTP/1.1\r\nHost: x\r\n');
+  sd.readinessProbed(); // the balancer saw "not ready": admission closes now
+  assert.equal(sd.accepting, false);
+
+  const r = await late.response();
+  assert.equal(r.status, 200, 'already sent before the close: served');
+  assert.equal(r.headers.connection, 'close');
+  await idle.whenClosed();
+  await silent.whenClosed();
+  const { refused } = require('./helpers.js');
+  assert.equal(await refused(port), true, 'the listener is closed');
+  assert.equal(slow.closed, false);
+  slow.write('\r\n');
+  const rs = await slow.response();
+  assert.equal(rs.status, 200, 'was arriving at the close: kept and served');
+  h.release();
+  assert.equal((await busy.response()).status, 200);
+  const report = await sd.done;
+  assert.equal(report.exit_code, 0);
+  assert.equal(report.aborted, 0);
+  assert.equal(att.stats.refused, 0);
+});
+
+test('a second trigger during the announce window does not count the reserve as aborted work', async (t) => {
+  const sd = new Shutdown({ exitOnDone: false, drainDelay: 60_000, drainTimeout: 10_000, gracePeriod: null });
+  const server = http.createServer((req, res) => res.end('ok'));
+  sd.attach(server);
+  await listen(t, server);
+  sd.trigger('first');
+  sd.trigger('second');
+  const report = await sd.done;
+  assert.equal(report.forced, 'escalation');
+  assert.equal(report.aborted, 0);
+});
