@@ -7,7 +7,7 @@
 // process.on (never a native signal handler: see docs/design.md), and attach() for
 // http/https/http2 servers (in ./lib/attach.js).
 
-const { EventEmitter } = require('node:events');
+const { EventEmitter, setMaxListeners } = require('node:events');
 const os = require('node:os');
 const path = require('node:path');
 
@@ -289,6 +289,8 @@ class Shutdown extends EventEmitter {
     this._abort = controller;
     /** Aborted when the core's cancellation fires: drain deadline, forced drain, or Done. */
     this.signal = controller.signal;
+    // One signal shared by all the work in flight: any number of listeners is normal.
+    setMaxListeners(0, this.signal);
     const resolvers = {};
     for (const m of MILESTONES) {
       // Promise.withResolvers() is Node 22+; keep Node 18/20.

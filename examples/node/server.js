@@ -110,7 +110,7 @@ if (args['stdin-control']) {
       const line = buf.slice(0, i).trim();
       buf = buf.slice(i + 1);
       if (line === 'release') {
-        for (const r of held) r();
+        for (const r of [...held]) r();
         held.clear();
         say('released');
       }
@@ -120,19 +120,28 @@ if (args['stdin-control']) {
   process.stdin.unref?.();
 }
 
+// Resolves after `ms` (or when released, for 'hold'); rejects when `signal` aborts.
+// The abort listener is removed when the wait ends, so waits do not pile up on the
+// shared signal.
 const sleep = (ms, signal) =>
   new Promise((resolve, reject) => {
-    const t = ms === 'hold' ? null : setTimeout(resolve, ms);
-    if (t === null) held.add(resolve);
-    signal?.addEventListener(
-      'abort',
-      () => {
-        if (t !== null) clearTimeout(t);
-        held.delete(resolve);
-        reject(signal.reason);
-      },
-      { once: true },
-    );
+    if (signal?.aborted) {
+      reject(signal.reason);
+      return;
+    }
+    const finish = () => {
+      signal?.removeEventListener('abort', onAbort);
+      held.delete(finish);
+      resolve();
+    };
+    const t = ms === 'hold' ? null : setTimeout(finish, ms);
+    if (t === null) held.add(finish);
+    function onAbort() {
+      if (t !== null) clearTimeout(t);
+      held.delete(finish);
+      reject(signal.reason);
+    }
+    signal?.addEventListener('abort', onAbort, { once: true });
   });
 
 const duration = (v) => (v === 'hold' ? 'hold' : Math.min(Number(v ?? 1000), 60_000));

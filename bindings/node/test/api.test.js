@@ -451,3 +451,15 @@ test('work admitted while running is handed to the core at the first trigger, la
   assert.equal(r.aborted, 4);
   assert.deepEqual(r.aborted_by_kind, { http: 3 });
 });
+
+test('the shared signal takes any number of listeners without a warning', () => {
+  const r = child(`
+    const { Shutdown } = require('.');
+    const sd = new Shutdown({ manualClock: true });
+    for (let i = 0; i < 50; i++) sd.signal.addEventListener('abort', () => {});
+    setImmediate(() => console.log('ok'));
+  `);
+  assert.equal(r.status, 0);
+  assert.equal(r.stderr, '');
+  assert.equal(r.stdout.trim(), 'ok');
+});
