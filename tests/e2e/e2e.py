@@ -957,6 +957,14 @@ def main():
         json.dump(results, f, indent=2)
     print()
     table(results)
+    for r in results:
+        for n in r.get("notes", []) + r.get("client_proxy_disagreement", []):
+            print(f"  {r['topology']}/{r['arm']}: {n}")
+        other = (r.get("proxy_counters") or {}).get("upstream_other_errors")
+        if other and not r["control"]:
+            print(f"  {r['topology']}/{r['arm']}: WARNING {other} requests reached an instance and "
+                  f"were lost there (connection reset); nginx retried the idempotent ones, a POST "
+                  f"there fails: {(r['proxy_counters'].get('other_error_sample') or [''])[0][:160]}")
     print()
     print(f"summary: {os.path.relpath(os.path.join(OUT, 'summary.json'), os.getcwd())}, "
           f"logs: {os.path.relpath(OUT, os.getcwd())}/<topology>-<arm>/")
