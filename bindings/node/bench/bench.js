@@ -5,7 +5,7 @@
 // variants so that drift on a shared machine hits all of them alike.
 //
 //   node bench.js [--duration S] [--rounds N] [--connections C] [--variants a,b,...]
-// Bounded: rounds x variants x (1 s warm-up + duration) seconds.
+// Bounded: variants x 2 s of warm-up + rounds x variants x duration seconds.
 
 const { spawn } = require('node:child_process');
 const fs = require('node:fs');
@@ -17,8 +17,8 @@ const opt = (name, dflt) => {
   const i = args.indexOf(`--${name}`);
   return i >= 0 ? args[i + 1] : dflt;
 };
-const duration = Math.min(Number(opt('duration', 5)), 60);
-const rounds = Math.min(Number(opt('rounds', 3)), 10);
+const duration = Math.min(Number(opt('duration', 2)), 60);
+const rounds = Math.min(Number(opt('rounds', 10)), 30);
 const connections = Math.min(Number(opt('connections', 50)), 500);
 const variants = opt('variants', 'plain,attach,terminator,terminus').split(',');
 
@@ -50,33 +50,41 @@ function cpuSeconds(pid) {
   }
 }
 
-async function measure(variant) {
-  const { proc, port } = await start(variant);
-  try {
-    await load(port, 1); // warm-up: JIT, connection pool
-    const cpu0 = cpuSeconds(proc.pid);
-    const r = await load(port, duration);
-    const cpu1 = cpuSeconds(proc.pid);
-    if (r.errors || r.non2xx) throw new Error(`${variant}: ${r.errors} errors, ${r.non2xx} non-2xx`);
-    // CPU per request: less sensitive than throughput to other load on a shared machine.
-    const usPerReq = cpu0 === null ? NaN : ((cpu1 - cpu0) * 1e6) / r.requests.total;
-    return { rps: r.requests.average, p99: r.latency.p99, usPerReq };
-  } finally {
-    proc.kill('SIGKILL');
-  }
+async function measure(server) {
+  const cpu0 = cpuSeconds(server.proc.pid);
+  const r = await load(server.port, duration);
+  const cpu1 = cpuSeconds(server.proc.pid);
+  if (r.errors || r.non2xx) throw new Error(`${server.variant}: ${r.errors} errors, ${r.non2xx} non-2xx`);
+  // CPU per request: less sensitive than throughput to other load on a shared machine.
+  const usPerReq = cpu0 === null ? NaN : ((cpu1 - cpu0) * 1e6) / r.requests.total;
+  return { rps: r.requests.average, p99: r.latency.p99, usPerReq };
 }
 
 (async () => {
   const results = Object.fromEntries(variants.map((v) => [v, []]));
   console.log(`autocannon: ${connections} connections, ${duration} s per run, ${rounds} rounds, node ${process.version}`);
+  // Every server runs for the whole benchmark (an idle one costs nothing), warmed up
+  // once; the rounds then measure them back to back, so that each round's ratios
+  // compare runs a few seconds apart.
+  const servers = {};
+  for (const v of variants) servers[v] = { variant: v, ...(await start(v)) };
+  try {
+    for (const v of variants) await load(servers[v].port, 2); // JIT, connection pool
+    await runRounds();
+  } finally {
+    for (const v of variants) servers[v].proc.kill('SIGKILL');
+  }
+
+  async function runRounds() {
   for (let round = 0; round < rounds; round++) {
     // Rotate the order each round.
     const order = variants.map((_, i) => variants[(i + round) % variants.length]);
     for (const v of order) {
-      const m = await measure(v);
+      const m = await measure(servers[v]);
       results[v].push(m);
       console.log(`  round ${round + 1} ${v.padEnd(11)} ${m.rps.toFixed(0).padStart(7)} req/s  p99 ${m.p99} ms  ${m.usPerReq.toFixed(2)} us CPU/req`);
     }
+  }
   }
   const median = (xs) => {
     const s = [...xs].sort((a, b) => a - b);
