@@ -203,7 +203,7 @@ function attach(sd, server, options) {
     await nextTurn(); // a full poll phase has accepted what was in the backlog
     if (!over) server.close();
     await nextTurn(); // and read what those connections had sent
-    if (!over) {
+    if (!over && reserve !== REFUSED) {
       sweepIdle();
       for (const c of conns) {
         const st = c[kState];
