@@ -19,6 +19,8 @@ export interface ShutdownOptions {
   drainDelay?: number;
   /** End the announce window after this many "not ready" readiness probes (needs drainDelay). */
   announceProbes?: number;
+  /** How long admission stays open after the last of announceProbes (default 100 ms). */
+  announceSettle?: number;
   /** How long in-flight work may take once admission closes (default 20000). */
   drainTimeout?: number;
   /** The budget of all cleanup hooks together (default 5000). */

@@ -53,6 +53,7 @@ function rangeError(option, message) {
 const FIELD_TO_OPTION = {
   drain_delay: 'drainDelay',
   announce_probes: 'announceProbes',
+  announce_settle: 'announceSettle',
   drain_timeout: 'drainTimeout',
   close_timeout: 'closeTimeout',
   grace_period: 'gracePeriod',
@@ -91,6 +92,7 @@ function messageOf(e) {
 const OPTIONS = new Set([
   'drainDelay',
   'announceProbes',
+  'announceSettle',
   'drainTimeout',
   'closeTimeout',
   'gracePeriod',
@@ -155,6 +157,7 @@ function normalize(options) {
   const n = {};
   n.drainDelayMs = millis(options, 'drainDelay');
   n.announceProbes = count(options, 'announceProbes');
+  n.announceSettleMs = millis(options, 'announceSettle');
   n.drainTimeoutMs = millis(options, 'drainTimeout');
   n.closeTimeoutMs = millis(options, 'closeTimeout');
   if (options.gracePeriod === null) n.gracePeriodOff = true;

@@ -59,7 +59,9 @@ mod report;
 mod shutdown;
 mod signals;
 
-pub use config::{Builder, CloseStrategy, Config, ConfigError, Escalation, MAX_TIMEOUT};
+pub use config::{
+    Builder, CloseStrategy, Config, ConfigError, Escalation, DEFAULT_ANNOUNCE_SETTLE, MAX_TIMEOUT,
+};
 pub use hooks::{BoxError, HookDone, HookOptions, HookResult};
 pub use kinds::{Kind, KindError, MAX_KINDS};
 pub use machine::{HookError, Phase};

@@ -141,6 +141,7 @@ impl std::error::Error for HookError {}
 pub struct Machine {
     drain_delay: Duration,
     announce_probes: Option<u32>,
+    announce_settle: Duration,
     drain_timeout: Duration,
     close_timeout: Duration,
     force_at: Option<u32>,
@@ -171,6 +172,7 @@ impl Machine {
         Machine {
             drain_delay: config.drain_delay,
             announce_probes: config.announce_probes,
+            announce_settle: config.announce_settle,
             drain_timeout: config.drain_timeout,
             close_timeout: config.close_timeout,
             force_at: config.escalation.force_at,
@@ -277,19 +279,21 @@ impl Machine {
         }
     }
 
-    /// A readiness probe was answered "not ready". Ends the announce window once the
-    /// configured number of probes has been seen.
+    /// A readiness probe was answered "not ready". The announce window ends
+    /// `announce_settle` after the configured number of probes.
     pub fn readiness_probed(&mut self, now: Instant) {
         if self.phase != Phase::Draining || self.quiescing {
             return;
         }
         self.probes += 1;
-        if self.announce_probes.is_some_and(|n| self.probes >= n) {
-            log::info!(
-                "shutdown: {} readiness probes saw not-ready, closing admission",
-                self.probes
-            );
+        if self.announce_probes != Some(self.probes) {
+            return;
+        }
+        log::info!("shutdown: {} readiness probes saw not-ready", self.probes);
+        if self.announce_settle.is_zero() {
             self.enter_quiescing(now);
+        } else if let Some(end) = &mut self.announce_deadline {
+            *end = (*end).min(now + self.announce_settle);
         }
     }
 

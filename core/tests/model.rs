@@ -107,8 +107,13 @@ impl Model {
     fn probe(&mut self) {
         if let Stage::Announce { .. } = self.stage {
             self.probes += 1;
-            if self.probes_needed.is_some_and(|n| self.probes >= n) {
-                self.quiesce();
+            if let (Some(n), Stage::Announce { end }) = (self.probes_needed, self.stage) {
+                if self.probes == n {
+                    let settle = shutdown::DEFAULT_ANNOUNCE_SETTLE.as_millis() as u64;
+                    self.stage = Stage::Announce {
+                        end: end.min(self.now + settle),
+                    };
+                }
             }
         }
     }

@@ -362,6 +362,12 @@ typedef struct {
    */
   uint32_t announce_probes;
   /**
+   * How long admission stays open after the last of `announce_probes` (default
+   * 100): requests the balancer dispatched before it processed that answer are
+   * still admitted.
+   */
+  uint64_t announce_settle_ms;
+  /**
    * How long in-flight work may take once admission closes (default 20000).
    */
   uint64_t drain_timeout_ms;

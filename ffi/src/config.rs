@@ -36,6 +36,10 @@ pub struct ShutdownConfig {
     /// End the announce window after this many readiness probes answered "not ready"
     /// (shutdown_readiness_probed()); 0: off (default). Needs drain_delay_ms > 0.
     pub announce_probes: u32,
+    /// How long admission stays open after the last of `announce_probes` (default
+    /// 100): requests the balancer dispatched before it processed that answer are
+    /// still admitted.
+    pub announce_settle_ms: u64,
     /// How long in-flight work may take once admission closes (default 20000).
     pub drain_timeout_ms: u64,
     /// The budget of all cleanup hooks together (default 5000).
@@ -86,6 +90,7 @@ pub(crate) fn default_config() -> ShutdownConfig {
     ShutdownConfig {
         drain_delay_ms: to_ms(c.drain_delay()),
         announce_probes: c.announce_probes().unwrap_or(0),
+        announce_settle_ms: to_ms(c.announce_settle()),
         drain_timeout_ms: to_ms(c.drain_timeout()),
         close_timeout_ms: to_ms(c.close_timeout()),
         grace_period_ms: c.grace_period().map_or(0, to_ms),
@@ -122,6 +127,7 @@ pub(crate) fn builder(c: &ShutdownConfig) -> Result<Builder, String> {
     let mut b = Shutdown::builder()
         .drain_delay(ms(c.drain_delay_ms))
         .drain_timeout(ms(c.drain_timeout_ms))
+        .announce_settle(ms(c.announce_settle_ms))
         .close_timeout(ms(c.close_timeout_ms))
         .grace_period((c.grace_period_ms != 0).then(|| ms(c.grace_period_ms)))
         .escalation(Escalation {
@@ -153,6 +159,7 @@ pub extern "C" fn shutdown_config_default() -> ShutdownConfig {
         ShutdownConfig {
             drain_delay_ms: 0,
             announce_probes: 0,
+            announce_settle_ms: 100,
             drain_timeout_ms: 20_000,
             close_timeout_ms: 5_000,
             grace_period_ms: 30_000,

@@ -96,6 +96,9 @@ impl Target for C {
         if let Some(v) = c.drain_delay_ms {
             cfg.drain_delay_ms = v;
         }
+        if let Some(v) = c.announce_settle_ms {
+            cfg.announce_settle_ms = v;
+        }
         if let Some(v) = c.announce_probes {
             cfg.announce_probes = v;
         }

@@ -50,6 +50,7 @@ type Wake = ThreadsafeFunction<u32, (), u32, Status, false, true>;
 pub struct NativeOptions {
     pub drain_delay_ms: Option<f64>,
     pub announce_probes: Option<u32>,
+    pub announce_settle_ms: Option<f64>,
     pub drain_timeout_ms: Option<f64>,
     pub close_timeout_ms: Option<f64>,
     pub grace_period_ms: Option<f64>,
@@ -96,6 +97,9 @@ fn builder(o: &NativeOptions) -> shutdown::Builder {
     }
     if let Some(n) = o.announce_probes {
         b = b.announce_probes(n);
+    }
+    if let Some(v) = o.announce_settle_ms {
+        b = b.announce_settle(ms(v));
     }
     if let Some(v) = o.drain_timeout_ms {
         b = b.drain_timeout(ms(v));
@@ -747,6 +751,7 @@ mod tests {
         NativeOptions {
             drain_delay_ms: None,
             announce_probes: None,
+            announce_settle_ms: None,
             drain_timeout_ms: None,
             close_timeout_ms: None,
             grace_period_ms: None,

@@ -259,7 +259,7 @@ test('work in flight at the trigger is handed to the core, pipelined requests in
 });
 
 test('the quiesce boundary: what was already sent is served, what is arriving is kept, idle connections close', async (t) => {
-  const sd = new Shutdown({ exitOnDone: false, drainDelay: 60_000, announceProbes: 1, drainTimeout: 10_000, gracePeriod: null });
+  const sd = new Shutdown({ exitOnDone: false, drainDelay: 60_000, announceProbes: 1, announceSettle: 0, drainTimeout: 10_000, gracePeriod: null });
   const h = holder();
   const server = http.createServer(h.handler);
   server.keepAliveTimeout = 600_000;

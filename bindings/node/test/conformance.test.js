@@ -21,6 +21,7 @@ function optionsOf(config) {
   const map = {
     drain_delay_ms: 'drainDelay',
     announce_probes: 'announceProbes',
+    announce_settle_ms: 'announceSettle',
     drain_timeout_ms: 'drainTimeout',
     close_timeout_ms: 'closeTimeout',
     grace_period_ms: 'gracePeriod',

@@ -200,10 +200,16 @@ static void test_adaptive_announce(void) {
     CHECK(shutdown_is_accepting(sd));
     CHECK_OK(shutdown_advance(sd, 10));
     CHECK_OK(shutdown_readiness_probed(sd));
+    /* admission stays open for announce_settle_ms (default 100) after the last probe */
+    CHECK(cfg.announce_settle_ms == 100);
+    CHECK(shutdown_is_accepting(sd));
+    CHECK_OK(shutdown_advance(sd, 99));
+    CHECK(shutdown_is_accepting(sd));
+    CHECK_OK(shutdown_advance(sd, 1));
     CHECK(!shutdown_is_accepting(sd));
     CHECK(phase_of(sd) == SHUTDOWN_PHASE_DONE); /* nothing in flight, no hooks */
     shutdown_report_t *r = report_of(sd);
-    CHECK(reached_us(r, SHUTDOWN_MILESTONE_QUIESCING) == 20000);
+    CHECK(reached_us(r, SHUTDOWN_MILESTONE_QUIESCING) == 120000);
     shutdown_report_free(r);
     shutdown_free(sd);
 }

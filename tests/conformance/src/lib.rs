@@ -37,6 +37,7 @@ pub struct Scenario {
 pub struct ScenarioConfig {
     pub drain_delay_ms: Option<u64>,
     pub announce_probes: Option<u32>,
+    pub announce_settle_ms: Option<u64>,
     pub drain_timeout_ms: Option<u64>,
     pub close_timeout_ms: Option<u64>,
     /// Absent: the default (30 s); `null`: no grace period check.

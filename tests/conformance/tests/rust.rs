@@ -41,6 +41,9 @@ impl Target for Rust {
         if let Some(v) = c.announce_probes {
             b = b.announce_probes(v);
         }
+        if let Some(v) = c.announce_settle_ms {
+            b = b.announce_settle(ms(v));
+        }
         if let Some(v) = c.drain_timeout_ms {
             b = b.drain_timeout(ms(v));
         }
