@@ -242,15 +242,42 @@ class CArm(Arm):
         return os.environ.get("E2E_C_SERVER") or os.path.join(ROOT, "target", "examples-c", "server")
 
     def snapshot(self, snap):
+        """Copies libshutdown (library and header, as installed in target/ffi-prefix)
+        and compiles examples/c/server.c against exactly that pair: a server compiled
+        against another version of the header would read a different config layout."""
         d = os.path.join(snap, "c")
-        os.makedirs(os.path.join(d, "lib"))
-        self.exe = os.path.join(d, "server")
-        shutil.copy2(self.binary(), self.exe)
-        libdir = os.path.join(self.prefix, "lib")
-        for f in os.listdir(libdir) if os.path.isdir(libdir) else []:
-            if f.startswith("libshutdown.so"):
-                shutil.copy2(os.path.join(libdir, f), os.path.join(d, "lib", f), follow_symlinks=True)
+        for sub in ("lib", "include"):
+            os.makedirs(os.path.join(d, sub))
         self.libdir = os.path.join(d, "lib")
+        libdir = os.path.join(self.prefix, "lib")
+        real = os.path.realpath(os.path.join(libdir, "libshutdown.so"))
+        if os.path.isfile(real):
+            shutil.copy2(real, os.path.join(self.libdir, os.path.basename(real)))
+            for link in ("libshutdown.so", "libshutdown.so.0"):
+                if not os.path.exists(os.path.join(self.libdir, link)):
+                    os.symlink(os.path.basename(real), os.path.join(self.libdir, link))
+        header = os.path.join(self.prefix, "include", "shutdown.h")
+        self.exe = os.path.join(d, "server")
+        cc = shutil.which("cc") or shutil.which("gcc")
+        if cc and os.path.isfile(header) and os.path.isfile(real) and not os.environ.get("E2E_C_SERVER"):
+            shutil.copy2(header, os.path.join(d, "include", "shutdown.h"))
+            src = os.path.join(d, "server.c")
+            shutil.copy2(os.path.join(ROOT, "examples", "c", "server.c"), src)
+            r = subprocess.run([cc, "-std=c11", "-O2", src, "-o", self.exe,
+                                "-I", os.path.join(d, "include"), "-L", self.libdir, "-lshutdown"],
+                               capture_output=True, text=True)
+            if r.returncode != 0:
+                raise OSError(f"examples/c/server.c did not compile: {r.stderr.strip()[:300]}")
+            self.built = "compiled by the harness against target/ffi-prefix"
+        else:
+            shutil.copy2(self.binary(), self.exe)
+            self.built = f"prebuilt {self.binary()}"
+        tree_header = os.path.join(ROOT, "ffi", "include", "shutdown.h")
+        try:
+            with open(header, "rb") as a, open(tree_header, "rb") as b:
+                self.stale = a.read() != b.read()
+        except OSError:
+            self.stale = False
 
     def env(self):
         env = dict(os.environ)
@@ -797,6 +824,13 @@ def run_one(topology, arm, args, drain):
     if several:
         notes.append(f"{len(several)} request ids were accepted by more than one instance (proxy retries)")
     result["client_proxy_disagreement"] = notes
+    result["notes"] = [] if arm.posts else [
+        "no POSTs in this arm's mix: the server has no POST /work route"]
+    if getattr(arm, "stale", False):
+        result["notes"].append("target/ffi-prefix/include/shutdown.h differs from ffi/include/shutdown.h: "
+                               "the installed libshutdown is not the tree's (rerun ffi/tests/run.sh)")
+    if getattr(arm, "built", None):
+        result["notes"].append("server: " + arm.built)
 
     failures = []
     if result["error"]:
