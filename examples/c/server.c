@@ -3,6 +3,7 @@
  *
  *   GET /            200 "hello"
  *   GET /slow?ms=N   200 after N ms (a timer in the event loop, not a sleep)
+ *   POST /work?ms=N  200 after N ms (default 0), once its Content-Length body is read
  *   GET /readyz      200 while ready; 503 while draining (and reports the probe)
  *   GET /healthz     200 (liveness)
  *
@@ -116,7 +117,10 @@ static void close_conn(int i) {
 }
 
 static void respond(const shutdown_t *sd, conn_t *c, int status, const char *body) {
-    const char *reason = status == 200 ? "OK" : status == 404 ? "Not Found" : "Service Unavailable";
+    const char *reason = status == 200   ? "OK"
+                         : status == 400 ? "Bad Request"
+                         : status == 404 ? "Not Found"
+                                         : "Service Unavailable";
     c->close_after = c->client_close || shutdown_should_close(sd) || status == 503;
     c->status = status;
     c->out_len = (size_t)snprintf(c->out, sizeof c->out,
@@ -146,15 +150,15 @@ static void header_value(const char *headers, const char *name, char *out, size_
     }
 }
 
-/* Handles one complete request in c->in (headers end at `end`). */
-static void handle_request(const shutdown_t *sd, conn_t *c, char *end) {
+/* Handles one complete request in c->in (headers end at `end`, then `body` bytes). */
+static void handle_request(const shutdown_t *sd, conn_t *c, char *end, size_t body) {
     *end = '\0';
     char method[8] = "", target[256] = "", conn_hdr[32];
     sscanf(c->in, "%7s %255s", method, target);
     header_value(c->in, "X-Request-Id", c->id, sizeof c->id);
     header_value(c->in, "Connection", conn_hdr, sizeof conn_hdr);
     c->client_close = strcasecmp(conn_hdr, "close") == 0;
-    size_t used = (size_t)(end + 4 - c->in);
+    size_t used = (size_t)(end + 4 - c->in) + body;
     memmove(c->in, c->in + used, c->in_len - used);
     c->in_len -= used;
 
@@ -179,9 +183,12 @@ static void handle_request(const shutdown_t *sd, conn_t *c, char *end) {
         return;
     }
     log_line("accepted", c->id, 0);
-    if (strncmp(target, "/slow", 5) == 0) {
+    int is_slow = strncmp(target, "/slow", 5) == 0;
+    int is_work = strcmp(method, "POST") == 0 && strncmp(target, "/work", 5) == 0 &&
+                  (target[5] == '\0' || target[5] == '?');
+    if (is_slow || is_work) {
         const char *ms = strstr(target, "ms=");
-        long wait = ms ? strtol(ms + 3, NULL, 10) : 1000;
+        long wait = ms ? strtol(ms + 3, NULL, 10) : is_slow ? 1000 : 0;
         if (wait < 0 || wait > 600000)
             wait = 1000;
         c->due_ms = now_ms() + wait;
@@ -202,8 +209,24 @@ static void try_parse(const shutdown_t *sd, conn_t *c) {
         c->in[c->in_len < IN_SIZE ? c->in_len : IN_SIZE - 1] = '\0';
         end = strstr(c->in, "\r\n\r\n");
     }
-    if (end)
-        handle_request(sd, c, end);
+    if (!end)
+        return;
+    char length[24];
+    *end = '\0'; /* header_value reads the header block only */
+    header_value(c->in, "Content-Length", length, sizeof length);
+    *end = '\r';
+    char *rest = NULL;
+    long body = length[0] ? strtol(length, &rest, 10) : 0;
+    size_t head = (size_t)(end + 4 - c->in);
+    if (body < 0 || (rest && *rest != '\0') || head + (size_t)body >= IN_SIZE) {
+        c->client_close = 1; /* malformed or too large: answer and hang up */
+        c->in_len = 0;
+        respond(sd, c, 400, "bad request\n");
+        return;
+    }
+    if (c->in_len < head + (size_t)body)
+        return; /* the body is still arriving */
+    handle_request(sd, c, end, (size_t)body);
 }
 
 /* Returns 0 when the connection is to be closed. */
@@ -346,7 +369,7 @@ int main(int argc, char **argv) {
             short re = pfds[first + i].revents;
             int keep = 1;
             if (c->state == WAITING && c->due_ms <= now)
-                respond(sd, c, 200, "slow done\n");
+                respond(sd, c, 200, "done\n");
             if (c->state == READING && (re & (POLLIN | POLLHUP | POLLERR)))
                 keep = on_readable(sd, c);
             if (keep && c->state == WRITING)

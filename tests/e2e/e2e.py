@@ -233,9 +233,6 @@ class CArm(Arm):
     into target/examples-c/server against libshutdown in target/ffi-prefix."""
 
     name = "c"
-    # The C example has no POST route and does not read request bodies: its arm runs
-    # the mix without POSTs (see the summary's settings).
-    posts = False
     prefix = os.path.join(ROOT, "target", "ffi-prefix")
 
     def binary(self):
