@@ -17,6 +17,7 @@ killed by their PID (their process group) only.
 
 import argparse
 import atexit
+import fcntl
 import http.client
 import json
 import os
@@ -943,6 +944,22 @@ def main():
     args.warmup = args.warmup if args.warmup is not None else (3.0 if full else 1.5)
 
     os.makedirs(OUT, exist_ok=True)
+    # One run at a time in a tree: two runs would share target/e2e and the CPU.
+    lock = open(os.path.join(OUT, ".lock"), "w")
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        log("another e2e run holds target/e2e/.lock: waiting for it (up to 20 min)")
+        deadline = time.monotonic() + 1200
+        while True:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    log("gave up waiting for the other e2e run")
+                    return 1
+                time.sleep(1)
     drain = Drain(args)
     results = []
     snap = tempfile.mkdtemp(prefix="e2e-bin-")
