@@ -242,6 +242,26 @@ impl App {
     /// Decides what to do with one request: `method`, the request target
     /// (`/slow?ms=10`) and the `X-Request-Id` header if any.
     pub fn begin(self: &Arc<Self>, method: &str, target: &str, request_id: Option<&str>) -> Begin {
+        self.begin_with(method, target, request_id, None)
+    }
+
+    /// A guard taken when a connection is accepted, for its first request: a client
+    /// (a proxy without health checks) may send that request in the instant admission
+    /// closes, after the connection was accepted. Admitted as a child of this guard,
+    /// it is served instead of refused. Drop it if no request comes soon.
+    pub fn connection_reserve(&self) -> Option<Guard> {
+        self.sd.guard_of(self.http)
+    }
+
+    /// [`begin`](Self::begin) for a connection's first request, with the connection's
+    /// reserve guard.
+    pub fn begin_with(
+        self: &Arc<Self>,
+        method: &str,
+        target: &str,
+        request_id: Option<&str>,
+        reserve: Option<Guard>,
+    ) -> Begin {
         let id = match request_id.map(sanitize).filter(|s| !s.is_empty()) {
             Some(id) => id,
             None => format!("auto-{}", self.next_id.fetch_add(1, Ordering::Relaxed)),
@@ -257,7 +277,11 @@ impl App {
                 Reply::new(self, 503, "draining", id, None)
             });
         }
-        let Some(guard) = self.sd.guard_of(self.http) else {
+        let admitted = match reserve {
+            Some(reserve) => Some(reserve.child()),
+            None => self.sd.guard_of(self.http),
+        };
+        let Some(guard) = admitted else {
             // Admission closed: a request on a surviving keep-alive connection.
             self.log(&format!("refused {id} 503\n"));
             let mut reply = Reply::new(self, 503, "shutting down", id, None);

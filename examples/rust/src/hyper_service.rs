@@ -4,7 +4,7 @@
 
 use std::convert::Infallible;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
 use async_io::Timer;
@@ -20,6 +20,11 @@ use hyper::service::service_fn;
 use hyper::{Request, Response, StatusCode};
 
 use crate::app::{App, Begin, Reply, Ticket, Work, REQUEST_ID};
+use shutdown::Guard;
+
+/// How long after admission closed a connection accepted before it keeps its reserve
+/// for a first request that has not arrived yet.
+pub const RESERVE_GRACE: std::time::Duration = std::time::Duration::from_millis(200);
 
 /// Largest `POST /work` body read.
 pub const MAX_BODY: usize = 1 << 20;
@@ -76,10 +81,11 @@ fn response(reply: Reply) -> Response<GuardedBody> {
     res
 }
 
-/// Serves one request.
+/// Serves one request; `reserve` is the connection's reserve guard for its first one.
 pub async fn handle(
     app: Arc<App>,
     req: Request<Incoming>,
+    reserve: Option<Guard>,
 ) -> Result<Response<GuardedBody>, Infallible> {
     let target = req
         .uri()
@@ -91,7 +97,7 @@ pub async fn handle(
         .get(REQUEST_ID)
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
-    let admitted = match app.begin(req.method().as_str(), &target, id.as_deref()) {
+    let admitted = match app.begin_with(req.method().as_str(), &target, id.as_deref(), reserve) {
         Begin::Reply(reply) => return Ok(response(reply)),
         Begin::Admitted(a) => a,
     };
@@ -126,12 +132,23 @@ where
     T: HyperTimer + Send + Sync + 'static,
 {
     let _token = app.connection();
+    // Held from the accept until the first request begins (see `connection_reserve`),
+    // or until shortly after admission closed if no request comes.
+    let reserve = Arc::new(Mutex::new(app.connection_reserve()));
     let svc_app = app.clone();
-    let svc = service_fn(move |req| handle(svc_app.clone(), req));
+    let svc_reserve = reserve.clone();
+    let svc = service_fn(move |req| {
+        let first = svc_reserve.lock().unwrap_or_else(|e| e.into_inner()).take();
+        handle(svc_app.clone(), req, first)
+    });
     let conn = http1::Builder::new().timer(timer).serve_connection(io, svc);
     let mut conn = std::pin::pin!(conn);
     let done = app.sd.done();
+    let quiescing = app.sd.quiescing();
     let finished = future::or(async { Some(conn.as_mut().await) }, async {
+        quiescing.await;
+        Timer::after(RESERVE_GRACE).await;
+        drop(reserve.lock().unwrap_or_else(|e| e.into_inner()).take());
         done.await;
         None
     })
