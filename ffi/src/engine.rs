@@ -718,13 +718,24 @@ pub unsafe extern "C" fn shutdown_in_flight(
 /// Thread: any. Callbacks: none.
 #[no_mangle]
 pub unsafe extern "C" fn shutdown_fd(engine: *const Engine, out_fd: *mut c_int) -> ShutdownStatus {
+    // SAFETY: the caller's contract, passed on.
+    unsafe { notifier_fd(engine, out_fd, |f| f.milestone.as_ref()) }
+}
+
+/// Writes the descriptor of one of the engine's notifiers to `*out_fd`.
+///
+/// # Safety
+/// `engine` is NULL or a live handle; `out_fd` is NULL or writable.
+unsafe fn notifier_fd(
+    engine: *const Engine,
+    out_fd: *mut c_int,
+    pick: impl FnOnce(&Fds) -> Option<&Notifier>,
+) -> ShutdownStatus {
     status(|| {
         // SAFETY: NULL or a live handle (the C contract).
         let e = unsafe { arg(engine)? };
         let o = out(out_fd)?;
-        let fd = lock(&e.shared.fds)
-            .milestone
-            .as_ref()
+        let fd = pick(&lock(&e.shared.fds))
             .map(Notifier::raw)
             .ok_or(ShutdownStatus::IO_ERROR)?;
         // SAFETY: checked for NULL.
@@ -771,19 +782,8 @@ pub unsafe extern "C" fn shutdown_cancel_fd(
     engine: *const Engine,
     out_fd: *mut c_int,
 ) -> ShutdownStatus {
-    status(|| {
-        // SAFETY: NULL or a live handle (the C contract).
-        let e = unsafe { arg(engine)? };
-        let o = out(out_fd)?;
-        let fd = lock(&e.shared.fds)
-            .cancel
-            .as_ref()
-            .map(Notifier::raw)
-            .ok_or(ShutdownStatus::IO_ERROR)?;
-        // SAFETY: checked for NULL.
-        unsafe { put(o, fd) };
-        Ok(())
-    })
+    // SAFETY: the caller's contract, passed on.
+    unsafe { notifier_fd(engine, out_fd, |f| f.cancel.as_ref()) }
 }
 
 /// Calls `callback(user_data, milestone)` on every milestone from now on, in order. It
