@@ -463,6 +463,15 @@ impl Shutdown {
         clock.since_epoch(clock.now())
     }
 
+    /// When the next deadline falls (announce window, drain, hook or close budget), as
+    /// time since this engine was built on its clock; `None` when no deadline is armed.
+    /// Lets a host on a virtual clock step [`advance`](Self::advance) from deadline to
+    /// deadline and run its own work (hooks in another language) at each instant.
+    pub fn next_deadline(&self) -> Option<Duration> {
+        let next = self.lock().machine.poll_timeout()?;
+        Some(self.inner().clock.since_epoch(next))
+    }
+
     // ----- the engine room ----------------------------------------------------------
 
     pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
@@ -649,39 +658,6 @@ impl Shutdown {
 
     pub(crate) fn status_reached(&self, pred: fn(u8) -> bool) -> bool {
         pred(self.status())
-    }
-
-    /// Like [`spawn_driver`](Self::spawn_driver), for hosts that may drop an engine
-    /// before it is Done (the C ABI's `shutdown_free`): also returns a function that
-    /// stops the driver thread early. Stopping is idempotent and does not change the
-    /// shutdown (no trigger, no deadline applied); the thread then ends with `None`, and
-    /// no deadline of this engine fires afterwards unless another driver runs. The
-    /// thread ends with `Some(report)` at Done. If another driver already runs, or the
-    /// clock is virtual, the thread only waits for Done (or the stop).
-    pub fn spawn_stoppable_driver(
-        &self,
-    ) -> std::io::Result<(std::thread::JoinHandle<Option<Report>>, StopDriver)> {
-        let stop = Arc::new(AtomicBool::new(false));
-        let (sd, flag) = (self.clone(), stop.clone());
-        let thread = std::thread::Builder::new()
-            .name("shutdown-driver".into())
-            .spawn(move || sd.drive_blocking(Some(&flag)))?;
-        let sd = self.clone();
-        let stopper = move || {
-            stop.store(true, Ordering::Release);
-            sd.inner().wake.notify(usize::MAX);
-            sd.inner().changed.notify(usize::MAX);
-        };
-        Ok((thread, Box::new(stopper)))
-    }
-
-    /// When the next deadline falls (announce window, drain, hook or close budget), as
-    /// time since this engine was built on its clock; `None` when no deadline is armed.
-    /// Lets a host on a virtual clock step [`advance`](Self::advance) from deadline to
-    /// deadline and run its own work (hooks in another language) at each instant.
-    pub fn next_deadline(&self) -> Option<Duration> {
-        let next = self.lock().machine.poll_timeout()?;
-        Some(self.inner().clock.since_epoch(next))
     }
 }
 

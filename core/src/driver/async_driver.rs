@@ -46,7 +46,7 @@ impl Shutdown {
             let mut listener = inner.wake.listen();
             let next = self.tick();
             hooks.append(&mut self.lock().async_hooks);
-            if let Some(report) = self.finished() {
+            if let Some(report) = self.report() {
                 return report;
             }
             let mut timer = next.map(Timer::at);

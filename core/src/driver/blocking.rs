@@ -1,13 +1,14 @@
 //! The blocking driver: one thread parks until the next deadline or a wake-up.
 
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::thread::JoinHandle;
 
 use event_listener::Listener;
 
 use crate::report::Report;
 use crate::shutdown::{DRIVER_BLOCKING, DRIVER_NONE};
-use crate::Shutdown;
+use crate::{Shutdown, StopDriver};
 
 impl Shutdown {
     /// Drives deadlines on the current thread until Done, and returns the report. If
@@ -51,7 +52,7 @@ impl Shutdown {
             } else {
                 None
             };
-            if let Some(report) = self.finished() {
+            if let Some(report) = self.report() {
                 return Some(report);
             }
             match next {
@@ -73,7 +74,27 @@ impl Shutdown {
             .expect("could not spawn the shutdown driver thread")
     }
 
-    pub(crate) fn finished(&self) -> Option<Report> {
-        self.lock().machine.report().cloned()
+    /// Like [`spawn_driver`](Self::spawn_driver), for hosts that may drop an engine
+    /// before it is Done (the C ABI's `shutdown_free`): also returns a function that
+    /// stops the driver thread early. Stopping is idempotent and does not change the
+    /// shutdown (no trigger, no deadline applied); the thread then ends with `None`, and
+    /// no deadline of this engine fires afterwards unless another driver runs. The
+    /// thread ends with `Some(report)` at Done. If another driver already runs, or the
+    /// clock is virtual, the thread only waits for Done (or the stop).
+    pub fn spawn_stoppable_driver(
+        &self,
+    ) -> std::io::Result<(JoinHandle<Option<Report>>, StopDriver)> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let (sd, flag) = (self.clone(), stop.clone());
+        let thread = std::thread::Builder::new()
+            .name("shutdown-driver".into())
+            .spawn(move || sd.drive_blocking(Some(&flag)))?;
+        let sd = self.clone();
+        let stopper = move || {
+            stop.store(true, Ordering::Release);
+            sd.inner().wake.notify(usize::MAX);
+            sd.inner().changed.notify(usize::MAX);
+        };
+        Ok((thread, Box::new(stopper)))
     }
 }
