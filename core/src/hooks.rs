@@ -70,10 +70,8 @@ impl HookDone {
     }
 
     /// Reports the hook's result.
-    pub fn finish(mut self, result: HookResult) {
-        if let Some(sd) = self.sd.take() {
-            sd.hook_finished(self.id, outcome_of(result));
-        }
+    pub fn finish(self, result: HookResult) {
+        self.finish_with(outcome_of(result));
     }
 
     /// Reports an outcome directly (the bindings use this to report a throw as a panic).

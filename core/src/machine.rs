@@ -412,20 +412,29 @@ impl Machine {
     }
 
     fn cut_drain(&mut self, now: Instant, cause: ForceCause, in_flight: InFlight) {
-        // A forced jump still passes through every milestone it skips.
+        self.abort_drain(now, cause, in_flight);
+        self.enter_closing(now);
+    }
+
+    /// Records a drain cut short. A forced jump still passes through every milestone it
+    /// skips.
+    fn abort_drain(&mut self, now: Instant, cause: ForceCause, in_flight: InFlight) {
         self.enter_quiescing(now);
         self.forced.get_or_insert(cause);
         self.aborted = in_flight;
         self.actions.push_back(Action::Cancel);
-        self.enter_closing(now);
     }
 
     fn enter_closing(&mut self, now: Instant) {
+        self.begin_closing(now);
+        self.close_deadline = Some(now + self.close_timeout);
+        self.advance_hooks(now);
+    }
+
+    fn begin_closing(&mut self, now: Instant) {
         self.phase = Phase::Closing;
         self.drain_deadline = None;
         self.reach(now, Milestone::Closing);
-        self.close_deadline = Some(now + self.close_timeout);
-        self.advance_hooks(now);
     }
 
     /// Starts the next order group once the current one has ended; finishes when none
@@ -479,12 +488,8 @@ impl Machine {
     fn terminate(&mut self, now: Instant, in_flight: impl FnOnce() -> InFlight) {
         if self.phase == Phase::Draining {
             // Like `cut_drain`, but no hook starts: there is no time left for them.
-            self.enter_quiescing(now);
-            self.aborted = in_flight();
-            self.actions.push_back(Action::Cancel);
-            self.phase = Phase::Closing;
-            self.drain_deadline = None;
-            self.reach(now, Milestone::Closing);
+            self.abort_drain(now, ForceCause::Terminated, in_flight());
+            self.begin_closing(now);
         }
         self.forced = Some(ForceCause::Terminated);
         for slot in &mut self.hooks {
