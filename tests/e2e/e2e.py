@@ -183,6 +183,18 @@ class Drain:
         }
 
 
+def ms_flags(port, log_file, d):
+    """The flags the Rust and C example servers share (durations as `--*-ms`)."""
+    return [
+        "--port", str(port),
+        "--drain-delay-ms", str(d.delay_ms),
+        "--announce-probes", str(d.announce_probes),
+        "--drain-timeout-ms", str(d.timeout_ms),
+        "--close-timeout-ms", str(d.close_ms),
+        "--log-requests", log_file,
+    ]
+
+
 class Arm:
     """A server under test. `snapshot` copies what it runs into a private directory
     first: other builds in the same tree (a rebuilt libshutdown.so, an edited .js)
@@ -217,16 +229,7 @@ class RustArm(Arm):
         shutil.copy2(self.binary, self.exe)
 
     def command(self, port, log_file, d):
-        return [
-            self.exe,
-            "--port", str(port),
-            "--drain-delay-ms", str(d.delay_ms),
-            "--announce-probes", str(d.announce_probes),
-            "--drain-timeout-ms", str(d.timeout_ms),
-            "--close-timeout-ms", str(d.close_ms),
-            "--grace-period-ms", str(d.grace_ms),
-            "--log-requests", log_file,
-        ]
+        return [self.exe, *ms_flags(port, log_file, d), "--grace-period-ms", str(d.grace_ms)]
 
 
 class CArm(Arm):
@@ -294,15 +297,7 @@ class CArm(Arm):
     def command(self, port, log_file, d):
         # No --grace-period-ms flag: the library's default grace period (30 s) applies;
         # the harness still gives it only d.grace_ms before SIGKILL.
-        return [
-            self.exe,
-            "--port", str(port),
-            "--drain-delay-ms", str(d.delay_ms),
-            "--announce-probes", str(d.announce_probes),
-            "--drain-timeout-ms", str(d.timeout_ms),
-            "--close-timeout-ms", str(d.close_ms),
-            "--log-requests", log_file,
-        ]
+        return [self.exe, *ms_flags(port, log_file, d)]
 
 
 class NodeArm(Arm):
