@@ -8,7 +8,7 @@ export CARGO_TERM_COLOR ?= never
 .PHONY: demo test lint rust-test loom c-test node-test e2e-quick e2e bench
 
 demo:
-	$(CARGO) run --release -q -p shutdown-examples --bin demo
+	$(CARGO) run --release -q -p libshutdown-examples --bin demo
 
 # The whole default test run (CI calls this). Long soak/load runs are `make e2e`
 # and `make bench`.
@@ -18,15 +18,15 @@ lint:
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 	@# The core must stay executor-agnostic: no tokio among its normal dependencies.
-	@if $(CARGO) tree -p shutdown -e normal --prefix none | grep -q '^tokio'; then \
-		echo "error: the shutdown crate depends on tokio"; exit 1; fi
+	@if $(CARGO) tree -p libshutdown -e normal --prefix none | grep -q '^tokio'; then \
+		echo "error: the libshutdown crate depends on tokio"; exit 1; fi
 
 rust-test:
 	$(CARGO) test --workspace
 
 # The atomic protocol of the admission word, model-checked.
 loom:
-	$(CARGO) test -p shutdown --release --features loom --test loom
+	$(CARGO) test -p libshutdown --release --features loom --test loom
 
 c-test:
 	bash ffi/tests/run.sh
@@ -46,5 +46,5 @@ e2e:
 	bash tests/e2e/run.sh --full
 
 bench:
-	$(CARGO) bench -p shutdown --bench guard
+	$(CARGO) bench -p libshutdown --bench guard
 	bash bindings/node/bench/run.sh

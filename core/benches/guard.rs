@@ -3,7 +3,7 @@
 //! threads on one `Shutdown`. A counting global allocator checks that a guard never
 //! allocates.
 //!
-//! `cargo bench -p shutdown --bench guard` measures (about 20 s) and prints a
+//! `cargo bench -p libshutdown --bench guard` measures (about 20 s) and prints a
 //! summary with the guard/raw ratios. Under `cargo test --all-targets` each benchmark
 //! runs once and the allocation check runs, in well under a second.
 
@@ -14,7 +14,7 @@ use std::sync::Barrier;
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use shutdown::{Kind, Shutdown};
+use libshutdown::{Kind, Shutdown};
 
 // ----- allocation counting --------------------------------------------------------------
 

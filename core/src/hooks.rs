@@ -21,7 +21,7 @@ pub(crate) type BoxFuture = Pin<Box<dyn Future<Output = HookResult> + Send + 'st
 ///
 /// ```
 /// use std::time::Duration;
-/// use shutdown::HookOptions;
+/// use libshutdown::HookOptions;
 /// // Flush logs last, with at most 500 ms.
 /// let opts = HookOptions::new().order(10).timeout(Duration::from_millis(500));
 /// # let _ = opts;

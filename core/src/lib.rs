@@ -21,7 +21,7 @@
 //!
 //! ```
 //! use std::time::Duration;
-//! use shutdown::{HookOptions, Shutdown};
+//! use libshutdown::{HookOptions, Shutdown};
 //!
 //! # futures_lite::future::block_on(async {
 //! let sd = Shutdown::builder()

@@ -7,8 +7,8 @@
 //!
 //! ```
 //! use std::time::{Duration, Instant};
-//! use shutdown::machine::{Action, Machine, Phase};
-//! use shutdown::{InFlight, Milestone, Reason, Shutdown};
+//! use libshutdown::machine::{Action, Machine, Phase};
+//! use libshutdown::{InFlight, Milestone, Reason, Shutdown};
 //!
 //! let config = Shutdown::builder().drain_timeout(Duration::from_secs(1)).config().unwrap();
 //! let mut m = Machine::new(&config);

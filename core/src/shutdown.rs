@@ -79,7 +79,7 @@ impl DrainSink for Inner {
 ///
 /// ```
 /// use std::time::Duration;
-/// use shutdown::{Phase, Shutdown};
+/// use libshutdown::{Phase, Shutdown};
 ///
 /// let sd = Shutdown::builder()
 ///     .drain_timeout(Duration::from_secs(10))
@@ -135,10 +135,10 @@ impl Guard {
     /// guard stays in flight until [`from_raw`](Self::from_raw) takes it back.
     ///
     /// ```
-    /// let sd = shutdown::Shutdown::builder().build().unwrap();
+    /// let sd = libshutdown::Shutdown::builder().build().unwrap();
     /// let raw = sd.guard().unwrap().into_raw();
     /// assert_eq!(sd.in_flight(), 1);
-    /// drop(unsafe { shutdown::Guard::from_raw(raw) });
+    /// drop(unsafe { libshutdown::Guard::from_raw(raw) });
     /// assert_eq!(sd.in_flight(), 0);
     /// ```
     pub fn into_raw(self) -> std::ptr::NonNull<std::ffi::c_void> {
@@ -367,7 +367,7 @@ impl Shutdown {
     /// Registers a blocking cleanup hook; it runs on a thread of its own in Closing.
     ///
     /// ```
-    /// # use shutdown::{Shutdown, HookOptions};
+    /// # use libshutdown::{Shutdown, HookOptions};
     /// let sd = Shutdown::builder().build().unwrap();
     /// sd.on_close("flush logs", HookOptions::new().order(10), || {
     ///     // flush...

@@ -7,7 +7,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use shutdown::{ForceCause, HookOptions, HookOutcome, Milestone, Phase, Reason, Report, Shutdown};
+use libshutdown::{
+    ForceCause, HookOptions, HookOutcome, Milestone, Phase, Reason, Report, Shutdown,
+};
 
 fn engine() -> Shutdown {
     Shutdown::builder()
@@ -282,7 +284,7 @@ fn hooks_cannot_be_added_once_closing() {
     let err = sd
         .on_close("late", HookOptions::new(), || Ok(()))
         .unwrap_err();
-    assert_eq!(err, shutdown::HookError::TooLate);
+    assert_eq!(err, libshutdown::HookError::TooLate);
     let err = engine()
         .on_close(
             "long",
@@ -290,15 +292,15 @@ fn hooks_cannot_be_added_once_closing() {
             || Ok(()),
         )
         .unwrap_err();
-    assert!(matches!(err, shutdown::HookError::BadTimeout(_)));
+    assert!(matches!(err, libshutdown::HookError::BadTimeout(_)));
 }
 
 #[test]
 fn guards_are_send_sync_and_small() {
     fn assert_send_sync<T: Send + Sync>() {}
-    assert_send_sync::<shutdown::Guard>();
+    assert_send_sync::<libshutdown::Guard>();
     assert_send_sync::<Shutdown>();
-    assert!(std::mem::size_of::<shutdown::Guard>() <= 16);
+    assert!(std::mem::size_of::<libshutdown::Guard>() <= 16);
     assert_eq!(
         std::mem::size_of::<Shutdown>(),
         std::mem::size_of::<usize>()
@@ -311,7 +313,7 @@ fn gradual_advice_ramps_across_the_announce_window() {
         .manual_clock()
         .drain_delay(Duration::from_secs(10))
         .drain_timeout(Duration::from_secs(10))
-        .close_strategy(shutdown::CloseStrategy::Gradual)
+        .close_strategy(libshutdown::CloseStrategy::Gradual)
         .build()
         .unwrap();
     let share = |sd: &Shutdown| (0..2000).filter(|_| sd.should_close()).count();
@@ -333,7 +335,7 @@ fn gradual_advice_ramps_across_the_announce_window() {
 #[test]
 fn racing_triggers_start_one_drain() {
     let sd = Shutdown::builder()
-        .escalation(shutdown::Escalation {
+        .escalation(libshutdown::Escalation {
             force_at: None,
             terminate_at: None,
         })
@@ -403,7 +405,7 @@ fn guard_storm_during_the_trigger() {
 #[test]
 fn raw_guards_round_trip_with_their_kind() {
     let sd = Shutdown::builder().manual_clock().build().unwrap();
-    let kinds: Vec<_> = (0..shutdown::MAX_KINDS)
+    let kinds: Vec<_> = (0..libshutdown::MAX_KINDS)
         .map(|i| sd.kind(&format!("k{i}")).unwrap())
         .collect();
     let raws: Vec<_> = kinds
@@ -411,11 +413,11 @@ fn raw_guards_round_trip_with_their_kind() {
         .map(|&k| sd.guard_of(k).unwrap().into_raw())
         .chain(std::iter::once(sd.guard().unwrap().into_raw()))
         .collect();
-    assert_eq!(sd.in_flight(), shutdown::MAX_KINDS as u64 + 1);
+    assert_eq!(sd.in_flight(), libshutdown::MAX_KINDS as u64 + 1);
     sd.trigger("test");
     let guards: Vec<_> = raws
         .into_iter()
-        .map(|r| unsafe { shutdown::Guard::from_raw(r) })
+        .map(|r| unsafe { libshutdown::Guard::from_raw(r) })
         .collect();
     for (g, k) in guards.iter().zip(&kinds) {
         assert_eq!(g.kind(), Some(*k));
@@ -423,8 +425,8 @@ fn raw_guards_round_trip_with_their_kind() {
     assert_eq!(guards.last().unwrap().kind(), None);
     sd.advance(Duration::from_secs(20)).unwrap();
     let report = sd.report().unwrap();
-    assert_eq!(report.aborted, shutdown::MAX_KINDS as u64 + 1);
-    assert_eq!(report.aborted_by_kind.len(), shutdown::MAX_KINDS);
+    assert_eq!(report.aborted, libshutdown::MAX_KINDS as u64 + 1);
+    assert_eq!(report.aborted_by_kind.len(), libshutdown::MAX_KINDS);
     assert!(report.aborted_by_kind.values().all(|&n| n == 1));
     drop(guards);
     assert_eq!(sd.in_flight(), 0);

@@ -1,12 +1,12 @@
 //! Model checks of the admission word: every interleaving of the atomic protocol, by
-//! loom. Run with `make loom` (`cargo test -p shutdown --features loom --test loom`).
+//! loom. Run with `make loom` (`cargo test -p libshutdown --features loom --test loom`).
 #![cfg(feature = "loom")]
 
 use loom::sync::atomic::{AtomicUsize, Ordering};
 use loom::sync::Arc;
 use loom::thread;
 
-use shutdown::admission::{Close, DrainSink, Handle};
+use libshutdown::admission::{Close, DrainSink, Handle};
 
 /// Counts drain notifications and frees. (The word may briefly count a refused
 /// acquire that is about to undo itself, so `in_flight` is not asserted in `drained`.)

@@ -4,8 +4,8 @@
 
 use std::time::Duration;
 
+use libshutdown::{ForceCause, Guard, Phase, Shutdown};
 use proptest::prelude::*;
-use shutdown::{ForceCause, Guard, Phase, Shutdown};
 
 #[derive(Debug, Clone)]
 enum Op {
@@ -109,7 +109,7 @@ impl Model {
             self.probes += 1;
             if let (Some(n), Stage::Announce { end }) = (self.probes_needed, self.stage) {
                 if self.probes == n {
-                    let settle = shutdown::DEFAULT_ANNOUNCE_SETTLE.as_millis() as u64;
+                    let settle = libshutdown::DEFAULT_ANNOUNCE_SETTLE.as_millis() as u64;
                     self.stage = Stage::Announce {
                         end: end.min(self.now + settle),
                     };

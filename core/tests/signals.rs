@@ -18,7 +18,7 @@ use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use shutdown::{ForceCause, HookOptions, Reason, Shutdown};
+use libshutdown::{ForceCause, HookOptions, Reason, Shutdown};
 
 const CHILD_ENV: &str = "SHUTDOWN_SIGNALS_CHILD";
 /// The forced exit code the child is configured with (not the default 1, so the test

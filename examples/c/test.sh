@@ -9,7 +9,7 @@ root="$(cd "$here/../.." && pwd)"
 target="${CARGO_TARGET_DIR:-$root/target}"
 prefix="${1:-$target/ffi-prefix}"
 if [ ! -f "$prefix/lib/pkgconfig/shutdown.pc" ]; then
-  (cd "$root" && cargo cinstall --release -p shutdown-ffi --prefix="$prefix" --libdir=lib)
+  (cd "$root" && cargo cinstall --release -p libshutdown-ffi --prefix="$prefix" --libdir=lib)
 fi
 if ! command -v python3 >/dev/null; then
   sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"

@@ -17,7 +17,7 @@ rm -f "$generated"
 stamp="$(mktemp)"
 touch -r "$here/src/lib.rs" "$stamp"
 touch "$here/src/lib.rs"
-if ! cargo cbuild --release -p shutdown-ffi >"$log" 2>&1; then
+if ! cargo cbuild --release -p libshutdown-ffi >"$log" 2>&1; then
   cat "$log" >&2
   echo "check-header: cargo cbuild failed" >&2
   exit 1

@@ -10,17 +10,17 @@ use std::collections::BTreeMap;
 use std::ffi::{c_char, c_int, c_void, CStr, CString};
 use std::ptr;
 
-use serde_json::Value;
-use shutdown_conformance::{
+use libshutdown_conformance::{
     run_all, Engine, HookBehavior, ReasonSpec, Scenario, State, Target, TraceEntry,
 };
-use shutdown_ffi::*;
+use libshutdown_ffi::*;
+use serde_json::Value;
 
 const OK: ShutdownStatus = ShutdownStatus::OK;
 
 /// What the milestone callback records: (milestone, virtual µs since creation).
 struct TraceSink {
-    engine: *const shutdown_ffi::Engine,
+    engine: *const libshutdown_ffi::Engine,
     entries: Vec<(ShutdownMilestone, u64)>,
 }
 
@@ -56,7 +56,7 @@ unsafe extern "C" fn hook_deferred(user_data: *mut c_void, done: *mut HookDoneHa
 }
 
 struct CEngine {
-    sd: *mut shutdown_ffi::Engine,
+    sd: *mut libshutdown_ffi::Engine,
     guards: BTreeMap<String, *mut GuardHandle>,
     trace: Box<TraceSink>,
     _hooks: Vec<Box<HookCtx>>,

@@ -92,7 +92,7 @@ fi
 note "cargo cinstall --release --prefix=$prefix --libdir=lib"
 rm -rf "$prefix"
 check "cargo cinstall into $prefix" \
-  cargo cinstall --release -p shutdown-ffi --manifest-path "$root/Cargo.toml" \
+  cargo cinstall --release -p libshutdown-ffi --manifest-path "$root/Cargo.toml" \
   --prefix="$prefix" --libdir=lib
 if [ ! -f "$prefix/lib/pkgconfig/shutdown.pc" ]; then
   finish

@@ -59,7 +59,7 @@ fi
 # ----- servers under test -------------------------------------------------------------
 cargo="${CARGO:-cargo}"
 say "building the Rust server (smol-server)"
-if ! "$cargo" build --release -q -p shutdown-examples --bin smol-server; then
+if ! "$cargo" build --release -q -p libshutdown-examples --bin smol-server; then
   say "the Rust server did not build: its arm will be reported as skipped"
 fi
 
@@ -71,7 +71,7 @@ prefix="$target/ffi-prefix"
 if [ -f examples/c/server.c ] && [ -z "${E2E_NO_BUILD:-}" ]; then
   if [ ! -f "$prefix/lib/pkgconfig/shutdown.pc" ] && "$cargo" cinstall --version >/dev/null 2>&1; then
     say "installing libshutdown into $prefix (cargo cinstall)"
-    "$cargo" cinstall -q --release -p shutdown-ffi --prefix="$prefix" --libdir=lib \
+    "$cargo" cinstall -q --release -p libshutdown-ffi --prefix="$prefix" --libdir=lib \
       || say "cargo cinstall failed"
   fi
   if [ -f "$prefix/lib/pkgconfig/shutdown.pc" ] && command -v cc >/dev/null 2>&1; then

@@ -26,14 +26,14 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::ThreadId;
 use std::time::Duration;
 
+use libshutdown::{
+    CloseStrategy, Escalation, Guard, HookDone, HookError, HookOptions, HookOutcome, Kind,
+    Milestone, Reason, Shutdown, MAX_TIMEOUT,
+};
 use napi::bindgen_prelude::Function;
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi::{Env, Status};
 use napi_derive::napi;
-use shutdown::{
-    CloseStrategy, Escalation, Guard, HookDone, HookError, HookOptions, HookOutcome, Kind,
-    Milestone, Reason, Shutdown, MAX_TIMEOUT,
-};
 
 /// Event codes in the queue read by [`NativeShutdown::take_events`]: triples of
 /// `(EV_*, value, time since the engine was built in ms)`.
@@ -90,7 +90,7 @@ fn ms(v: f64) -> Duration {
     }
 }
 
-fn builder(o: &NativeOptions) -> shutdown::Builder {
+fn builder(o: &NativeOptions) -> libshutdown::Builder {
     let mut b = Shutdown::builder();
     if let Some(v) = o.drain_delay_ms {
         b = b.drain_delay(ms(v));
@@ -154,7 +154,7 @@ pub fn validate_options(options: NativeOptions) -> Option<NativeConfigError> {
 /// The name of a signal number, as the core writes it in reports (`15` -> `"SIGTERM"`).
 #[napi(catch_unwind)]
 pub fn signal_name(signal: i32) -> String {
-    shutdown::signal_name(signal)
+    libshutdown::signal_name(signal)
 }
 
 /// What the core has produced for JavaScript since it last looked.

@@ -21,7 +21,7 @@ impl Shutdown {
     ///
     /// ```
     /// # futures_lite::future::block_on(async {
-    /// let sd = shutdown::Shutdown::builder().build().unwrap();
+    /// let sd = libshutdown::Shutdown::builder().build().unwrap();
     /// sd.trigger("test");
     /// let report = sd.run().await;
     /// assert_eq!(report.exit_code, 0);

@@ -81,7 +81,7 @@ impl Shutdown {
     /// the latest when the shutdown is Done.
     ///
     /// ```no_run
-    /// # async fn job(sd: shutdown::Shutdown) {
+    /// # async fn job(sd: libshutdown::Shutdown) {
     /// use futures_lite::future;
     /// let work = async { /* a long export */ };
     /// future::or(work, sd.cancelled()).await;

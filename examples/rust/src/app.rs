@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use event_listener::{Event, Listener};
-use shutdown::{Guard, HookOptions, Kind, Report, Shutdown, SignalListener};
+use libshutdown::{Guard, HookOptions, Kind, Report, Shutdown, SignalListener};
 
 use crate::cli::Options;
 
@@ -409,7 +409,7 @@ mod tests {
 
     #[test]
     fn policy() {
-        let dir = std::env::temp_dir().join(format!("shutdown-examples-{}", std::process::id()));
+        let dir = std::env::temp_dir().join(format!("libshutdown-examples-{}", std::process::id()));
         let opts = Options {
             port: 0,
             log_requests: Some(dir.clone()),

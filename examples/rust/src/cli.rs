@@ -20,7 +20,7 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
-use shutdown::{Builder, CloseStrategy, Shutdown};
+use libshutdown::{Builder, CloseStrategy, Shutdown};
 
 /// The usage text printed by `--help` and after a bad flag.
 pub const USAGE: &str = "\

@@ -20,7 +20,7 @@ use hyper::service::service_fn;
 use hyper::{Request, Response, StatusCode};
 
 use crate::app::{App, Begin, Reply, Ticket, Work, REQUEST_ID};
-use shutdown::Guard;
+use libshutdown::Guard;
 
 /// How long after admission closed a connection accepted before it keeps its reserve
 /// for a first request that has not arrived yet.

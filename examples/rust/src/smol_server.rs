@@ -47,7 +47,7 @@ pub async fn accept_loop(app: Arc<App>, listener: TcpListener) {
 }
 
 /// Serves until the shutdown is Done, on the current task; returns the report.
-pub async fn serve(app: Arc<App>, listener: TcpListener) -> shutdown::Report {
+pub async fn serve(app: Arc<App>, listener: TcpListener) -> libshutdown::Report {
     let (report, ()) = future::zip(app.sd.run(), accept_loop(app.clone(), listener)).await;
     report
 }

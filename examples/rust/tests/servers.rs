@@ -34,7 +34,7 @@ impl Drop for Server {
 
 fn start(exe: &str, name: &str) -> Server {
     let log = std::env::temp_dir().join(format!(
-        "shutdown-examples-{name}-{}.log",
+        "libshutdown-examples-{name}-{}.log",
         std::process::id()
     ));
     let _ = std::fs::remove_file(&log);

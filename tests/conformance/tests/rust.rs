@@ -4,11 +4,11 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use serde_json::Value;
-use shutdown::{CloseStrategy, Escalation, Guard, HookDone, HookOptions, Reason, Shutdown};
-use shutdown_conformance::{
+use libshutdown::{CloseStrategy, Escalation, Guard, HookDone, HookOptions, Reason, Shutdown};
+use libshutdown_conformance::{
     run_all, Engine, HookBehavior, ReasonSpec, Scenario, State, Target, TraceEntry,
 };
+use serde_json::Value;
 
 type Pending = Arc<Mutex<BTreeMap<String, HookDone>>>;
 

@@ -5,9 +5,9 @@ use std::time::Duration;
 
 use async_std::net::TcpListener;
 use futures_lite::future;
-use shutdown_examples::app::App;
-use shutdown_examples::cli::Options;
-use shutdown_examples::hyper_service::serve_connection;
+use libshutdown_examples::app::App;
+use libshutdown_examples::cli::Options;
+use libshutdown_examples::hyper_service::serve_connection;
 use smol_hyper::rt::{FuturesIo, SmolTimer};
 
 fn main() {

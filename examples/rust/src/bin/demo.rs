@@ -2,7 +2,7 @@
 //! sent to ourselves. Every request finishes with 200, the report says so, and the
 //! process exits 0. About one second.
 //!
-//! `cargo run -p shutdown-examples --bin demo`
+//! `cargo run -p libshutdown-examples --bin demo`
 
 use std::io;
 use std::net::SocketAddr;
@@ -10,9 +10,9 @@ use std::time::{Duration, Instant};
 
 use async_io::Timer;
 use futures_lite::{future, AsyncReadExt, AsyncWriteExt};
-use shutdown_examples::app::App;
-use shutdown_examples::cli::Options;
-use shutdown_examples::smol_server;
+use libshutdown_examples::app::App;
+use libshutdown_examples::cli::Options;
+use libshutdown_examples::smol_server;
 use smol::net::TcpStream;
 
 const SLOW: usize = 5;

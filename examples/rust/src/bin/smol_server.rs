@@ -1,11 +1,11 @@
 //! HTTP/1.1 server on smol (hyper 1 through smol-hyper) with graceful shutdown.
 //!
-//! `cargo run -p shutdown-examples --bin smol-server -- --port 8080`, then
+//! `cargo run -p libshutdown-examples --bin smol-server -- --port 8080`, then
 //! `curl localhost:8080/slow?ms=3000 & kill -TERM <pid>`.
 
-use shutdown_examples::app::App;
-use shutdown_examples::cli::Options;
-use shutdown_examples::smol_server;
+use libshutdown_examples::app::App;
+use libshutdown_examples::cli::Options;
+use libshutdown_examples::smol_server;
 
 fn main() {
     let options = Options::from_env_or_exit();

@@ -9,9 +9,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use httparse::Status;
-use shutdown::Phase;
-use shutdown_examples::app::{App, Begin, Reply, Work, REQUEST_ID};
-use shutdown_examples::cli::Options;
+use libshutdown::Phase;
+use libshutdown_examples::app::{App, Begin, Reply, Work, REQUEST_ID};
+use libshutdown_examples::cli::Options;
 
 /// Largest request head.
 const MAX_HEAD: usize = 64 * 1024;

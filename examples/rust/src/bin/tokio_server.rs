@@ -1,14 +1,14 @@
 //! HTTP/1.1 server on tokio (hyper 1 through hyper-util) with graceful shutdown. The
-//! `shutdown` crate has no tokio dependency: `sd.run()` is an ordinary future that
+//! `libshutdown` crate has no tokio dependency: `sd.run()` is an ordinary future that
 //! tokio polls, and the request handling is the module the smol server uses.
 
 use std::time::Duration;
 
 use futures_lite::future;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use shutdown_examples::app::App;
-use shutdown_examples::cli::Options;
-use shutdown_examples::hyper_service::serve_connection;
+use libshutdown_examples::app::App;
+use libshutdown_examples::cli::Options;
+use libshutdown_examples::hyper_service::serve_connection;
 use tokio::net::TcpListener;
 
 fn main() {
