@@ -51,6 +51,9 @@ pub mod admission;
 mod admission;
 mod clock;
 mod config;
+#[cfg(feature = "loom")]
+pub mod driver;
+#[cfg(not(feature = "loom"))]
 mod driver;
 mod hooks;
 mod kinds;

@@ -4,6 +4,7 @@
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use event_listener::Event;
@@ -11,6 +12,7 @@ use event_listener::Event;
 use crate::admission::{self, Close, DrainSink, RawGuard};
 use crate::clock::Clock;
 use crate::config::{Builder, CloseStrategy, Config, ConfigError};
+use crate::driver::role::{step_wakes_driver, Role};
 use crate::hooks::{self, BoxFuture, HookBody, HookDone, HookOptions, HookResult};
 use crate::kinds::{Kind, KindError, Kinds};
 use crate::machine::{Action, HookError, HookId, Machine, Phase};
@@ -20,11 +22,6 @@ use crate::report::{HookOutcome, InFlight, Milestone, Reason, Report};
 const PHASE_MASK: u8 = 0b11;
 const QUIESCING: u8 = 1 << 2;
 const CANCELLED: u8 = 1 << 3;
-
-// Which driver runs deadlines and async hooks.
-pub(crate) const DRIVER_NONE: u8 = 0;
-pub(crate) const DRIVER_ASYNC: u8 = 1;
-pub(crate) const DRIVER_BLOCKING: u8 = 2;
 
 type MilestoneCallback = Arc<dyn Fn(Milestone) + Send + Sync>;
 
@@ -53,7 +50,12 @@ pub(crate) struct Inner {
     /// Wakes the driver: new deadline, drained, queued async hook.
     pub(crate) wake: Event,
     pub(crate) drained_pending: AtomicBool,
-    pub(crate) driver: AtomicU8,
+    /// Which one driver ticks (see `driver::role`).
+    pub(crate) role: Role,
+    /// The engine's own driving is over for good (`retire_engine_driver`).
+    pub(crate) retired: AtomicBool,
+    /// The latest engine-started driver thread, joined by `retire_engine_driver`.
+    pub(crate) engine_thread: Mutex<Option<JoinHandle<()>>>,
     announce_start: AtomicU64,
     announce_end: AtomicU64,
     advice_seq: AtomicU64,
@@ -70,7 +72,8 @@ impl DrainSink for Inner {
             sd.with_machine(|m, now, _| m.drained(now));
         } else {
             inner.drained_pending.store(true, Ordering::Release);
-            inner.wake.notify(1);
+            // Every listener: an engine thread that just lost the role may be one.
+            inner.wake.notify(usize::MAX);
         }
     }
 }
@@ -223,7 +226,9 @@ impl Builder {
             changed: Event::new(),
             wake: Event::new(),
             drained_pending: AtomicBool::new(false),
-            driver: AtomicU8::new(DRIVER_NONE),
+            role: Role::new(),
+            retired: AtomicBool::new(false),
+            engine_thread: Mutex::new(None),
             announce_start: AtomicU64::new(0),
             announce_end: AtomicU64::new(0),
             advice_seq: AtomicU64::new(0),
@@ -351,9 +356,15 @@ impl Shutdown {
     // ----- events -------------------------------------------------------------------
 
     /// Starts the shutdown (the first call), or escalates (later calls, as configured).
+    ///
+    /// A drain that starts with no driver running drives itself on a thread of its own
+    /// (`shutdown-driver`), so its deadlines fire even if the host never calls
+    /// [`run`](Self::run) or [`spawn_driver`](Self::spawn_driver); a host driver that
+    /// starts later takes over.
     pub fn trigger(&self, reason: impl Into<Reason>) {
         let reason = reason.into();
         self.with_machine(|m, now, snap| m.trigger(now, reason, snap));
+        self.ensure_driven();
     }
 
     /// Counts work the host cut outside any guard, such as a connection destroyed while
@@ -530,7 +541,11 @@ impl Shutdown {
                 // ramp over the window that is, not the one configured.
                 self.publish_announce_window(&st.machine);
             }
-            (r, deadline_after != deadline_before)
+            let reached_done = effects.milestones.contains(&Milestone::Done);
+            (
+                r,
+                step_wakes_driver(deadline_before, deadline_after, reached_done),
+            )
         };
         if wake_driver {
             self.inner().wake.notify(usize::MAX);
@@ -635,11 +650,10 @@ impl Shutdown {
                 };
                 if manual {
                     self.hook_finished(id, hooks::block_on(fut));
-                } else if self.inner().driver.load(Ordering::Acquire) == DRIVER_BLOCKING {
-                    self.spawn_async_hook(id, fut);
                 } else {
-                    // Queued for the driver: `run()` polls it in its own task (so it sees
-                    // the caller's executor context); a blocking driver gives it a thread.
+                    // Queued for whichever driver holds the role: `run()` polls it in its
+                    // own task (so it sees the caller's executor context); a blocking
+                    // driver gives it a thread.
                     self.lock().async_hooks.push((id, fut));
                     self.inner().wake.notify(usize::MAX);
                 }

@@ -3,21 +3,27 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::Ordering;
 use std::task::{Context, Poll};
 
 use async_io::Timer;
 
+use super::claim::DriverClaim;
+use super::role::Who;
 use crate::hooks::{outcome_of, panic_message, BoxFuture};
 use crate::machine::HookId;
 use crate::report::{HookOutcome, Report};
-use crate::shutdown::{DRIVER_ASYNC, DRIVER_NONE};
 use crate::Shutdown;
 
 impl Shutdown {
     /// Drives the shutdown until Done and returns the report. Runs under any executor
     /// (smol, async-std, tokio, `futures::executor`). Await it alongside the server; it
-    /// sleeps until a trigger arrives. If another driver already runs, only waits.
+    /// sleeps until a trigger arrives. If another host driver already runs, it waits,
+    /// and drives if that driver ends first.
+    ///
+    /// Cancel-safe: dropping the future mid-drain hands the driver role back (with any
+    /// async hook it was polling), and the engine drives itself until a driver takes
+    /// the role again, so a `future::or(server, sd.run())` that the server side wins
+    /// loses no deadline.
     ///
     /// ```
     /// # futures_lite::future::block_on(async {
@@ -29,37 +35,73 @@ impl Shutdown {
     /// ```
     pub async fn run(&self) -> Report {
         let inner = self.inner();
-        let claimed = inner
-            .driver
-            .compare_exchange(
-                DRIVER_NONE,
-                DRIVER_ASYNC,
-                Ordering::AcqRel,
-                Ordering::Acquire,
-            )
-            .is_ok();
-        if !claimed || inner.clock.is_manual() {
+        if inner.clock.is_manual() {
             return self.done().await;
         }
-        let mut hooks: Vec<(HookId, BoxFuture)> = Vec::new();
+        loop {
+            if let Some(claim) = DriverClaim::host(self, Who::HostAsync) {
+                let mut task = AsyncDrive {
+                    sd: self.clone(),
+                    hooks: Vec::new(),
+                    claim,
+                };
+                return task.drive().await;
+            }
+            // Another host drives. Wait for Done, or for the role to fall free.
+            let listener = inner.changed.listen();
+            if let Some(report) = self.report() {
+                return report;
+            }
+            if matches!(inner.role.holder(), None | Some(Who::Engine)) {
+                continue;
+            }
+            listener.await;
+        }
+    }
+}
+
+/// The async driver's state. Dropped mid-drain, it puts the async hooks it was polling
+/// back in the queue before its claim (a later field) hands the role back, so the next
+/// driver finishes them.
+struct AsyncDrive {
+    sd: Shutdown,
+    hooks: Vec<(HookId, BoxFuture)>,
+    claim: DriverClaim,
+}
+
+impl AsyncDrive {
+    async fn drive(&mut self) -> Report {
+        let sd = self.sd.clone();
+        let inner = sd.inner();
         loop {
             let mut listener = inner.wake.listen();
-            let next = self.tick();
-            hooks.append(&mut self.lock().async_hooks);
-            if let Some(report) = self.report() {
+            debug_assert!(self.claim.holds(), "a host driver is never taken over");
+            let next = sd.tick();
+            self.hooks.append(&mut sd.lock().async_hooks);
+            if let Some(report) = sd.report() {
                 return report;
             }
             let mut timer = next.map(Timer::at);
             let finished = Wait {
                 listener: &mut listener,
                 timer: timer.as_mut(),
-                hooks: &mut hooks,
+                hooks: &mut self.hooks,
             }
             .await;
             for (id, outcome) in finished {
-                self.hook_finished(id, outcome);
+                sd.hook_finished(id, outcome);
             }
         }
+    }
+}
+
+impl Drop for AsyncDrive {
+    fn drop(&mut self) {
+        if self.hooks.is_empty() {
+            return;
+        }
+        self.sd.lock().async_hooks.append(&mut self.hooks);
+        self.sd.inner().wake.notify(usize::MAX);
     }
 }
 
