@@ -170,9 +170,11 @@ function normalize(options) {
   else n.terminateAt = terminateAt;
   const code = options.forcedExitCode;
   if (code !== undefined) {
-    if (typeof code !== 'number') throw typeError('forcedExitCode', `must be an integer, got ${typeof code}`);
-    if (!Number.isInteger(code) || code < -0x80000000 || code > 0x7fffffff) {
-      throw rangeError('forcedExitCode', `must be an exit code from 1 to 255, got ${code}`);
+    // The core's rule (Config: forced_exit_code), checked here so that every refused
+    // value gets the same error, whatever its size.
+    if (typeof code !== 'number') throw typeError('forcedExitCode', `must be an integer from 1 to 255, got ${typeof code}`);
+    if (!Number.isInteger(code) || code < 1 || code > 255) {
+      throw rangeError('forcedExitCode', `must be an integer from 1 to 255, got ${code}`);
     }
     n.forcedExitCode = code;
   }

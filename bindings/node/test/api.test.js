@@ -28,8 +28,8 @@ test('bad options throw a TypeError or RangeError naming the option', () => {
     [{ forceAt: 1 }, RangeError, 'forceAt', 'escalation'],
     [{ forceAt: 3, terminateAt: 3 }, RangeError, 'terminateAt', 'escalation'],
     [{ forceAt: 'twice' }, TypeError, 'forceAt'],
-    [{ forcedExitCode: 0 }, RangeError, 'forcedExitCode', 'forced_exit_code'],
-    [{ forcedExitCode: 256 }, RangeError, 'forcedExitCode', 'forced_exit_code'],
+    [{ forcedExitCode: 0 }, RangeError, 'forcedExitCode'],
+    [{ forcedExitCode: 256 }, RangeError, 'forcedExitCode'],
     [{ forcedExitCode: 1.5 }, RangeError, 'forcedExitCode'],
     [{ closeStrategy: 'sometimes' }, RangeError, 'closeStrategy'],
     [{ closeStrategy: 1 }, TypeError, 'closeStrategy'],
@@ -462,4 +462,21 @@ test('the shared signal takes any number of listeners without a warning', () => 
   assert.equal(r.status, 0);
   assert.equal(r.stderr, '');
   assert.equal(r.stdout.trim(), 'ok');
+});
+
+test('forcedExitCode is checked as the core checks it, 1 to 255, and the message says so', () => {
+  for (const v of [0, -1, 256, 1000, 2 ** 31, -(2 ** 31) - 1, 1e12]) {
+    assert.throws(
+      () => new Shutdown({ forcedExitCode: v }),
+      (e) => {
+        assert.ok(e instanceof RangeError, `${v}: ${e}`);
+        assert.equal(e.option, 'forcedExitCode');
+        assert.equal(e.message, `libshutdown: option forcedExitCode must be an integer from 1 to 255, got ${v}`);
+        return true;
+      },
+    );
+  }
+  assert.throws(() => new Shutdown({ forcedExitCode: 1.5 }), /option forcedExitCode must be an integer from 1 to 255, got 1.5/);
+  assert.throws(() => new Shutdown({ forcedExitCode: '3' }), (e) => e instanceof TypeError && e.option === 'forcedExitCode');
+  for (const v of [1, 255]) assert.equal(manual({ forcedExitCode: v })._native.forcedExitCode, v);
 });
