@@ -480,3 +480,28 @@ test('forcedExitCode is checked as the core checks it, 1 to 255, and the message
   assert.throws(() => new Shutdown({ forcedExitCode: '3' }), (e) => e instanceof TypeError && e.option === 'forcedExitCode');
   for (const v of [1, 255]) assert.equal(manual({ forcedExitCode: v })._native.forcedExitCode, v);
 });
+
+test('the virtual clock keeps advancing past the longest configurable duration (24 h)', async () => {
+  const day = 86_400_000;
+  const sd = manual({ gracePeriod: null, drainTimeout: 1000 });
+  sd.advance(day);
+  sd.advance(day);
+  sd.advance(3_600_000);
+  assert.equal(sd.elapsed, 2 * day + 3_600_000);
+  sd.guard();
+  sd.trigger('after two days');
+  assert.equal(sd.reachedAt('draining'), 2 * day + 3_600_000);
+  sd.advance(1000);
+  assert.equal(sd.phase, 'done', 'the drain deadline fires after 24 h too');
+  assert.equal(sd.report.forced, 'drain_timeout');
+  assert.equal(sd.reachedAt('closing'), 2 * day + 3_601_000);
+  // A year on, still exact.
+  const year = manual();
+  await year.advanceAsync(365 * day);
+  assert.equal(year.elapsed, 365 * day);
+  // The addon refuses what is not a clock position, with a clear error.
+  for (const bad of [-1, Number.NaN, Number.POSITIVE_INFINITY, 1e300]) {
+    assert.throws(() => year._native.advanceStep(bad), /clock position/, String(bad));
+  }
+  assert.equal(year.elapsed, 365 * day, 'a refused position moves nothing');
+});
