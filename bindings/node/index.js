@@ -30,6 +30,7 @@ function loadAddon() {
 }
 
 const PHASES = ['running', 'draining', 'closing', 'done'];
+const DRAINING = 1; // the addon's phase number
 const MILESTONES = ['draining', 'quiescing', 'closing', 'done'];
 const EV_MILESTONE = 0;
 
@@ -393,8 +394,7 @@ class Shutdown extends EventEmitter {
       }
       if (typeof detail !== 'string') throw typeError('reason.detail', `must be a string, got ${typeof detail}`);
     } else throw typeError('reason', `must be a string or { kind, detail }, got ${typeof reason}`);
-    this._beforeTrigger();
-    if (this._native.trigger(kind, detail)) this._drain();
+    this._triggerWith(() => this._native.trigger(kind, detail));
     return this;
   }
 
@@ -428,8 +428,7 @@ class Shutdown extends EventEmitter {
   }
 
   _onSignal(num) {
-    this._beforeTrigger();
-    if (this._native.triggerSignal(num)) this._drain();
+    this._triggerWith(() => this._native.triggerSignal(num));
     const json = this._native.reportJson();
     if (json !== null && JSON.parse(json).forced === 'terminated') {
       process.stderr.write(this._native.reportText() ?? '');
@@ -491,9 +490,29 @@ class Shutdown extends EventEmitter {
     return this._native.childOfAdopted(kind ?? null);
   }
 
-  _beforeTrigger() {
-    if (this._running) this._adopt();
-    else if (this.phase === 'draining') for (const a of this._adopters) a.escalate();
+  /**
+   * Runs one trigger of the core (`fire()` returns whether events are pending). The
+   * first hands the local work to the core before it. A repeat while draining may cut
+   * the drain; only the core knows whether it does, and its phase afterwards says so:
+   * the attachments set their reserve down before the repeat (so that a cut does not
+   * count it as work) and take it up again unless the drain was cut.
+   */
+  _triggerWith(fire) {
+    if (this._running) {
+      this._adopt();
+      if (fire()) this._drain();
+      return;
+    }
+    const repeat = this._native.phase === DRAINING;
+    if (repeat) for (const a of this._adopters) a.beforeRepeat();
+    try {
+      if (fire()) this._drain();
+    } finally {
+      if (repeat) {
+        const cut = this._native.phase !== DRAINING;
+        for (const a of this._adopters) a.afterRepeat(cut);
+      }
+    }
   }
 
   /** Just before the first trigger: the core takes the guards of the local work. */

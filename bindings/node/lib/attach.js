@@ -382,9 +382,27 @@ function attach(sd, server, options) {
     sweepIdle();
   }
 
-  // A repeated trigger is about to cut the drain: the reserve is not work in flight.
-  function beforeEscalation() {
+  // Around a repeated trigger while draining (Shutdown#_triggerWith). Only the core
+  // knows whether it cuts the drain, and a cut counts the guards held at that instant:
+  // the reserve, which is not work, is set down before the trigger and taken up again
+  // after it unless the core cut the drain. Only while admission is open (the announce
+  // window), where nothing can end the drain meanwhile and a new guard is admitted.
+  // Once admission has closed, the reserve is held for a few loop turns at most
+  // (closeAtBoundary) and stays held: setting it down then could end the drain.
+  let reserveDown = false;
+
+  function beforeRepeat() {
+    if (reserve === REFUSED || !nat.accepting) return;
     releaseReserve();
+    reserveDown = true;
+  }
+
+  function afterRepeat(cut) {
+    if (!reserveDown) return;
+    reserveDown = false;
+    // Refused if the announce window ended in between (the driver's deadline): the
+    // close then runs without a reserve, as with no announce window.
+    if (!cut && !over && nat.accepting) reserve = acquire();
   }
 
   function onClosing() {
@@ -400,7 +418,7 @@ function attach(sd, server, options) {
     if (!h2 && typeof server.closeAllConnections === 'function') server.closeAllConnections();
   }
 
-  const adopter = { adopt: adoptInFlight, count: countInFlight, escalate: beforeEscalation };
+  const adopter = { adopt: adoptInFlight, count: countInFlight, beforeRepeat, afterRepeat };
   sd._adopters.push(adopter);
   const listeners = [
     ['draining', onDraining],

@@ -314,3 +314,47 @@ test('a second trigger during the announce window does not count the reserve as 
   assert.equal(report.forced, 'escalation');
   assert.equal(report.aborted, 0);
 });
+
+test('a repeated trigger that does not escalate keeps the reserve: the quiesce boundary still holds', async (t) => {
+  // forceAt and terminateAt off: the second trigger is counted and changes nothing.
+  const sd = new Shutdown({
+    exitOnDone: false,
+    drainDelay: 60_000,
+    announceProbes: 1,
+    announceSettle: 0,
+    drainTimeout: 10_000,
+    gracePeriod: null,
+    forceAt: null,
+    terminateAt: null,
+  });
+  const server = http.createServer((req, res) => res.end('ok'));
+  server.keepAliveTimeout = 600_000;
+  const att = sd.attach(server);
+  const port = await listen(t, server);
+  const slow = await connect(port);
+
+  sd.trigger('first');
+  sd.trigger('second');
+  assert.equal(sd.phase, 'draining', 'nothing escalated');
+  assert.equal(sd.accepting, true);
+  assert.equal(sd.inFlight, 0, 'the reserve is not work in flight');
+  // The same boundary as above: a request sent in the instant admission closes, and
+  // one still arriving.
+  const late = await connect(port);
+  late.get('/?late');
+  slow.write('GET /?slow HTTP/1.1\r\nHost: x\r\n');
+  sd.readinessProbed();
+  assert.equal(sd.accepting, false);
+
+  const r = await late.response();
+  assert.equal(r.status, 200, 'already sent before the close: served');
+  assert.equal(slow.closed, false, 'a request still arriving is kept');
+  slow.write('\r\n');
+  assert.equal((await slow.response()).status, 200);
+  const report = await sd.done;
+  assert.equal(report.triggers, 2);
+  assert.equal(report.forced, null);
+  assert.equal(report.aborted, 0);
+  assert.equal(report.exit_code, 0);
+  assert.equal(att.stats.refused, 0);
+});
