@@ -37,7 +37,11 @@ export interface ShutdownOptions {
   closeStrategy?: 'immediate' | 'gradual';
   /** Signals listenSignals() handles (default ['SIGTERM', 'SIGINT']): names or numbers. */
   signals?: Array<NodeJS.Signals | number>;
-  /** Exit the process with the report's exit code once done (default true; false with manualClock). */
+  /**
+   * Exit the process with the report's exit code once done (default true; false with
+   * manualClock). With false, a listened signal arriving after Done still exits (see
+   * listenSignals()).
+   */
   exitOnDone?: boolean;
   /** A virtual clock moved only by advance(): for simulations and tests. */
   manualClock?: boolean;
@@ -178,7 +182,12 @@ export declare class Shutdown extends EventEmitter {
   trigger(reason?: string | Reason | Error): this;
   /** Reports a readiness probe answered "not ready" (the adaptive announce window). */
   readinessProbed(): void;
-  /** Listens for the configured signals with process.on; returns a function that stops. */
+  /**
+   * Listens for the configured signals with process.on; returns a function that stops.
+   * 1st signal: drain; 2nd: force; 3rd: exit at once with forcedExitCode (as configured).
+   * A signal after Done exits the process with the report's own exit_code, unless it
+   * exits by itself within 250 ms; with terminateAt: null it is only logged.
+   */
   listenSignals(): () => void;
 
   /** Admits one unit of work, or null once admission has closed. */

@@ -30,7 +30,11 @@ function loadAddon() {
 }
 
 const PHASES = ['running', 'draining', 'closing', 'done'];
-const DRAINING = 1; // the addon's phase number
+const DRAINING = 1; // the addon's phase numbers
+const DONE = 3;
+// How long a signal arriving after Done lets the host exit by itself before the process
+// exits with the report's exit code: the core's signal listener waits as long.
+const AFTER_DONE_GRACE_MS = 250;
 const MILESTONES = ['draining', 'quiescing', 'closing', 'done'];
 const EV_MILESTONE = 0;
 
@@ -289,6 +293,7 @@ class Shutdown extends EventEmitter {
     this._hooks = [];
     this._keepAlive = null;
     this._stopSignals = null;
+    this._exitAfterDone = null; // the exit a signal after Done has scheduled
     this._report = null;
     this._reached = new Map(); // milestone -> ms since the engine was built
     const controller = new AbortController();
@@ -406,7 +411,10 @@ class Shutdown extends EventEmitter {
   /**
    * Listens for the configured signals (default SIGTERM and SIGINT) with process.on:
    * the first starts the drain, the second forces, the third ends the process at once
-   * with the forced exit code (as configured). Returns a function that stops listening.
+   * with the forced exit code (as configured). A signal after Done (the process is
+   * still here: exitOnDone false) exits it 250 ms later with the report's exit code,
+   * unless it has exited by itself meanwhile; with terminateAt: null it is only logged.
+   * Returns a function that stops listening.
    */
   listenSignals() {
     // Idempotent: a second call must not make one signal count twice.
@@ -427,13 +435,39 @@ class Shutdown extends EventEmitter {
     return this._stopSignals;
   }
 
+  // The rule of the core's own signal listener (Rust and C `listen_signals`), applied
+  // to the signals Node owns.
   _onSignal(num) {
+    const wasDone = this._native.phase === DONE;
     this._triggerWith(() => this._native.triggerSignal(num));
     const json = this._native.reportJson();
-    if (json !== null && JSON.parse(json).forced === 'terminated') {
+    if (json === null) return;
+    const report = JSON.parse(json);
+    if (wasDone) this._signalAfterDone(num, report);
+    else if (report.forced === 'terminated') {
       process.stderr.write(this._native.reportText() ?? '');
-      process.exit(this._native.forcedExitCode);
+      process.exit(report.exit_code);
     }
+  }
+
+  // Done, yet the process is still here (exitOnDone: false, or a host that has not
+  // exited yet) and the operator signals again: never swallowed. The host gets a short
+  // bounded chance to exit by itself, then the process exits with the report's own exit
+  // code (0 after a clean drain). With termination turned off (terminateAt: null) the
+  // signal is only logged.
+  _signalAfterDone(num, report) {
+    const name = signalNameOf(num) ?? `signal ${num}`;
+    if (this._native.terminateAt === null) {
+      process.stderr.write(`libshutdown: ${name} after done: not exiting (terminateAt: null)\n`);
+      return;
+    }
+    if (this._exitAfterDone !== null) return; // already on its way
+    process.stderr.write(
+      `libshutdown: ${name} after done, exiting with exit code ${report.exit_code} in ${AFTER_DONE_GRACE_MS} ms\n`,
+    );
+    // Unref'd: a host whose loop empties meanwhile ends on its own.
+    this._exitAfterDone = setTimeout(() => process.exit(report.exit_code), AFTER_DONE_GRACE_MS);
+    this._exitAfterDone.unref();
   }
 
   // ----- work -------------------------------------------------------------------

@@ -619,6 +619,12 @@ impl NativeShutdown {
         self.sd.config().signals().to_vec()
     }
 
+    /// The trigger number that terminates (`null`: termination is off).
+    #[napi(getter, catch_unwind)]
+    pub fn terminate_at(&self) -> Option<u32> {
+        self.sd.config().escalation().terminate_at
+    }
+
     /// The forced exit code configured.
     #[napi(getter, catch_unwind)]
     pub fn forced_exit_code(&self) -> i32 {

@@ -505,3 +505,63 @@ test('the virtual clock keeps advancing past the longest configurable duration (
   }
   assert.equal(year.elapsed, 365 * day, 'a refused position moves nothing');
 });
+
+test('a signal after Done exits with the report\'s exit code, after a short chance to exit alone', () => {
+  // exitOnDone: false, a clean drain (report exit code 0, forced code 7), then SIGTERM.
+  const clean = child(`
+    const { Shutdown } = require('.');
+    const sd = new Shutdown({ exitOnDone: false, forcedExitCode: 7, drainTimeout: 1000 });
+    sd.listenSignals();
+    setInterval(() => {}, 1000); // the host stays up
+    setTimeout(() => { console.log('still alive'); process.exit(42); }, 10000);
+    sd.on('done', (r) => {
+      console.log('done', r.exit_code);
+      setTimeout(() => { console.log('signal'); process.kill(process.pid, 'SIGTERM'); }, 10);
+    });
+    sd.trigger('deploy');
+  `);
+  assert.equal(clean.status, 0, `${clean.stdout}\n${clean.stderr}`);
+  assert.deepEqual(clean.stdout.trim().split('\n'), ['done 0', 'signal']);
+  assert.match(clean.stderr, /SIGTERM after done/i);
+
+  // The report's code, not always the forced one: a forced drain exits with it.
+  const forced = child(`
+    const { Shutdown } = require('.');
+    const sd = new Shutdown({ exitOnDone: false, forcedExitCode: 7, drainTimeout: 20 });
+    sd.listenSignals();
+    sd.guard();
+    setInterval(() => {}, 1000);
+    setTimeout(() => { console.log('still alive'); process.exit(42); }, 10000);
+    sd.on('done', (r) => { console.log('done', r.exit_code); process.kill(process.pid, 'SIGINT'); });
+    sd.trigger('deploy');
+  `);
+  assert.equal(forced.status, 7, `${forced.stdout}\n${forced.stderr}`);
+  assert.match(forced.stderr, /SIGINT after done/i);
+
+  // The host gets its chance: exiting by itself within the grace wins.
+  const own = child(`
+    const { Shutdown } = require('.');
+    const sd = new Shutdown({ exitOnDone: false, drainTimeout: 1000 });
+    sd.listenSignals();
+    process.on('SIGTERM', () => setTimeout(() => process.exit(3), 20));
+    setInterval(() => {}, 1000);
+    setTimeout(() => { console.log('still alive'); process.exit(42); }, 10000);
+    sd.on('done', () => setTimeout(() => process.kill(process.pid, 'SIGTERM'), 10));
+    sd.trigger('deploy');
+  `);
+  assert.equal(own.status, 3, `${own.stdout}\n${own.stderr}`);
+
+  // terminateAt: null turns termination off: the signal is only logged.
+  const off = child(`
+    const { Shutdown } = require('.');
+    const sd = new Shutdown({ exitOnDone: false, terminateAt: null, drainTimeout: 1000 });
+    sd.listenSignals();
+    setInterval(() => {}, 1000);
+    setTimeout(() => { console.log('still alive'); process.exit(42); }, 1000);
+    sd.on('done', () => setTimeout(() => process.kill(process.pid, 'SIGTERM'), 10));
+    sd.trigger('deploy');
+  `);
+  assert.equal(off.status, 42, `${off.stdout}\n${off.stderr}`);
+  assert.match(off.stdout, /still alive/);
+  assert.match(off.stderr, /SIGTERM after done/i);
+});
