@@ -59,6 +59,7 @@ export type HookOutcome =
   | { status: 'failed'; message: string }
   | { status: 'panicked'; message: string }
   | { status: 'timed_out' }
+  | { status: 'cancelled' }
   | { status: 'skipped' };
 
 /** One cleanup hook's result. */

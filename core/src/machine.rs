@@ -271,6 +271,11 @@ impl Machine {
         } else if self.force_at.is_some_and(|f| n >= f) && self.phase == Phase::Draining {
             log::warn!("shutdown: trigger #{n} ({reason}): skipping the rest of the drain");
             self.cut_drain(now, ForceCause::Escalation, in_flight());
+        } else if self.force_at.is_some_and(|f| n >= f) && self.phase == Phase::Closing {
+            // The operator asked again while hooks run: waiting out a hanging hook's
+            // timeout is what they are trying to skip.
+            log::warn!("shutdown: trigger #{n} ({reason}): cancelling the remaining hooks");
+            self.cut_hooks(now, ForceCause::Escalation);
         } else {
             log::info!(
                 "shutdown: trigger #{n} ({reason}) while {}",
@@ -295,6 +300,20 @@ impl Machine {
         } else if let Some(end) = &mut self.announce_deadline {
             *end = (*end).min(now + self.announce_settle);
         }
+    }
+
+    /// Work the host cut outside any guard (a connection destroyed while its request
+    /// was still arriving): counted as aborted, so the exit code is not 0. Returns
+    /// `false` once Done, when the report is final.
+    pub fn record_aborted(&mut self, count: u64, kind: Option<&str>) -> bool {
+        if self.phase == Phase::Done {
+            return false;
+        }
+        self.aborted.total += count;
+        if let Some(k) = kind {
+            *self.aborted.by_kind.entry(k.to_string()).or_default() += count;
+        }
+        true
     }
 
     /// The last guard left while admission was closed.
@@ -421,7 +440,11 @@ impl Machine {
     fn abort_drain(&mut self, now: Instant, cause: ForceCause, in_flight: InFlight) {
         self.enter_quiescing(now);
         self.forced.get_or_insert(cause);
-        self.aborted = in_flight;
+        // Added, not replaced: work the host already reported cut stays counted.
+        self.aborted.total += in_flight.total;
+        for (k, n) in in_flight.by_kind {
+            *self.aborted.by_kind.entry(k).or_default() += n;
+        }
         self.actions.push_back(Action::Cancel);
     }
 
@@ -485,6 +508,25 @@ impl Machine {
         }
     }
 
+    /// Ends Closing now: running hooks are abandoned as cancelled, pending ones skipped.
+    fn cut_hooks(&mut self, now: Instant, cause: ForceCause) {
+        self.forced.get_or_insert(cause);
+        self.end_running_hooks(now, HookOutcome::Cancelled);
+        self.skip_pending_hooks();
+        self.finish(now);
+    }
+
+    fn end_running_hooks(&mut self, now: Instant, outcome: HookOutcome) {
+        for slot in &mut self.hooks {
+            if let HookState::Running { started, .. } = slot.state {
+                slot.state = HookState::Finished {
+                    outcome: outcome.clone(),
+                    duration: now.saturating_duration_since(started),
+                };
+            }
+        }
+    }
+
     fn terminate(&mut self, now: Instant, in_flight: impl FnOnce() -> InFlight) {
         if self.phase == Phase::Draining {
             // Like `cut_drain`, but no hook starts: there is no time left for them.
@@ -492,14 +534,7 @@ impl Machine {
             self.begin_closing(now);
         }
         self.forced = Some(ForceCause::Terminated);
-        for slot in &mut self.hooks {
-            if let HookState::Running { started, .. } = slot.state {
-                slot.state = HookState::Finished {
-                    outcome: HookOutcome::TimedOut,
-                    duration: now.saturating_duration_since(started),
-                };
-            }
-        }
+        self.end_running_hooks(now, HookOutcome::TimedOut);
         self.skip_pending_hooks();
         self.finish(now);
         self.actions.push_back(Action::Terminate);
@@ -529,7 +564,11 @@ impl Machine {
                 }
             })
             .collect();
+        // A fatal trigger is a crash handled gracefully: the drain may be clean, the
+        // process still failed, and supervisors must see that.
+        let fatal = matches!(self.reason, Some(Reason::Fatal(_)));
         let clean = self.forced.is_none()
+            && !fatal
             && self.aborted.total == 0
             && hooks.iter().all(|h| h.outcome.is_ok());
         let report = Report {

@@ -50,19 +50,28 @@ impl fmt::Display for Reason {
     }
 }
 
-/// The name of a signal number (`15` -> `"SIGTERM"`).
+/// The name of a signal number (`15` -> `"SIGTERM"`); `SIG<n>` for numbers without one.
 pub fn signal_name(sig: i32) -> String {
-    use signal_hook::consts::*;
-    let name = match sig {
-        SIGTERM => "SIGTERM",
-        SIGINT => "SIGINT",
-        SIGQUIT => "SIGQUIT",
-        SIGHUP => "SIGHUP",
-        SIGUSR1 => "SIGUSR1",
-        SIGUSR2 => "SIGUSR2",
-        _ => return format!("SIG{sig}"),
-    };
-    name.to_string()
+    if let Some(name) = signal_hook::low_level::signal_name(sig) {
+        return name.to_string();
+    }
+    // The two standard Linux signals signal-hook's table leaves out (numbers from the
+    // kernel's asm-generic/signal.h, shared by x86 and arm).
+    #[cfg(all(
+        target_os = "linux",
+        any(
+            target_arch = "x86",
+            target_arch = "x86_64",
+            target_arch = "arm",
+            target_arch = "aarch64"
+        )
+    ))]
+    match sig {
+        16 => return "SIGSTKFLT".to_string(),
+        30 => return "SIGPWR".to_string(),
+        _ => {}
+    }
+    format!("SIG{sig}")
 }
 
 /// A point on the shutdown timeline.
@@ -132,6 +141,8 @@ pub enum HookOutcome {
     Panicked(String),
     /// Did not finish within its timeout; it was abandoned.
     TimedOut,
+    /// Still running when a repeated trigger ended the Closing phase; it was abandoned.
+    Cancelled,
     /// Never started: the close budget ran out, or the process was terminated.
     Skipped,
 }
@@ -148,6 +159,7 @@ impl HookOutcome {
             HookOutcome::Failed(_) => "failed",
             HookOutcome::Panicked(_) => "panicked",
             HookOutcome::TimedOut => "timed_out",
+            HookOutcome::Cancelled => "cancelled",
             HookOutcome::Skipped => "skipped",
         }
     }
@@ -184,15 +196,18 @@ pub struct Report {
     pub timeline: Vec<Transition>,
     /// Guards in flight when the drain started.
     pub in_flight_at_trigger: u64,
-    /// Guards still in flight when the drain was cut short (deadline or escalation).
+    /// Guards still in flight when the drain was cut short (deadline or escalation),
+    /// plus work the host reported cut ([`Shutdown::record_aborted`](crate::Shutdown::record_aborted)).
     pub aborted: u64,
     /// `aborted`, by guard kind, for labelled guards.
     pub aborted_by_kind: BTreeMap<String, u64>,
     /// Each hook, in registration order.
     pub hooks: Vec<HookReport>,
-    /// Why it was not clean, if it was not.
+    /// What cut the shutdown short, if anything. A shutdown can be unclean without
+    /// being forced: a fatal `reason`, work cut by the host (`aborted`), a failed hook.
     pub forced: Option<ForceCause>,
-    /// 0 when clean, the configured forced exit code otherwise.
+    /// 0 when clean: nothing forced, nothing aborted, every hook ok, and a reason that
+    /// is not fatal. The configured forced exit code otherwise.
     pub exit_code: i32,
 }
 
@@ -232,7 +247,22 @@ impl fmt::Display for Report {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let verdict = match self.forced {
             None if self.exit_code == 0 => "clean".to_string(),
-            None => "hooks failed".to_string(),
+            None => {
+                let mut why = Vec::new();
+                if matches!(self.reason, Reason::Fatal(_)) {
+                    why.push("fatal trigger");
+                }
+                if self.aborted > 0 {
+                    why.push("work was cut");
+                }
+                if self.hooks.iter().any(|h| !h.outcome.is_ok()) {
+                    why.push("hooks failed");
+                }
+                if why.is_empty() {
+                    why.push("not clean");
+                }
+                why.join(", ")
+            }
             Some(ForceCause::DrainTimeout) => "forced: drain deadline passed".to_string(),
             Some(ForceCause::Escalation) => "forced: repeated trigger".to_string(),
             Some(ForceCause::Terminated) => "terminated: repeated trigger".to_string(),

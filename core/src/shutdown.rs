@@ -356,6 +356,27 @@ impl Shutdown {
         self.with_machine(|m, now, snap| m.trigger(now, reason, snap));
     }
 
+    /// Counts work the host cut outside any guard, such as a connection destroyed while
+    /// its request was still arriving: it shows in the report's `aborted` (and under
+    /// `kind`, when given) and makes the exit code non-zero. Returns `false` once Done,
+    /// when the report is final and nothing more is counted.
+    ///
+    /// ```
+    /// let sd = libshutdown::Shutdown::builder().manual_clock().build().unwrap();
+    /// let conn = sd.kind("connection").unwrap();
+    /// let held = sd.guard().unwrap();
+    /// sd.trigger("deploy");
+    /// assert!(sd.record_aborted(1, Some(conn)));
+    /// drop(held);
+    /// let report = sd.report().unwrap();
+    /// assert_eq!(report.aborted, 1);
+    /// assert_ne!(report.exit_code, 0);
+    /// ```
+    pub fn record_aborted(&self, count: u64, kind: Option<Kind>) -> bool {
+        let name = kind.map(|k| self.kind_name(k));
+        self.with_machine(|m, _, _| m.record_aborted(count, name.as_deref()))
+    }
+
     /// Reports a readiness probe answered "not ready" (the adaptive announce window).
     pub fn readiness_probed(&self) {
         let status = self.status();
@@ -503,7 +524,13 @@ impl Shutdown {
             self.apply_actions(&mut st, now, &mut effects);
             // The driver only needs waking when its deadline moved; waking it on every
             // event would make it wake itself in a loop.
-            (r, st.machine.poll_timeout() != deadline_before)
+            let deadline_after = st.machine.poll_timeout();
+            if deadline_after != deadline_before {
+                // Readiness probes shorten the announce window: the gradual advice must
+                // ramp over the window that is, not the one configured.
+                self.publish_announce_window(&st.machine);
+            }
+            (r, deadline_after != deadline_before)
         };
         if wake_driver {
             self.inner().wake.notify(usize::MAX);
@@ -519,11 +546,7 @@ impl Shutdown {
                 Action::Milestone(m) => {
                     let bits = match m {
                         Milestone::Draining => {
-                            if let Some((start, end)) = st.machine.announce_window() {
-                                let ns = |t| inner.clock.since_epoch(t).as_nanos() as u64;
-                                inner.announce_start.store(ns(start), Ordering::Relaxed);
-                                inner.announce_end.store(ns(end), Ordering::Relaxed);
-                            }
+                            self.publish_announce_window(&st.machine);
                             Phase::Draining as u8
                         }
                         Milestone::Quiescing => QUIESCING,
@@ -561,6 +584,16 @@ impl Shutdown {
         }
         if fx.status_changed {
             inner.changed.notify(usize::MAX);
+        }
+    }
+
+    /// Where `should_close` reads the announce window from, lock-free.
+    fn publish_announce_window(&self, machine: &Machine) {
+        let inner = self.inner();
+        if let Some((start, end)) = machine.announce_window() {
+            let ns = |t| inner.clock.since_epoch(t).as_nanos() as u64;
+            inner.announce_start.store(ns(start), Ordering::Relaxed);
+            inner.announce_end.store(ns(end), Ordering::Relaxed);
         }
     }
 

@@ -372,9 +372,11 @@ fn racing_triggers_start_one_drain() {
 fn guard_storm_during_the_trigger() {
     let sd = engine();
     let driver = sd.spawn_driver();
+    let started = Arc::new(AtomicUsize::new(0));
     let workers: Vec<_> = (0..4)
         .map(|_| {
             let sd = sd.clone();
+            let started = started.clone();
             std::thread::spawn(move || {
                 let mut admitted = 0u64;
                 for _ in 0..200_000 {
@@ -383,6 +385,9 @@ fn guard_storm_during_the_trigger() {
                         Some(g) => {
                             assert!(!closed_before, "admitted after admission closed");
                             admitted += 1;
+                            if admitted == 1 {
+                                started.fetch_add(1, Ordering::SeqCst);
+                            }
                             drop(g);
                         }
                         None => return admitted,
@@ -392,11 +397,14 @@ fn guard_storm_during_the_trigger() {
             })
         })
         .collect();
-    std::thread::sleep(Duration::from_millis(5));
+    // Trigger while every worker is in its loop, however slow the machine is.
+    while started.load(Ordering::SeqCst) < 4 {
+        std::thread::yield_now();
+    }
     sd.trigger("storm");
     let report = sd.wait();
     let admitted: u64 = workers.into_iter().map(|w| w.join().unwrap()).sum();
-    assert!(admitted > 0);
+    assert!(admitted >= 4);
     assert_eq!(sd.in_flight(), 0);
     assert_eq!(report.exit_code, 0, "{report}");
     driver.join().unwrap();

@@ -285,6 +285,10 @@ enum shutdown_hook_outcome_t
    * Never started: the close budget ran out, or the process was terminated.
    */
   SHUTDOWN_HOOK_OUTCOME_SKIPPED = 4,
+  /**
+   * Still running when a repeated trigger ended the Closing phase; it was abandoned.
+   */
+  SHUTDOWN_HOOK_OUTCOME_CANCELLED = 5,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L

@@ -40,6 +40,8 @@ pub enum ShutdownHookOutcome {
     TIMED_OUT = 3,
     /// Never started: the close budget ran out, or the process was terminated.
     SKIPPED = 4,
+    /// Still running when a repeated trigger ended the Closing phase; it was abandoned.
+    CANCELLED = 5,
 }
 
 /// One cleanup hook's result, as shutdown_report_hook() writes it. The strings belong
@@ -371,6 +373,7 @@ pub unsafe extern "C" fn shutdown_report_hook(
             HookOutcome::Panicked(_) => ShutdownHookOutcome::PANICKED,
             HookOutcome::TimedOut => ShutdownHookOutcome::TIMED_OUT,
             HookOutcome::Skipped => ShutdownHookOutcome::SKIPPED,
+            HookOutcome::Cancelled => ShutdownHookOutcome::CANCELLED,
         };
         let v = ShutdownHookReport {
             name: name.as_ptr(),
