@@ -179,7 +179,10 @@ export declare class Shutdown extends EventEmitter {
 
   /** Whether a keep-alive connection should close after its current response. */
   shouldClose(): boolean;
-  /** Starts the shutdown, or escalates. A string is a manual reason; an Error a fatal one. */
+  /**
+   * Starts the shutdown, or escalates. A string is a manual reason; an Error a fatal one,
+   * which ends with a non-zero exit code (forcedExitCode) even after a clean drain.
+   */
   trigger(reason?: string | Reason | Error): this;
   /** Reports a readiness probe answered "not ready" (the adaptive announce window). */
   readinessProbed(): void;

@@ -10,6 +10,7 @@
 const { EventEmitter, setMaxListeners } = require('node:events');
 const os = require('node:os');
 const path = require('node:path');
+const { isNativeError } = require('node:util').types;
 
 const native = loadAddon();
 const { attach } = require('./lib/attach.js');
@@ -85,7 +86,7 @@ function closedError(what) {
 
 function messageOf(e) {
   try {
-    if (e instanceof Error) return e.message;
+    if (e instanceof Error || isNativeError(e)) return String(e.message);
     return String(e);
   } catch {
     return 'a value that cannot be shown';
@@ -382,15 +383,19 @@ class Shutdown extends EventEmitter {
 
   /**
    * Starts the shutdown (first call) or escalates (later calls, as configured).
-   * `reason`: a string (manual) or `{ kind: 'manual' | 'fatal' | 'signal', detail }`.
+   * `reason`: a string (manual), an Error (fatal) or `{ kind: 'manual' | 'fatal' |
+   * 'signal', detail }`. A fatal reason ends with a non-zero exit code (the core's
+   * forced exit code) even when the drain was clean.
    */
   trigger(reason = 'manual') {
     let kind = 'manual';
     let detail;
     if (typeof reason === 'string') detail = reason;
-    else if (reason instanceof Error) {
+    else if (reason instanceof Error || isNativeError(reason)) {
+      // An error is a fatal reason (the core then reports a non-zero exit code), from
+      // this realm or another (vm contexts).
       kind = 'fatal';
-      detail = reason.message;
+      detail = messageOf(reason);
     } else if (reason !== null && typeof reason === 'object') {
       kind = reason.kind ?? 'manual';
       detail = reason.detail ?? '';

@@ -506,6 +506,31 @@ test('the virtual clock keeps advancing past the longest configurable duration (
   assert.equal(year.elapsed, 365 * day, 'a refused position moves nothing');
 });
 
+test('a fatal trigger (an Error) ends with a non-zero exit code, even after a clean drain', async () => {
+  const a = manual({ forcedExitCode: 6 });
+  a.trigger(new Error('uncaught: boom'));
+  assert.deepEqual(a.report.reason, { kind: 'fatal', detail: 'uncaught: boom' });
+  assert.equal(a.report.forced, null, 'nothing was forced: the drain itself was clean');
+  assert.equal(a.report.exit_code, 6);
+  const b = manual();
+  b.trigger({ kind: 'fatal', detail: 'out of memory' });
+  assert.equal(b.report.exit_code, 1);
+  // An Error from another realm (vm, a worker's structured clone) is an Error too.
+  const c = manual();
+  c.trigger(require('node:vm').runInNewContext('new TypeError("from a vm context")'));
+  assert.deepEqual(c.report.reason, { kind: 'fatal', detail: 'from a vm context' });
+  assert.equal(c.report.exit_code, 1);
+  // On a real clock, the process exits with it.
+  const r = child(`
+    const { Shutdown } = require('.');
+    const sd = new Shutdown({ forcedExitCode: 6 });
+    sd.on('done', (r) => console.log('exit code', r.exit_code));
+    sd.trigger(new Error('crash'));
+  `);
+  assert.equal(r.status, 6, r.stderr);
+  assert.match(r.stdout, /exit code 6/);
+});
+
 test('a signal after Done exits with the report\'s exit code, after a short chance to exit alone', () => {
   // exitOnDone: false, a clean drain (report exit code 0, forced code 7), then SIGTERM.
   const clean = child(`
