@@ -125,7 +125,7 @@ export interface AttachStats {
   probesNotReady: number;
   /** Connections destroyed when the drain ended. */
   connectionsDestroyed: number;
-  /** Requests still in flight on those connections. */
+  /** Requests still in flight, or still arriving, on those connections. */
   requestsAborted: number;
 }
 

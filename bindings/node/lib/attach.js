@@ -16,7 +16,8 @@
 //   request has started to arrive is not idle, so a client mid-request is never cut);
 //   busy ones close right after their response;
 // - when the drain is over (clean or cut short) every connection left is destroyed and
-//   counted.
+//   counted; one cut while a request was still arriving on it (no guard: the core does
+//   not know of it) is recorded in the report as aborted work, kind "connection".
 
 const tls = require('node:tls');
 
@@ -73,6 +74,7 @@ function attach(sd, server, options) {
   // (the work is counted by the Shutdown and handed to the core at the trigger).
   const acquire = kind === null ? sd._acquire : nat.acquireOfFn(kind);
   const release = sd._releaseSlot;
+  const recordCut = recordAbortedFn(nat);
   const h2 = isHttp2Server(server);
   const connEvent = h2 ? 'session' : server instanceof tls.Server ? 'secureConnection' : 'connection';
   const conns = new Set();
@@ -88,7 +90,7 @@ function attach(sd, server, options) {
     probesNotReady: 0,
     /** Connections destroyed when the drain ended. */
     connectionsDestroyed: 0,
-    /** Requests still in flight on those connections. */
+    /** Requests still in flight, or still arriving, on those connections. */
     requestsAborted: 0,
   };
 
@@ -405,21 +407,60 @@ function attach(sd, server, options) {
     if (!cut && !over && nat.accepting) reserve = acquire();
   }
 
+  // When the drain is over (clean or cut short): what is left is destroyed. Requests
+  // holding a guard are the core's to count (a cut counts the guards in flight). A
+  // connection on which a request was still arriving held none, so the core does not
+  // know of it: it is recorded as aborted work (kind "connection"). Idle keep-alive
+  // connections and connections that never sent a byte are not work.
   function onClosing() {
+    if (over) return;
     over = true;
     releaseReserve();
-    for (const c of conns) {
-      if (c.destroyed) continue;
+    const open = [];
+    for (const c of conns) if (!c.destroyed) open.push(c);
+    // Node's parser knows which connections are idle: those go first, not counted.
+    const parserAware = !h2 && typeof server.closeIdleConnections === 'function';
+    if (parserAware) server.closeIdleConnections();
+    let cut = 0;
+    for (const c of open) {
+      const st = c[kState];
       stats.connectionsDestroyed++;
-      stats.requestsAborted += c[kState].active;
+      stats.requestsAborted += st.active;
+      if (c.destroyed) continue;
+      if (parserAware && requestArriving(c, st)) {
+        cut++;
+        stats.requestsAborted++;
+      }
       c.destroy();
     }
     conns.clear();
     if (!h2 && typeof server.closeAllConnections === 'function') server.closeAllConnections();
+    if (cut > 0) recordCut(cut);
+  }
+
+  // After closeIdleConnections(), of a connection still open that holds no guard:
+  // whether a request has begun to arrive on it. One that served requests is not idle
+  // for the parser, so the next has begun; a fresh one is busy for the parser from its
+  // first instant (its headers timeout), so its bytes tell (a TLSSocket's bytesRead
+  // counts decrypted bytes, not the handshake).
+  function requestArriving(c, st) {
+    if (st.active !== 0 || st.guard !== REFUSED) return false;
+    return st.requests > 0 || c.bytesRead > 0;
   }
 
   const adopter = { adopt: adoptInFlight, count: countInFlight, beforeRepeat, afterRepeat };
   sd._adopters.push(adopter);
+  // Without cleanup hooks, the core goes from Closing to Done in one step, and a Done
+  // report counts nothing more: a hook of this attachment (first of all) keeps Closing
+  // open until onClosing has destroyed the connections and recorded what they cut.
+  let detached = false;
+  try {
+    sd.onClose(CLOSE_HOOK, () => {
+      if (!detached) onClosing();
+    }, { order: -0x80000000 });
+  } catch (e) {
+    if (e.code !== 'ERR_SHUTDOWN_TOO_LATE') throw e; // attached once Closing had begun
+  }
   const listeners = [
     ['draining', onDraining],
     ['quiescing', onQuiescing],
@@ -439,6 +480,7 @@ function attach(sd, server, options) {
     },
     /** Stops draining this server (restores its emit, forgets its connections). */
     detach() {
+      detached = true;
       if (server.emit === emit) server.emit = origEmit;
       const i = sd._adopters.indexOf(adopter);
       if (i >= 0) sd._adopters.splice(i, 1);
@@ -450,6 +492,21 @@ function attach(sd, server, options) {
       conns.clear();
     },
   };
+}
+
+// The name of the cleanup hook each attachment registers (in the report's hooks).
+const CLOSE_HOOK = 'attach: close connections';
+// The kind under which connections cut outside any guard are counted.
+const CUT_KIND = 'connection';
+
+// `recordAborted(count)` for connections, the kind interned once; unlabelled when the
+// engine has no kind left to intern.
+function recordAbortedFn(nat) {
+  try {
+    return nat.recordAbortedFn(CUT_KIND);
+  } catch {
+    return nat.recordAbortedFn(null);
+  }
 }
 
 function optionError(Ctor, option, message) {

@@ -573,6 +573,25 @@ impl NativeShutdown {
         })
     }
 
+    /// `recordAborted(count)` as a plain function bound to this engine and `kind`
+    /// (interned once, here): counts work the JavaScript layer cut outside any guard (a
+    /// connection destroyed while its request was still arriving) in the report's
+    /// `aborted`, and under `kind` in `aborted_by_kind`. Returns the core's answer:
+    /// `false` once Done, when the report is final.
+    #[napi(catch_unwind)]
+    pub fn record_aborted_fn<'env>(
+        &self,
+        env: &'env Env,
+        kind: Option<String>,
+    ) -> napi::Result<Function<'env, u32, bool>> {
+        let k = self.kind_of(kind)?;
+        let sd = self.sd.clone();
+        env.create_function_from_closure("recordAborted", move |ctx| {
+            let count: u32 = ctx.get(0)?;
+            Ok(sd.record_aborted(u64::from(count), k))
+        })
+    }
+
     // ----- queries ------------------------------------------------------------------
 
     /// 0 running, 1 draining, 2 closing, 3 done.

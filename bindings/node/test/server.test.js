@@ -222,8 +222,12 @@ test('cleanup hooks run in order; throws, rejections and timeouts are recorded a
       ['rejecter', 'failed', 'rejecter failed'],
       ['stuck', 'timed_out', null],
       ['last', 'ok', null],
+      // attach()'s own, registered after the server's: it runs first (the lowest order),
+      // so the connections are closed and counted before Done.
+      ['attach: close connections', 'ok', null],
     ],
   );
+  assert.equal(rep.hooks.at(-1).order, -(2 ** 31));
   assert.equal(rep.forced, null);
   assert.ok(s.index(/^hook: first ran/) < s.index(/^hook: stuck hangs/));
   assert.ok(s.index(/^hook: stuck hangs/) < s.index(/^hook: last ran/));
