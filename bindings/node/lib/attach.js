@@ -38,6 +38,7 @@ class ConnectionState {
     this.res = null; // the latest response on it (http1)
     this.more = null; // earlier responses still unfinished while Running (pipelining)
     this.guard = -1; // a guard kept for the request arriving when admission closed
+    this.upgraded = false; // taken over by an 'upgrade' or 'connect' listener
   }
 }
 
@@ -342,6 +343,10 @@ function attach(sd, server, options) {
       if (onRequest(a, b)) return true;
     } else if (event === connEvent) {
       if (a[kState] === undefined) track(a);
+    } else if (event === 'upgrade' || event === 'connect') {
+      // The socket leaves HTTP (WebSocket, a CONNECT tunnel): no request arrives on it.
+      const st = b?.[kState];
+      if (st !== undefined) st.upgraded = true;
     }
     return origEmit.apply(this, arguments);
   }
@@ -442,9 +447,10 @@ function attach(sd, server, options) {
   // whether a request has begun to arrive on it. One that served requests is not idle
   // for the parser, so the next has begun; a fresh one is busy for the parser from its
   // first instant (its headers timeout), so its bytes tell (a TLSSocket's bytesRead
-  // counts decrypted bytes, not the handshake).
+  // counts decrypted bytes, not the handshake). An upgraded socket (WebSocket) is not
+  // HTTP any more: guard it to have the drain wait for it (README).
   function requestArriving(c, st) {
-    if (st.active !== 0 || st.guard !== REFUSED) return false;
+    if (st.active !== 0 || st.guard !== REFUSED || st.upgraded) return false;
     return st.requests > 0 || c.bytesRead > 0;
   }
 

@@ -466,3 +466,24 @@ test('https: a connection cut while its first request was arriving is counted; a
   assert.deepEqual(report.aborted_by_kind, { connection: 1 });
   assert.equal(report.exit_code, 1);
 });
+
+test('an upgraded connection destroyed at the end is not a request cut while arriving', async (t) => {
+  const sd = new Shutdown({ exitOnDone: false, drainDelay: 0, drainTimeout: 10_000 });
+  const server = http.createServer((req, res) => res.end('ok'));
+  server.on('upgrade', (req, socket) => {
+    socket.write('HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: test\r\n\r\n');
+    socket.on('data', () => {});
+  });
+  const att = sd.attach(server);
+  const port = await listen(t, server);
+  const ws = await connect(port);
+  ws.write('GET /ws HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: Upgrade\r\nUpgrade: test\r\n\r\n');
+  assert.equal((await ws.response()).status, 101);
+  ws.write('frames of another protocol');
+  sd.trigger('deploy');
+  const report = await sd.done;
+  await ws.whenClosed();
+  assert.equal(att.stats.connectionsDestroyed, 1);
+  assert.equal(report.aborted, 0);
+  assert.equal(report.exit_code, 0);
+});
