@@ -37,7 +37,11 @@ export interface ShutdownOptions {
   closeStrategy?: 'immediate' | 'gradual';
   /** Signals listenSignals() handles (default ['SIGTERM', 'SIGINT']): names or numbers. */
   signals?: Array<NodeJS.Signals | number>;
-  /** Exit the process with the report's exit code once done (default true; false with manualClock). */
+  /**
+   * Exit the process with the report's exit code once done (default true; false with
+   * manualClock). With false, a listened signal arriving after Done still exits (see
+   * listenSignals()).
+   */
   exitOnDone?: boolean;
   /** A virtual clock moved only by advance(): for simulations and tests. */
   manualClock?: boolean;
@@ -121,7 +125,7 @@ export interface AttachStats {
   probesNotReady: number;
   /** Connections destroyed when the drain ended. */
   connectionsDestroyed: number;
-  /** Requests still in flight on those connections. */
+  /** Requests still in flight, or still arriving, on those connections. */
   requestsAborted: number;
 }
 
@@ -175,11 +179,19 @@ export declare class Shutdown extends EventEmitter {
 
   /** Whether a keep-alive connection should close after its current response. */
   shouldClose(): boolean;
-  /** Starts the shutdown, or escalates. A string is a manual reason; an Error a fatal one. */
+  /**
+   * Starts the shutdown, or escalates. A string is a manual reason; an Error a fatal one,
+   * which ends with a non-zero exit code (forcedExitCode) even after a clean drain.
+   */
   trigger(reason?: string | Reason | Error): this;
   /** Reports a readiness probe answered "not ready" (the adaptive announce window). */
   readinessProbed(): void;
-  /** Listens for the configured signals with process.on; returns a function that stops. */
+  /**
+   * Listens for the configured signals with process.on; returns a function that stops.
+   * 1st signal: drain; 2nd: force; 3rd: exit at once with forcedExitCode (as configured).
+   * A signal after Done exits the process with the report's own exit_code, unless it
+   * exits by itself within 250 ms; with terminateAt: null it is only logged.
+   */
   listenSignals(): () => void;
 
   /** Admits one unit of work, or null once admission has closed. */

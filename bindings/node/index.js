@@ -10,6 +10,7 @@
 const { EventEmitter, setMaxListeners } = require('node:events');
 const os = require('node:os');
 const path = require('node:path');
+const { isNativeError } = require('node:util').types;
 
 const native = loadAddon();
 const { attach } = require('./lib/attach.js');
@@ -30,6 +31,11 @@ function loadAddon() {
 }
 
 const PHASES = ['running', 'draining', 'closing', 'done'];
+const DRAINING = 1; // the addon's phase numbers
+const DONE = 3;
+// How long a signal arriving after Done lets the host exit by itself before the process
+// exits with the report's exit code: the core's signal listener waits as long.
+const AFTER_DONE_GRACE_MS = 250;
 const MILESTONES = ['draining', 'quiescing', 'closing', 'done'];
 const EV_MILESTONE = 0;
 
@@ -80,7 +86,7 @@ function closedError(what) {
 
 function messageOf(e) {
   try {
-    if (e instanceof Error) return e.message;
+    if (e instanceof Error || isNativeError(e)) return String(e.message);
     return String(e);
   } catch {
     return 'a value that cannot be shown';
@@ -170,9 +176,11 @@ function normalize(options) {
   else n.terminateAt = terminateAt;
   const code = options.forcedExitCode;
   if (code !== undefined) {
-    if (typeof code !== 'number') throw typeError('forcedExitCode', `must be an integer, got ${typeof code}`);
-    if (!Number.isInteger(code) || code < -0x80000000 || code > 0x7fffffff) {
-      throw rangeError('forcedExitCode', `must be an exit code from 1 to 255, got ${code}`);
+    // The core's rule (Config: forced_exit_code), checked here so that every refused
+    // value gets the same error, whatever its size.
+    if (typeof code !== 'number') throw typeError('forcedExitCode', `must be an integer from 1 to 255, got ${typeof code}`);
+    if (!Number.isInteger(code) || code < 1 || code > 255) {
+      throw rangeError('forcedExitCode', `must be an integer from 1 to 255, got ${code}`);
     }
     n.forcedExitCode = code;
   }
@@ -286,6 +294,7 @@ class Shutdown extends EventEmitter {
     this._hooks = [];
     this._keepAlive = null;
     this._stopSignals = null;
+    this._exitAfterDone = null; // the exit a signal after Done has scheduled
     this._report = null;
     this._reached = new Map(); // milestone -> ms since the engine was built
     const controller = new AbortController();
@@ -374,15 +383,19 @@ class Shutdown extends EventEmitter {
 
   /**
    * Starts the shutdown (first call) or escalates (later calls, as configured).
-   * `reason`: a string (manual) or `{ kind: 'manual' | 'fatal' | 'signal', detail }`.
+   * `reason`: a string (manual), an Error (fatal) or `{ kind: 'manual' | 'fatal' |
+   * 'signal', detail }`. A fatal reason ends with a non-zero exit code (the core's
+   * forced exit code) even when the drain was clean.
    */
   trigger(reason = 'manual') {
     let kind = 'manual';
     let detail;
     if (typeof reason === 'string') detail = reason;
-    else if (reason instanceof Error) {
+    else if (reason instanceof Error || isNativeError(reason)) {
+      // An error is a fatal reason (the core then reports a non-zero exit code), from
+      // this realm or another (vm contexts).
       kind = 'fatal';
-      detail = reason.message;
+      detail = messageOf(reason);
     } else if (reason !== null && typeof reason === 'object') {
       kind = reason.kind ?? 'manual';
       detail = reason.detail ?? '';
@@ -391,8 +404,7 @@ class Shutdown extends EventEmitter {
       }
       if (typeof detail !== 'string') throw typeError('reason.detail', `must be a string, got ${typeof detail}`);
     } else throw typeError('reason', `must be a string or { kind, detail }, got ${typeof reason}`);
-    this._beforeTrigger();
-    if (this._native.trigger(kind, detail)) this._drain();
+    this._triggerWith(() => this._native.trigger(kind, detail));
     return this;
   }
 
@@ -404,7 +416,10 @@ class Shutdown extends EventEmitter {
   /**
    * Listens for the configured signals (default SIGTERM and SIGINT) with process.on:
    * the first starts the drain, the second forces, the third ends the process at once
-   * with the forced exit code (as configured). Returns a function that stops listening.
+   * with the forced exit code (as configured). A signal after Done (the process is
+   * still here: exitOnDone false) exits it 250 ms later with the report's exit code,
+   * unless it has exited by itself meanwhile; with terminateAt: null it is only logged.
+   * Returns a function that stops listening.
    */
   listenSignals() {
     // Idempotent: a second call must not make one signal count twice.
@@ -425,14 +440,39 @@ class Shutdown extends EventEmitter {
     return this._stopSignals;
   }
 
+  // The rule of the core's own signal listener (Rust and C `listen_signals`), applied
+  // to the signals Node owns.
   _onSignal(num) {
-    this._beforeTrigger();
-    if (this._native.triggerSignal(num)) this._drain();
+    const wasDone = this._native.phase === DONE;
+    this._triggerWith(() => this._native.triggerSignal(num));
     const json = this._native.reportJson();
-    if (json !== null && JSON.parse(json).forced === 'terminated') {
+    if (json === null) return;
+    const report = JSON.parse(json);
+    if (wasDone) this._signalAfterDone(num, report);
+    else if (report.forced === 'terminated') {
       process.stderr.write(this._native.reportText() ?? '');
-      process.exit(this._native.forcedExitCode);
+      process.exit(report.exit_code);
     }
+  }
+
+  // Done, yet the process is still here (exitOnDone: false, or a host that has not
+  // exited yet) and the operator signals again: never swallowed. The host gets a short
+  // bounded chance to exit by itself, then the process exits with the report's own exit
+  // code (0 after a clean drain). With termination turned off (terminateAt: null) the
+  // signal is only logged.
+  _signalAfterDone(num, report) {
+    const name = signalNameOf(num) ?? `signal ${num}`;
+    if (this._native.terminateAt === null) {
+      process.stderr.write(`libshutdown: ${name} after done: not exiting (terminateAt: null)\n`);
+      return;
+    }
+    if (this._exitAfterDone !== null) return; // already on its way
+    process.stderr.write(
+      `libshutdown: ${name} after done, exiting with exit code ${report.exit_code} in ${AFTER_DONE_GRACE_MS} ms\n`,
+    );
+    // Unref'd: a host whose loop empties meanwhile ends on its own.
+    this._exitAfterDone = setTimeout(() => process.exit(report.exit_code), AFTER_DONE_GRACE_MS);
+    this._exitAfterDone.unref();
   }
 
   // ----- work -------------------------------------------------------------------
@@ -489,9 +529,29 @@ class Shutdown extends EventEmitter {
     return this._native.childOfAdopted(kind ?? null);
   }
 
-  _beforeTrigger() {
-    if (this._running) this._adopt();
-    else if (this.phase === 'draining') for (const a of this._adopters) a.escalate();
+  /**
+   * Runs one trigger of the core (`fire()` returns whether events are pending). The
+   * first hands the local work to the core before it. A repeat while draining may cut
+   * the drain; only the core knows whether it does, and its phase afterwards says so:
+   * the attachments set their reserve down before the repeat (so that a cut does not
+   * count it as work) and take it up again unless the drain was cut.
+   */
+  _triggerWith(fire) {
+    if (this._running) {
+      this._adopt();
+      if (fire()) this._drain();
+      return;
+    }
+    const repeat = this._native.phase === DRAINING;
+    if (repeat) for (const a of this._adopters) a.beforeRepeat();
+    try {
+      if (fire()) this._drain();
+    } finally {
+      if (repeat) {
+        const cut = this._native.phase !== DRAINING;
+        for (const a of this._adopters) a.afterRepeat(cut);
+      }
+    }
   }
 
   /** Just before the first trigger: the core takes the guards of the local work. */

@@ -16,7 +16,8 @@
 //   request has started to arrive is not idle, so a client mid-request is never cut);
 //   busy ones close right after their response;
 // - when the drain is over (clean or cut short) every connection left is destroyed and
-//   counted.
+//   counted; one cut while a request was still arriving on it (no guard: the core does
+//   not know of it) is recorded in the report as aborted work, kind "connection".
 
 const tls = require('node:tls');
 
@@ -37,6 +38,7 @@ class ConnectionState {
     this.res = null; // the latest response on it (http1)
     this.more = null; // earlier responses still unfinished while Running (pipelining)
     this.guard = -1; // a guard kept for the request arriving when admission closed
+    this.upgraded = false; // taken over by an 'upgrade' or 'connect' listener
   }
 }
 
@@ -73,6 +75,7 @@ function attach(sd, server, options) {
   // (the work is counted by the Shutdown and handed to the core at the trigger).
   const acquire = kind === null ? sd._acquire : nat.acquireOfFn(kind);
   const release = sd._releaseSlot;
+  const recordCut = recordAbortedFn(nat);
   const h2 = isHttp2Server(server);
   const connEvent = h2 ? 'session' : server instanceof tls.Server ? 'secureConnection' : 'connection';
   const conns = new Set();
@@ -88,7 +91,7 @@ function attach(sd, server, options) {
     probesNotReady: 0,
     /** Connections destroyed when the drain ended. */
     connectionsDestroyed: 0,
-    /** Requests still in flight on those connections. */
+    /** Requests still in flight, or still arriving, on those connections. */
     requestsAborted: 0,
   };
 
@@ -340,6 +343,10 @@ function attach(sd, server, options) {
       if (onRequest(a, b)) return true;
     } else if (event === connEvent) {
       if (a[kState] === undefined) track(a);
+    } else if (event === 'upgrade' || event === 'connect') {
+      // The socket leaves HTTP (WebSocket, a CONNECT tunnel): no request arrives on it.
+      const st = b?.[kState];
+      if (st !== undefined) st.upgraded = true;
     }
     return origEmit.apply(this, arguments);
   }
@@ -382,26 +389,84 @@ function attach(sd, server, options) {
     sweepIdle();
   }
 
-  // A repeated trigger is about to cut the drain: the reserve is not work in flight.
-  function beforeEscalation() {
+  // Around a repeated trigger while draining (Shutdown#_triggerWith). Only the core
+  // knows whether it cuts the drain, and a cut counts the guards held at that instant:
+  // the reserve, which is not work, is set down before the trigger and taken up again
+  // after it unless the core cut the drain. Only while admission is open (the announce
+  // window), where nothing can end the drain meanwhile and a new guard is admitted.
+  // Once admission has closed, the reserve is held for a few loop turns at most
+  // (closeAtBoundary) and stays held: setting it down then could end the drain.
+  let reserveDown = false;
+
+  function beforeRepeat() {
+    if (reserve === REFUSED || !nat.accepting) return;
     releaseReserve();
+    reserveDown = true;
   }
 
+  function afterRepeat(cut) {
+    if (!reserveDown) return;
+    reserveDown = false;
+    // Refused if the announce window ended in between (the driver's deadline): the
+    // close then runs without a reserve, as with no announce window.
+    if (!cut && !over && nat.accepting) reserve = acquire();
+  }
+
+  // When the drain is over (clean or cut short): what is left is destroyed. Requests
+  // holding a guard are the core's to count (a cut counts the guards in flight). A
+  // connection on which a request was still arriving held none, so the core does not
+  // know of it: it is recorded as aborted work (kind "connection"). Idle keep-alive
+  // connections and connections that never sent a byte are not work.
   function onClosing() {
+    if (over) return;
     over = true;
     releaseReserve();
-    for (const c of conns) {
-      if (c.destroyed) continue;
+    const open = [];
+    for (const c of conns) if (!c.destroyed) open.push(c);
+    // Node's parser knows which connections are idle: those go first, not counted.
+    const parserAware = !h2 && typeof server.closeIdleConnections === 'function';
+    if (parserAware) server.closeIdleConnections();
+    let cut = 0;
+    for (const c of open) {
+      const st = c[kState];
       stats.connectionsDestroyed++;
-      stats.requestsAborted += c[kState].active;
+      stats.requestsAborted += st.active;
+      if (c.destroyed) continue;
+      if (parserAware && requestArriving(c, st)) {
+        cut++;
+        stats.requestsAborted++;
+      }
       c.destroy();
     }
     conns.clear();
     if (!h2 && typeof server.closeAllConnections === 'function') server.closeAllConnections();
+    if (cut > 0) recordCut(cut);
   }
 
-  const adopter = { adopt: adoptInFlight, count: countInFlight, escalate: beforeEscalation };
+  // After closeIdleConnections(), of a connection still open that holds no guard:
+  // whether a request has begun to arrive on it. One that served requests is not idle
+  // for the parser, so the next has begun; a fresh one is busy for the parser from its
+  // first instant (its headers timeout), so its bytes tell (a TLSSocket's bytesRead
+  // counts decrypted bytes, not the handshake). An upgraded socket (WebSocket) is not
+  // HTTP any more: guard it to have the drain wait for it (README).
+  function requestArriving(c, st) {
+    if (st.active !== 0 || st.guard !== REFUSED || st.upgraded) return false;
+    return st.requests > 0 || c.bytesRead > 0;
+  }
+
+  const adopter = { adopt: adoptInFlight, count: countInFlight, beforeRepeat, afterRepeat };
   sd._adopters.push(adopter);
+  // Without cleanup hooks, the core goes from Closing to Done in one step, and a Done
+  // report counts nothing more: a hook of this attachment (first of all) keeps Closing
+  // open until onClosing has destroyed the connections and recorded what they cut.
+  let detached = false;
+  try {
+    sd.onClose(CLOSE_HOOK, () => {
+      if (!detached) onClosing();
+    }, { order: -0x80000000 });
+  } catch (e) {
+    if (e.code !== 'ERR_SHUTDOWN_TOO_LATE') throw e; // attached once Closing had begun
+  }
   const listeners = [
     ['draining', onDraining],
     ['quiescing', onQuiescing],
@@ -421,6 +486,7 @@ function attach(sd, server, options) {
     },
     /** Stops draining this server (restores its emit, forgets its connections). */
     detach() {
+      detached = true;
       if (server.emit === emit) server.emit = origEmit;
       const i = sd._adopters.indexOf(adopter);
       if (i >= 0) sd._adopters.splice(i, 1);
@@ -432,6 +498,21 @@ function attach(sd, server, options) {
       conns.clear();
     },
   };
+}
+
+// The name of the cleanup hook each attachment registers (in the report's hooks).
+const CLOSE_HOOK = 'attach: close connections';
+// The kind under which connections cut outside any guard are counted.
+const CUT_KIND = 'connection';
+
+// `recordAborted(count)` for connections, the kind interned once; unlabelled when the
+// engine has no kind left to intern.
+function recordAbortedFn(nat) {
+  try {
+    return nat.recordAbortedFn(CUT_KIND);
+  } catch {
+    return nat.recordAbortedFn(null);
+  }
 }
 
 function optionError(Ctor, option, message) {

@@ -74,8 +74,9 @@ pub struct NativeConfigError {
     pub reason: String,
 }
 
-/// Milliseconds to a `Duration`. Values past the core's maximum saturate just above
-/// it, so the core refuses them and names the field.
+/// Milliseconds of a configured duration (an option, a hook timeout) to a `Duration`.
+/// Values past the core's maximum saturate just above it, so the core refuses them and
+/// names the field. Clock positions use [`clock_position`] instead.
 fn ms(v: f64) -> Duration {
     let too_long = MAX_TIMEOUT + Duration::from_secs(1);
     if !v.is_finite() || v < 0.0 {
@@ -88,6 +89,29 @@ fn ms(v: f64) -> Duration {
     } else {
         Duration::from_nanos(nanos as u64)
     }
+}
+
+/// A position on the engine's clock (milliseconds since it was built) to a `Duration`.
+/// Not a configured duration: no ceiling but `Duration`'s own (centuries), so a virtual
+/// clock runs past [`MAX_TIMEOUT`]. Negative, NaN, infinite or too-large values are
+/// refused with an error rather than clamped.
+fn clock_position(v: f64) -> Result<Duration, String> {
+    let bad = |why: &str| format!("libshutdown: {v} ms is not a clock position ({why})");
+    if v.is_nan() {
+        return Err(bad("not a number"));
+    }
+    if v < 0.0 {
+        return Err(bad("negative"));
+    }
+    if !v.is_finite() {
+        return Err(bad("infinite"));
+    }
+    let nanos = (v * 1e6).round();
+    // u64 nanoseconds: about 584 years, far past any clock a test can mean.
+    if nanos >= u64::MAX as f64 {
+        return Err(bad("too far: past 584 years"));
+    }
+    Ok(Duration::from_nanos(nanos as u64))
 }
 
 fn builder(o: &NativeOptions) -> libshutdown::Builder {
@@ -549,6 +573,25 @@ impl NativeShutdown {
         })
     }
 
+    /// `recordAborted(count)` as a plain function bound to this engine and `kind`
+    /// (interned once, here): counts work the JavaScript layer cut outside any guard (a
+    /// connection destroyed while its request was still arriving) in the report's
+    /// `aborted`, and under `kind` in `aborted_by_kind`. Returns the core's answer:
+    /// `false` once Done, when the report is final.
+    #[napi(catch_unwind)]
+    pub fn record_aborted_fn<'env>(
+        &self,
+        env: &'env Env,
+        kind: Option<String>,
+    ) -> napi::Result<Function<'env, u32, bool>> {
+        let k = self.kind_of(kind)?;
+        let sd = self.sd.clone();
+        env.create_function_from_closure("recordAborted", move |ctx| {
+            let count: u32 = ctx.get(0)?;
+            Ok(sd.record_aborted(u64::from(count), k))
+        })
+    }
+
     // ----- queries ------------------------------------------------------------------
 
     /// 0 running, 1 draining, 2 closing, 3 done.
@@ -593,6 +636,12 @@ impl NativeShutdown {
     #[napi(getter, catch_unwind)]
     pub fn signals(&self) -> Vec<i32> {
         self.sd.config().signals().to_vec()
+    }
+
+    /// The trigger number that terminates (`null`: termination is off).
+    #[napi(getter, catch_unwind)]
+    pub fn terminate_at(&self) -> Option<u32> {
+        self.sd.config().escalation().terminate_at
     }
 
     /// The forced exit code configured.
@@ -690,7 +739,7 @@ impl NativeShutdown {
     /// are pending.
     #[napi(catch_unwind)]
     pub fn advance_step(&self, to_ms: f64) -> napi::Result<u32> {
-        let target = ms(to_ms);
+        let target = clock_position(to_ms).map_err(|e| napi::Error::new(Status::InvalidArg, e))?;
         let now = self.sd.elapsed();
         let (to, more) = match self.sd.next_deadline() {
             Some(d) if d <= target => (d, true),
@@ -745,6 +794,28 @@ mod tests {
             ms(-1.0) > MAX_TIMEOUT,
             "refused by the core, never silently zero"
         );
+    }
+
+    #[test]
+    fn clock_positions_convert_exactly_past_the_longest_timeout() {
+        assert_eq!(clock_position(0.0).unwrap(), Duration::ZERO);
+        assert_eq!(clock_position(1.5).unwrap(), Duration::from_micros(1500));
+        let two_days = 2.0 * 86_400_000.0;
+        assert_eq!(
+            clock_position(two_days).unwrap(),
+            Duration::from_secs(2 * 86_400)
+        );
+        assert!(clock_position(two_days).unwrap() > MAX_TIMEOUT);
+        for bad in [
+            -1.0,
+            -0.001,
+            f64::NAN,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            1e300,
+        ] {
+            assert!(clock_position(bad).is_err(), "{bad} is refused");
+        }
     }
 
     fn options() -> NativeOptions {

@@ -28,8 +28,8 @@ test('bad options throw a TypeError or RangeError naming the option', () => {
     [{ forceAt: 1 }, RangeError, 'forceAt', 'escalation'],
     [{ forceAt: 3, terminateAt: 3 }, RangeError, 'terminateAt', 'escalation'],
     [{ forceAt: 'twice' }, TypeError, 'forceAt'],
-    [{ forcedExitCode: 0 }, RangeError, 'forcedExitCode', 'forced_exit_code'],
-    [{ forcedExitCode: 256 }, RangeError, 'forcedExitCode', 'forced_exit_code'],
+    [{ forcedExitCode: 0 }, RangeError, 'forcedExitCode'],
+    [{ forcedExitCode: 256 }, RangeError, 'forcedExitCode'],
     [{ forcedExitCode: 1.5 }, RangeError, 'forcedExitCode'],
     [{ closeStrategy: 'sometimes' }, RangeError, 'closeStrategy'],
     [{ closeStrategy: 1 }, TypeError, 'closeStrategy'],
@@ -462,4 +462,131 @@ test('the shared signal takes any number of listeners without a warning', () => 
   assert.equal(r.status, 0);
   assert.equal(r.stderr, '');
   assert.equal(r.stdout.trim(), 'ok');
+});
+
+test('forcedExitCode is checked as the core checks it, 1 to 255, and the message says so', () => {
+  for (const v of [0, -1, 256, 1000, 2 ** 31, -(2 ** 31) - 1, 1e12]) {
+    assert.throws(
+      () => new Shutdown({ forcedExitCode: v }),
+      (e) => {
+        assert.ok(e instanceof RangeError, `${v}: ${e}`);
+        assert.equal(e.option, 'forcedExitCode');
+        assert.equal(e.message, `libshutdown: option forcedExitCode must be an integer from 1 to 255, got ${v}`);
+        return true;
+      },
+    );
+  }
+  assert.throws(() => new Shutdown({ forcedExitCode: 1.5 }), /option forcedExitCode must be an integer from 1 to 255, got 1.5/);
+  assert.throws(() => new Shutdown({ forcedExitCode: '3' }), (e) => e instanceof TypeError && e.option === 'forcedExitCode');
+  for (const v of [1, 255]) assert.equal(manual({ forcedExitCode: v })._native.forcedExitCode, v);
+});
+
+test('the virtual clock keeps advancing past the longest configurable duration (24 h)', async () => {
+  const day = 86_400_000;
+  const sd = manual({ gracePeriod: null, drainTimeout: 1000 });
+  sd.advance(day);
+  sd.advance(day);
+  sd.advance(3_600_000);
+  assert.equal(sd.elapsed, 2 * day + 3_600_000);
+  sd.guard();
+  sd.trigger('after two days');
+  assert.equal(sd.reachedAt('draining'), 2 * day + 3_600_000);
+  sd.advance(1000);
+  assert.equal(sd.phase, 'done', 'the drain deadline fires after 24 h too');
+  assert.equal(sd.report.forced, 'drain_timeout');
+  assert.equal(sd.reachedAt('closing'), 2 * day + 3_601_000);
+  // A year on, still exact.
+  const year = manual();
+  await year.advanceAsync(365 * day);
+  assert.equal(year.elapsed, 365 * day);
+  // The addon refuses what is not a clock position, with a clear error.
+  for (const bad of [-1, Number.NaN, Number.POSITIVE_INFINITY, 1e300]) {
+    assert.throws(() => year._native.advanceStep(bad), /clock position/, String(bad));
+  }
+  assert.equal(year.elapsed, 365 * day, 'a refused position moves nothing');
+});
+
+test('a fatal trigger (an Error) ends with a non-zero exit code, even after a clean drain', async () => {
+  const a = manual({ forcedExitCode: 6 });
+  a.trigger(new Error('uncaught: boom'));
+  assert.deepEqual(a.report.reason, { kind: 'fatal', detail: 'uncaught: boom' });
+  assert.equal(a.report.forced, null, 'nothing was forced: the drain itself was clean');
+  assert.equal(a.report.exit_code, 6);
+  const b = manual();
+  b.trigger({ kind: 'fatal', detail: 'out of memory' });
+  assert.equal(b.report.exit_code, 1);
+  // An Error from another realm (vm, a worker's structured clone) is an Error too.
+  const c = manual();
+  c.trigger(require('node:vm').runInNewContext('new TypeError("from a vm context")'));
+  assert.deepEqual(c.report.reason, { kind: 'fatal', detail: 'from a vm context' });
+  assert.equal(c.report.exit_code, 1);
+  // On a real clock, the process exits with it.
+  const r = child(`
+    const { Shutdown } = require('.');
+    const sd = new Shutdown({ forcedExitCode: 6 });
+    sd.on('done', (r) => console.log('exit code', r.exit_code));
+    sd.trigger(new Error('crash'));
+  `);
+  assert.equal(r.status, 6, r.stderr);
+  assert.match(r.stdout, /exit code 6/);
+});
+
+test('a signal after Done exits with the report\'s exit code, after a short chance to exit alone', () => {
+  // exitOnDone: false, a clean drain (report exit code 0, forced code 7), then SIGTERM.
+  const clean = child(`
+    const { Shutdown } = require('.');
+    const sd = new Shutdown({ exitOnDone: false, forcedExitCode: 7, drainTimeout: 1000 });
+    sd.listenSignals();
+    setInterval(() => {}, 1000); // the host stays up
+    setTimeout(() => { console.log('still alive'); process.exit(42); }, 10000);
+    sd.on('done', (r) => {
+      console.log('done', r.exit_code);
+      setTimeout(() => { console.log('signal'); process.kill(process.pid, 'SIGTERM'); }, 10);
+    });
+    sd.trigger('deploy');
+  `);
+  assert.equal(clean.status, 0, `${clean.stdout}\n${clean.stderr}`);
+  assert.deepEqual(clean.stdout.trim().split('\n'), ['done 0', 'signal']);
+  assert.match(clean.stderr, /SIGTERM after done/i);
+
+  // The report's code, not always the forced one: a forced drain exits with it.
+  const forced = child(`
+    const { Shutdown } = require('.');
+    const sd = new Shutdown({ exitOnDone: false, forcedExitCode: 7, drainTimeout: 20 });
+    sd.listenSignals();
+    sd.guard();
+    setInterval(() => {}, 1000);
+    setTimeout(() => { console.log('still alive'); process.exit(42); }, 10000);
+    sd.on('done', (r) => { console.log('done', r.exit_code); process.kill(process.pid, 'SIGINT'); });
+    sd.trigger('deploy');
+  `);
+  assert.equal(forced.status, 7, `${forced.stdout}\n${forced.stderr}`);
+  assert.match(forced.stderr, /SIGINT after done/i);
+
+  // The host gets its chance: exiting by itself within the grace wins.
+  const own = child(`
+    const { Shutdown } = require('.');
+    const sd = new Shutdown({ exitOnDone: false, drainTimeout: 1000 });
+    sd.listenSignals();
+    process.on('SIGTERM', () => setTimeout(() => process.exit(3), 20));
+    setInterval(() => {}, 1000);
+    setTimeout(() => { console.log('still alive'); process.exit(42); }, 10000);
+    sd.on('done', () => setTimeout(() => process.kill(process.pid, 'SIGTERM'), 10));
+    sd.trigger('deploy');
+  `);
+  assert.equal(own.status, 3, `${own.stdout}\n${own.stderr}`);
+
+  // terminateAt: null turns termination off: the signal is only logged.
+  const off = child(`
+    const { Shutdown } = require('.');
+    const sd = new Shutdown({ exitOnDone: false, terminateAt: null, drainTimeout: 1000 });
+    sd.listenSignals();
+    setInterval(() => {}, 1000);
+    setTimeout(() => { console.log('still alive'); process.exit(42); }, 1000);
+    sd.on('done', () => setTimeout(() => process.kill(process.pid, 'SIGTERM'), 10));
+    sd.trigger('deploy');
+  `);
+  assert.equal(off.status, 42, `${off.stdout}\n${off.stderr}`);
+  assert.match(off.stdout, /still alive/);
+  assert.match(off.stderr, /SIGTERM after done/i);
 });

@@ -314,3 +314,176 @@ test('a second trigger during the announce window does not count the reserve as 
   assert.equal(report.forced, 'escalation');
   assert.equal(report.aborted, 0);
 });
+
+test('a repeated trigger that does not escalate keeps the reserve: the quiesce boundary still holds', async (t) => {
+  // forceAt and terminateAt off: the second trigger is counted and changes nothing.
+  const sd = new Shutdown({
+    exitOnDone: false,
+    drainDelay: 60_000,
+    announceProbes: 1,
+    announceSettle: 0,
+    drainTimeout: 10_000,
+    gracePeriod: null,
+    forceAt: null,
+    terminateAt: null,
+  });
+  const server = http.createServer((req, res) => res.end('ok'));
+  server.keepAliveTimeout = 600_000;
+  const att = sd.attach(server);
+  const port = await listen(t, server);
+  const slow = await connect(port);
+
+  sd.trigger('first');
+  sd.trigger('second');
+  assert.equal(sd.phase, 'draining', 'nothing escalated');
+  assert.equal(sd.accepting, true);
+  assert.equal(sd.inFlight, 0, 'the reserve is not work in flight');
+  // The same boundary as above: a request sent in the instant admission closes, and
+  // one still arriving.
+  const late = await connect(port);
+  late.get('/?late');
+  slow.write('GET /?slow HTTP/1.1\r\nHost: x\r\n');
+  sd.readinessProbed();
+  assert.equal(sd.accepting, false);
+
+  const r = await late.response();
+  assert.equal(r.status, 200, 'already sent before the close: served');
+  assert.equal(slow.closed, false, 'a request still arriving is kept');
+  slow.write('\r\n');
+  assert.equal((await slow.response()).status, 200);
+  const report = await sd.done;
+  assert.equal(report.triggers, 2);
+  assert.equal(report.forced, null);
+  assert.equal(report.aborted, 0);
+  assert.equal(report.exit_code, 0);
+  assert.equal(att.stats.refused, 0);
+});
+
+test('a connection cut while its request was still arriving is counted as aborted work', async (t) => {
+  // No announce window, nothing in flight: the drain ends at the trigger and what is
+  // left is destroyed (the cutting policy); the report must say so.
+  const sd = new Shutdown({ exitOnDone: false, drainDelay: 0, drainTimeout: 10_000, forcedExitCode: 5 });
+  const server = http.createServer((req, res) => res.end('ok'));
+  server.keepAliveTimeout = 600_000;
+  const accepted = [];
+  server.on('connection', (s) => accepted.push(s));
+  const att = sd.attach(server);
+  const port = await listen(t, server);
+  const partial = await connect(port);
+  partial.write('GET /?partial HTTP/1.1\r\nHost: 127.0.0.1\r\n'); // headers half sent
+  await until(() => accepted.length === 1 && accepted[0].bytesRead > 0, 'the server to read the partial request');
+  const idle = await connect(port); // a keep-alive connection idle after one request
+  idle.get('/');
+  assert.equal((await idle.response()).status, 200);
+  const silent = await connect(port); // never sends a byte
+  await until(() => accepted.length === 3, 'three connections accepted');
+
+  sd.trigger('deploy');
+  const report = await sd.done;
+  for (const c of [partial, idle, silent]) await c.whenClosed();
+  assert.equal(partial.responses.length, 0, 'cut, not answered');
+  assert.equal(report.aborted, 1, 'only the connection with a request arriving is aborted work');
+  assert.deepEqual(report.aborted_by_kind, { connection: 1 });
+  assert.equal(report.exit_code, 5);
+  // The idle and silent ones were closed when admission closed; the partial one is
+  // the only one left to destroy when the drain ends.
+  assert.equal(att.stats.connectionsDestroyed, 1);
+  assert.equal(att.stats.requestsAborted, 1);
+});
+
+test('idle keep-alive and silent connections destroyed at the end are not aborted work', async (t) => {
+  const sd = new Shutdown({ exitOnDone: false, drainDelay: 0, drainTimeout: 10_000 });
+  const server = http.createServer((req, res) => res.end('ok'));
+  server.keepAliveTimeout = 600_000;
+  sd.attach(server);
+  const port = await listen(t, server);
+  const idle = await connect(port);
+  idle.get('/');
+  assert.equal((await idle.response()).status, 200);
+  const silent = await connect(port);
+  sd.trigger('deploy');
+  const report = await sd.done;
+  for (const c of [idle, silent]) await c.whenClosed();
+  assert.equal(report.aborted, 0);
+  assert.equal(report.exit_code, 0);
+});
+
+test('a drain cut at its deadline counts both the guarded requests and the requests still arriving', async (t) => {
+  const sd = new Shutdown({ exitOnDone: false, drainTimeout: 200, forcedExitCode: 4 });
+  const h = holder();
+  const server = http.createServer(h.handler);
+  const accepted = [];
+  server.on('connection', (s) => accepted.push(s));
+  sd.attach(server, { kind: 'http' });
+  const port = await listen(t, server);
+  const busy = await connect(port);
+  busy.get('/hold');
+  await until(() => h.waiting.length === 1, 'the held request');
+  const partial = await connect(port);
+  partial.write('POST /upload HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Le');
+  await until(() => accepted.length === 2 && accepted[1].bytesRead > 0, 'the server to read the partial request');
+  sd.trigger('deploy');
+  const report = await sd.done;
+  assert.equal(report.forced, 'drain_timeout');
+  assert.equal(report.aborted, 2);
+  assert.deepEqual(report.aborted_by_kind, { http: 1, connection: 1 });
+  assert.equal(report.exit_code, 4);
+  for (const c of [busy, partial]) await c.whenClosed();
+});
+
+test('https: a connection cut while its first request was arriving is counted; a silent one is not', async (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'libshutdown-tls-'));
+  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const creds = selfSignedCert(dir);
+  if (creds === null) {
+    t.skip('openssl is not available to make a test certificate');
+    return;
+  }
+  const tls = require('node:tls');
+  const sd = new Shutdown({ exitOnDone: false, drainDelay: 0, drainTimeout: 10_000 });
+  const server = https.createServer(creds, (req, res) => res.end('ok'));
+  const accepted = [];
+  server.on('secureConnection', (s) => accepted.push(s));
+  sd.attach(server);
+  const port = await listen(t, server);
+  const open = () =>
+    new Promise((resolve, reject) => {
+      const c = tls.connect({ port, host: '127.0.0.1', ca: creds.cert }, () => resolve(c));
+      c.on('error', reject);
+    });
+  const partial = await open();
+  partial.on('error', () => {});
+  partial.write('GET /?partial HTTP/1.1\r\nHost: 127.0.0.1\r\n');
+  await until(() => accepted.length === 1 && accepted[0].bytesRead > 0, 'the server to read the partial request');
+  const silent = await open(); // handshake done, never sends a request byte
+  silent.on('error', () => {});
+  await until(() => accepted.length === 2, 'both connections accepted');
+  const closed = (c) => new Promise((resolve) => (c.destroyed ? resolve() : c.on('close', resolve)));
+  sd.trigger('deploy');
+  const report = await sd.done;
+  await Promise.all([closed(partial), closed(silent)]);
+  assert.equal(report.aborted, 1);
+  assert.deepEqual(report.aborted_by_kind, { connection: 1 });
+  assert.equal(report.exit_code, 1);
+});
+
+test('an upgraded connection destroyed at the end is not a request cut while arriving', async (t) => {
+  const sd = new Shutdown({ exitOnDone: false, drainDelay: 0, drainTimeout: 10_000 });
+  const server = http.createServer((req, res) => res.end('ok'));
+  server.on('upgrade', (req, socket) => {
+    socket.write('HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: test\r\n\r\n');
+    socket.on('data', () => {});
+  });
+  const att = sd.attach(server);
+  const port = await listen(t, server);
+  const ws = await connect(port);
+  ws.write('GET /ws HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: Upgrade\r\nUpgrade: test\r\n\r\n');
+  assert.equal((await ws.response()).status, 101);
+  ws.write('frames of another protocol');
+  sd.trigger('deploy');
+  const report = await sd.done;
+  await ws.whenClosed();
+  assert.equal(att.stats.connectionsDestroyed, 1);
+  assert.equal(report.aborted, 0);
+  assert.equal(report.exit_code, 0);
+});

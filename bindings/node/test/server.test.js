@@ -222,8 +222,12 @@ test('cleanup hooks run in order; throws, rejections and timeouts are recorded a
       ['rejecter', 'failed', 'rejecter failed'],
       ['stuck', 'timed_out', null],
       ['last', 'ok', null],
+      // attach()'s own, registered after the server's: it runs first (the lowest order),
+      // so the connections are closed and counted before Done.
+      ['attach: close connections', 'ok', null],
     ],
   );
+  assert.equal(rep.hooks.at(-1).order, -(2 ** 31));
   assert.equal(rep.forced, null);
   assert.ok(s.index(/^hook: first ran/) < s.index(/^hook: stuck hangs/));
   assert.ok(s.index(/^hook: stuck hangs/) < s.index(/^hook: last ran/));
@@ -245,4 +249,26 @@ test('a background job (track) holds the drain until it ends', async () => {
   const { code } = await s.exit();
   assert.equal(code, 0, s.stderr);
   assert.equal(readReport(report).in_flight_at_trigger, 1);
+});
+
+test('SIGTERM with a request still arriving and nothing in flight: the cut is in the report and the exit code', async () => {
+  const report = tmpFile('report.json');
+  const s = await startServer(['--drain-timeout', '10000', '--keep-alive-timeout', '600000', '--report', report]);
+  const partial = await connect(s.port);
+  partial.write('GET /?late HTTP/1.1\r\nHost: 127.0.0.1\r\n');
+  // A round trip on another connection, sent after the partial bytes, lets the server
+  // read them first.
+  const idle = await connect(s.port);
+  await new Promise((r) => setTimeout(r, 100));
+  idle.get('/');
+  assert.equal((await idle.response(1)).status, 200);
+  s.kill('SIGTERM');
+  const { code } = await s.exit();
+  assert.equal(code, 1, s.stderr);
+  await partial.whenClosed();
+  const rep = readReport(report);
+  assert.equal(rep.forced, null, 'nothing was in flight: the drain itself ended at once');
+  assert.equal(rep.aborted, 1);
+  assert.deepEqual(rep.aborted_by_kind, { connection: 1 });
+  assert.equal(rep.exit_code, 1);
 });
