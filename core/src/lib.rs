@@ -73,4 +73,4 @@ pub use report::{
     Transition,
 };
 pub use shutdown::{Guard, NotManualClock, Shutdown, StopDriver};
-pub use signals::SignalListener;
+pub use signals::{SignalListener, AFTER_DONE_GRACE};

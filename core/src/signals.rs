@@ -4,12 +4,40 @@
 
 use std::io;
 use std::thread::JoinHandle;
+use std::time::Duration;
 
 use signal_hook::iterator::{Handle as SignalsHandle, Signals};
 
 use crate::machine::Phase;
 use crate::report::{signal_name, ForceCause, Reason};
 use crate::Shutdown;
+
+/// How long a signal arriving after Done leaves the host to exit by itself (it is
+/// usually printing its report on the way out) before the listener exits for it.
+pub const AFTER_DONE_GRACE: Duration = Duration::from_millis(250);
+
+/// Done, yet the host is still here and a signal comes again: never swallowed (the
+/// orchestrator or the operator wants the process gone), never a lie either. The
+/// shutdown already ended, so the process exits with the report's own code, 0 after
+/// a clean drain, and prints the report so it is not lost. Only logged when
+/// termination is turned off.
+fn after_done(sd: &Shutdown, sig: i32, report: &crate::Report) {
+    if sd.config().escalation().terminate_at.is_none() {
+        log::warn!(
+            "shutdown: {} after Done ignored (termination is off)",
+            signal_name(sig)
+        );
+        return;
+    }
+    std::thread::sleep(AFTER_DONE_GRACE);
+    eprint!("{report}");
+    eprintln!(
+        "shutdown: {} after Done; exiting with the report's exit code {}",
+        signal_name(sig),
+        report.exit_code
+    );
+    std::process::exit(report.exit_code);
+}
 
 /// The running signal listener. Dropping it leaves it running; [`stop`](Self::stop)
 /// removes it.
@@ -34,8 +62,9 @@ impl Shutdown {
     /// signal is a trigger: the first starts the drain, a repeat escalates, and the
     /// terminating repeat (default: the third) exits the process at once with the
     /// forced exit code, after printing the report to stderr. A signal that arrives
-    /// after Done (the host has not exited) also exits at once with the forced code,
-    /// unless termination is turned off.
+    /// after Done (the host has not exited yet) leaves the host [`AFTER_DONE_GRACE`]
+    /// to exit by itself, then exits with the report's own exit code (0 after a clean
+    /// drain), printing the report; with termination turned off it is only logged.
     ///
     /// Call it early, before the host starts its threads. Hosts that own their signals
     /// (Node, libuv) do not call it; they call [`trigger`](Self::trigger).
@@ -54,11 +83,8 @@ impl Shutdown {
                         eprint!("{report}");
                         std::process::exit(report.exit_code);
                     }
-                    // Done, yet the host is still here and the operator signals again:
-                    // never swallow it. Exit now, non-zero, unless termination is off.
-                    if was_done && sd.config().escalation().terminate_at.is_some() {
-                        eprintln!("shutdown: {} after Done, exiting", signal_name(sig));
-                        std::process::exit(sd.config().forced_exit_code());
+                    if was_done {
+                        after_done(&sd, sig, &report);
                     }
                 }
             })?;

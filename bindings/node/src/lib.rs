@@ -313,8 +313,6 @@ pub struct NativeShutdown {
     sd: Shutdown,
     shared: Arc<Shared>,
     hot: Rc<Hot>,
-    manual: bool,
-    driver_started: bool,
 }
 
 #[napi]
@@ -323,7 +321,6 @@ impl NativeShutdown {
     /// open) when the core's driver thread has queued events for JavaScript.
     #[napi(constructor, catch_unwind)]
     pub fn new(options: NativeOptions, id: u32, wake: Wake) -> napi::Result<Self> {
-        let manual = options.manual_clock == Some(true);
         let sd = builder(&options)
             .build()
             .map_err(|e| napi::Error::new(Status::InvalidArg, e.to_string()))?;
@@ -348,26 +345,11 @@ impl NativeShutdown {
             shared: shared.clone(),
             pools: RefCell::new(Vec::new()),
         });
-        Ok(NativeShutdown {
-            sd,
-            shared,
-            hot,
-            manual,
-            driver_started: false,
-        })
+        Ok(NativeShutdown { sd, shared, hot })
     }
 
     fn pending(&self) -> bool {
         self.shared.pending.load(Ordering::Acquire)
-    }
-
-    fn ensure_driver(&mut self) {
-        if !self.manual && !self.driver_started {
-            self.driver_started = true;
-            // The thread parks until a deadline or a wake-up and ends at Done. It is not
-            // a libuv handle, so it never holds the event loop open.
-            drop(self.sd.spawn_driver());
-        }
     }
 
     /// The queued events as `(kind, value, at_ms)` triples: kind 0 is a milestone (0
@@ -393,7 +375,8 @@ impl NativeShutdown {
             "signal" => Reason::Signal(detail),
             other => return Err(err(format!("unknown reason kind {other:?}"))),
         };
-        self.ensure_driver();
+        // The core drives the drain on its own thread from here (no libuv handle, so
+        // it never holds the event loop open).
         self.sd.trigger(reason);
         Ok(self.pending())
     }
@@ -401,7 +384,6 @@ impl NativeShutdown {
     /// A trigger for signal number `signal` (the reason names it as the core does).
     #[napi(catch_unwind)]
     pub fn trigger_signal(&mut self, signal: i32) -> bool {
-        self.ensure_driver();
         self.sd.trigger(Reason::signal(signal));
         self.pending()
     }
