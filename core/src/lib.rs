@@ -15,34 +15,103 @@
 //! | Closing | no | no | cleanup hooks, ordered, each with a timeout, within `close_timeout` |
 //! | Done | no | no | the [`Report`] is final |
 //!
-//! The engine is executor-agnostic (no tokio): [`Shutdown::run`] works under smol,
-//! async-std, tokio or `futures::executor`, and [`Shutdown::spawn_driver`] drives it
-//! from a thread for blocking hosts.
+//! The engine is executor-agnostic (no tokio): [`Shutdown::run`] is an ordinary future
+//! that works under smol, async-std, tokio or `futures::executor`, and threaded hosts
+//! block in [`Shutdown::wait`]. A drain that starts with no driver drives itself on a
+//! thread of its own (`shutdown-driver`), so its deadlines fire even if the host never
+//! awaits `run()`; a host driver takes that role over. Threads this crate spawns:
+//! that driver thread (only while a drain has no host driver), one thread per
+//! blocking cleanup hook (and per async hook when no `run()` polls it), and the
+//! signal thread of [`Shutdown::listen_signals`].
+//!
+//! ## With smol
 //!
 //! ```
 //! use std::time::Duration;
+//! use futures_lite::future;
 //! use libshutdown::{HookOptions, Shutdown};
 //!
-//! # futures_lite::future::block_on(async {
 //! let sd = Shutdown::builder()
 //!     .drain_timeout(Duration::from_secs(10))
 //!     .close_timeout(Duration::from_secs(5))
 //!     .build()?;
 //! sd.on_close("db pool", HookOptions::new(), || Ok(()))?;
-//! // sd.listen_signals()?;   // in a real server
-//!
-//! // Per request:
-//! if let Some(guard) = sd.guard() {
-//!     // ... serve, then:
-//!     drop(guard);
-//! }
-//!
-//! sd.trigger("deploy"); // what SIGTERM does
-//! let report = sd.run().await;
+//! // sd.listen_signals()?;   // in a real server: SIGTERM and SIGINT trigger
+//! let report = smol::block_on(async {
+//!     let server = async {
+//!         let guard = sd.guard().expect("admission is open"); // one per request
+//!         sd.trigger("deploy"); // what SIGTERM does
+//!         drop(guard); // the request finishes
+//!         sd.quiescing().await; // stop accepting here
+//!     };
+//!     let (report, ()) = future::zip(sd.run(), server).await;
+//!     report
+//! });
 //! assert_eq!(report.exit_code, 0);
 //! # Ok::<(), Box<dyn std::error::Error>>(())
-//! # }).unwrap();
 //! ```
+//!
+//! ## With async-std
+//!
+//! ```
+//! # use libshutdown::Shutdown;
+//! let sd = Shutdown::builder().build()?;
+//! let driver = async_std::task::spawn({
+//!     let sd = sd.clone();
+//!     async move { sd.run().await }
+//! });
+//! async_std::task::block_on(async {
+//!     let guard = sd.guard().unwrap();
+//!     sd.trigger("deploy");
+//!     drop(guard);
+//!     assert_eq!(driver.await.exit_code, 0);
+//! });
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! ## With tokio
+//!
+//! The crate does not depend on tokio; `run()` is polled by tokio like any future, and
+//! async hooks are polled inside it, so they may use tokio's timers and I/O.
+//!
+//! ```
+//! # use std::time::Duration;
+//! # use libshutdown::{HookOptions, Shutdown};
+//! let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+//! let sd = Shutdown::builder().build()?;
+//! sd.on_close_async("flush", HookOptions::new(), || async {
+//!     tokio::time::sleep(Duration::from_millis(1)).await;
+//!     Ok(())
+//! })?;
+//! let report = rt.block_on(async {
+//!     let driver = tokio::spawn({
+//!         let sd = sd.clone();
+//!         async move { sd.run().await }
+//!     });
+//!     tokio::task::yield_now().await;
+//!     sd.trigger("deploy");
+//!     driver.await.unwrap()
+//! });
+//! assert_eq!(report.exit_code, 0);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! ## With plain threads
+//!
+//! ```
+//! # use libshutdown::Shutdown;
+//! let sd = Shutdown::builder().build()?;
+//! let worker = {
+//!     let guard = sd.guard().unwrap(); // taken by the accepting thread
+//!     std::thread::spawn(move || drop(guard)) // the request finishes on its thread
+//! };
+//! sd.trigger("deploy");
+//! let report = sd.wait(); // the engine drives itself: no driver to start
+//! worker.join().unwrap();
+//! assert_eq!(report.exit_code, 0);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
 #![warn(missing_docs)]
 
 #[cfg(feature = "loom")]
