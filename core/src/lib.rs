@@ -120,6 +120,7 @@ pub mod admission;
 mod admission;
 mod clock;
 mod config;
+mod delivery;
 #[cfg(feature = "loom")]
 pub mod driver;
 #[cfg(not(feature = "loom"))]

@@ -81,7 +81,9 @@ pub enum Action {
     CloseAdmission,
     /// The drain was cut short: fire the cancellation signal, stop waiting for guards.
     Cancel,
-    /// Start this hook; report [`Machine::hook_finished`] when it ends.
+    /// Call this hook, after saying so with [`Machine::hook_started`] (which arms its
+    /// deadline, and says not to call it if it is no longer due); report
+    /// [`Machine::hook_finished`] when it ends.
     StartHook(HookId),
     /// A repeated trigger asked to end the process now (the report is final).
     Terminate,
@@ -90,6 +92,9 @@ pub enum Action {
 #[derive(Debug, Clone)]
 enum HookState {
     Pending,
+    /// Its group started: the driver was asked to call it ([`Action::StartHook`]); its
+    /// own deadline is armed only once it is called ([`Machine::hook_started`]).
+    Starting,
     Running {
         started: Instant,
         deadline: Instant,
@@ -324,6 +329,25 @@ impl Machine {
         }
     }
 
+    /// The host is about to call hook `id` (after [`Action::StartHook`]): its own
+    /// deadline starts now. `false` when it must not be called any more (the close
+    /// budget ran out, or the shutdown ended, before the host got to it): it stays
+    /// reported as skipped.
+    pub fn hook_started(&mut self, now: Instant, id: HookId) -> bool {
+        let close_deadline = self.close_deadline.unwrap_or(now);
+        let Some(slot) = self.hooks.get_mut(id) else {
+            return false;
+        };
+        if !matches!(slot.state, HookState::Starting) || self.phase != Phase::Closing {
+            return false;
+        }
+        slot.state = HookState::Running {
+            started: now,
+            deadline: (now + slot.timeout).min(close_deadline),
+        };
+        true
+    }
+
     /// A hook ended. Late completions of hooks already timed out are ignored.
     pub fn hook_finished(&mut self, now: Instant, id: HookId, outcome: HookOutcome) {
         let Some(slot) = self.hooks.get_mut(id) else {
@@ -469,7 +493,7 @@ impl Machine {
         if self
             .hooks
             .iter()
-            .any(|h| matches!(h.state, HookState::Running { .. }))
+            .any(|h| matches!(h.state, HookState::Starting | HookState::Running { .. }))
         {
             return;
         }
@@ -483,23 +507,19 @@ impl Machine {
             self.finish(now);
             return;
         };
-        let close_deadline = self.close_deadline.unwrap_or(now);
         for (id, slot) in self.hooks.iter_mut().enumerate() {
             if slot.order == order && matches!(slot.state, HookState::Pending) {
-                let deadline = (now + slot.timeout).min(close_deadline);
-                slot.state = HookState::Running {
-                    started: now,
-                    deadline,
-                };
+                slot.state = HookState::Starting;
                 log::info!("shutdown: running hook {:?}", slot.name);
                 self.actions.push_back(Action::StartHook(id));
             }
         }
     }
 
+    /// Hooks never called (pending, or due but not yet called) end as skipped.
     fn skip_pending_hooks(&mut self) {
         for slot in &mut self.hooks {
-            if matches!(slot.state, HookState::Pending) {
+            if matches!(slot.state, HookState::Pending | HookState::Starting) {
                 slot.state = HookState::Finished {
                     outcome: HookOutcome::Skipped,
                     duration: Duration::ZERO,

@@ -12,6 +12,7 @@ use event_listener::Event;
 use crate::admission::{self, Close, DrainSink, RawGuard};
 use crate::clock::Clock;
 use crate::config::{Builder, CloseStrategy, Config, ConfigError};
+use crate::delivery::{Deliveries, Delivery, MilestoneCallback};
 use crate::driver::role::{step_wakes_driver, Role};
 use crate::hooks::{self, BoxFuture, HookBody, HookDone, HookOptions, HookResult};
 use crate::kinds::{Kind, KindError, Kinds};
@@ -22,8 +23,6 @@ use crate::report::{HookOutcome, InFlight, Milestone, Reason, Report};
 const PHASE_MASK: u8 = 0b11;
 const QUIESCING: u8 = 1 << 2;
 const CANCELLED: u8 = 1 << 3;
-
-type MilestoneCallback = Arc<dyn Fn(Milestone) + Send + Sync>;
 
 /// Stops a driver started by [`Shutdown::spawn_stoppable_driver`].
 pub type StopDriver = Box<dyn Fn() + Send + Sync>;
@@ -50,6 +49,8 @@ pub(crate) struct Inner {
     /// Wakes the driver: new deadline, drained, queued async hook.
     pub(crate) wake: Event,
     pub(crate) drained_pending: AtomicBool,
+    /// Milestone callbacks and hook calls, in the machine's order.
+    deliveries: Deliveries,
     /// Which one driver ticks (see `driver::role`).
     pub(crate) role: Role,
     /// The engine's own driving is over for good (`retire_engine_driver`).
@@ -226,6 +227,7 @@ impl Builder {
             changed: Event::new(),
             wake: Event::new(),
             drained_pending: AtomicBool::new(false),
+            deliveries: Deliveries::default(),
             role: Role::new(),
             retired: AtomicBool::new(false),
             engine_thread: Mutex::new(None),
@@ -243,9 +245,7 @@ impl Builder {
 #[derive(Default)]
 struct Effects {
     status_changed: bool,
-    milestones: Vec<Milestone>,
-    callbacks: Vec<MilestoneCallback>,
-    start: Vec<(HookId, HookBody)>,
+    reached_done: bool,
 }
 
 impl Shutdown {
@@ -455,8 +455,11 @@ impl Shutdown {
         Ok(())
     }
 
-    /// Calls `f` on every milestone from now on, on the thread that caused it (a
-    /// trigger, the last guard, the driver). `f` must not block.
+    /// Calls `f` on every milestone from now on, once each and in order, on the thread
+    /// that caused it (a trigger, the last guard, the driver) or, when another thread
+    /// is delivering an earlier milestone of this engine at that moment, on that one:
+    /// milestones are delivered one at a time, never nested, even when `f` itself
+    /// moves the shutdown on. `f` must not block.
     pub fn on_milestone(&self, f: impl Fn(Milestone) + Send + Sync + 'static) {
         self.lock().callbacks.push(Arc::new(f));
     }
@@ -541,16 +544,15 @@ impl Shutdown {
                 // ramp over the window that is, not the one configured.
                 self.publish_announce_window(&st.machine);
             }
-            let reached_done = effects.milestones.contains(&Milestone::Done);
             (
                 r,
-                step_wakes_driver(deadline_before, deadline_after, reached_done),
+                step_wakes_driver(deadline_before, deadline_after, effects.reached_done),
             )
         };
         if wake_driver {
             self.inner().wake.notify(usize::MAX);
         }
-        self.run_effects(effects);
+        self.deliver();
         result
     }
 
@@ -573,7 +575,10 @@ impl Shutdown {
                         | (old & PHASE_MASK).max(bits & PHASE_MASK)
                         | (bits & !PHASE_MASK);
                     inner.status.store(new, Ordering::Release);
-                    fx.milestones.push(m);
+                    inner
+                        .deliveries
+                        .push(Delivery::Milestone(m, st.callbacks.clone()));
+                    fx.reached_done |= m == Milestone::Done;
                     fx.status_changed = true;
                 }
                 Action::CloseAdmission => match self.handle.close() {
@@ -586,16 +591,9 @@ impl Shutdown {
                     inner.status.fetch_or(CANCELLED, Ordering::AcqRel);
                     fx.status_changed = true;
                 }
-                Action::StartHook(id) => {
-                    if let Some(body) = st.hooks.get_mut(id).and_then(Option::take) {
-                        fx.start.push((id, body));
-                    }
-                }
+                Action::StartHook(id) => inner.deliveries.push(Delivery::StartHook(id)),
                 Action::Terminate => {}
             }
-        }
-        if !fx.milestones.is_empty() {
-            fx.callbacks = st.callbacks.clone();
         }
         if fx.status_changed {
             inner.changed.notify(usize::MAX);
@@ -612,24 +610,34 @@ impl Shutdown {
         }
     }
 
-    fn run_effects(&self, fx: Effects) {
-        for m in &fx.milestones {
-            for cb in &fx.callbacks {
-                let cb = cb.clone();
-                let m = *m;
-                if let Err(p) =
-                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || cb(m)))
-                {
-                    log::error!(
-                        "shutdown: milestone callback panicked: {}",
-                        hooks::panic_message(&*p)
-                    );
+    /// Delivers queued milestone callbacks and hook calls, in the machine's order (see
+    /// `delivery`), user code outside the lock.
+    fn deliver(&self) {
+        self.inner().deliveries.deliver_all(|step| match step {
+            Delivery::Milestone(m, callbacks) => {
+                for cb in callbacks {
+                    if let Err(p) =
+                        std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || cb(m)))
+                    {
+                        log::error!(
+                            "shutdown: milestone callback panicked: {}",
+                            hooks::panic_message(&*p)
+                        );
+                    }
                 }
             }
-        }
-        for (id, body) in fx.start {
-            self.start_hook(id, body);
-        }
+            Delivery::StartHook(id) => {
+                // Its deadline starts now; the machine may say it is no longer due (an
+                // earlier callback moved the clock past the budget, or ended it all).
+                if !self.with_machine(|m, now, _| m.hook_started(now, id)) {
+                    return;
+                }
+                let body = self.lock().hooks.get_mut(id).and_then(Option::take);
+                if let Some(body) = body {
+                    self.start_hook(id, body);
+                }
+            }
+        });
     }
 
     fn start_hook(&self, id: HookId, body: HookBody) {
