@@ -1,12 +1,22 @@
-//! Signals through signal-hook, only when the host asks. The handler itself is
-//! signal-hook's: it records the signal and wakes a thread through a pipe, nothing
-//! else. That thread turns each signal into a trigger.
+//! Signals, only when the host asks. The handler (registered through
+//! signal-hook-registry) does one async-signal-safe thing: it sends the signal's
+//! number over a socket pair, with `MSG_NOSIGNAL`, to a thread that turns each signal
+//! into a trigger.
+//!
+//! Why not signal-hook's iterator: its handler wakes the thread with a `send()`
+//! without `MSG_NOSIGNAL`, and stopping it closes the socket's read end while the
+//! handler is still registered, so a signal in that instant killed the process with
+//! SIGPIPE (seen under a SIGTERM storm during the C ABI's `shutdown_free`). Here
+//! stopping unregisters the handlers first (signal-hook-registry waits for handlers
+//! in flight), and only then closes the socket.
 
-use std::io;
+use std::io::{self, Read, Write};
+use std::os::fd::AsRawFd;
+use std::os::unix::net::UnixStream;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use signal_hook::iterator::{Handle as SignalsHandle, Signals};
+use signal_hook::SigId;
 
 use crate::machine::Phase;
 use crate::report::{signal_name, ForceCause, Reason};
@@ -39,20 +49,40 @@ fn after_done(sd: &Shutdown, sig: i32, report: &crate::Report) {
     std::process::exit(report.exit_code);
 }
 
+/// The byte that tells the listener thread to end (signal numbers start at 1).
+const STOP: u8 = 0;
+
 /// The running signal listener. Dropping it leaves it running; [`stop`](Self::stop)
 /// removes it.
 pub struct SignalListener {
-    handle: SignalsHandle,
+    ids: Vec<SigId>,
+    wake: UnixStream,
     thread: Option<JoinHandle<()>>,
 }
 
+impl std::fmt::Debug for SignalListener {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SignalListener")
+            .field("handlers", &self.ids.len())
+            .finish()
+    }
+}
+
 impl SignalListener {
-    /// Stops listening (the signals' previous dispositions are not restored:
-    /// signal-hook keeps its handler installed, and it no longer triggers anything).
+    /// Stops listening: the handlers are removed (a signal arriving from then on gets
+    /// neither a trigger nor its default action, as signal-hook-registry documents),
+    /// the thread ends and is joined. Safe against signals arriving meanwhile.
     pub fn stop(mut self) {
-        self.handle.close();
+        // Handlers first: once `unregister` returns no handler runs with our socket,
+        // so closing it below cannot turn a late signal into SIGPIPE.
+        for id in self.ids.drain(..) {
+            signal_hook::low_level::unregister(id);
+        }
+        let _ = (&self.wake).write_all(&[STOP]);
         if let Some(t) = self.thread.take() {
-            let _ = t.join();
+            if t.thread().id() != std::thread::current().id() {
+                let _ = t.join();
+            }
         }
     }
 }
@@ -67,30 +97,77 @@ impl Shutdown {
     /// drain), printing the report; with termination turned off it is only logged.
     ///
     /// Call it early, before the host starts its threads. Hosts that own their signals
-    /// (Node, libuv) do not call it; they call [`trigger`](Self::trigger).
+    /// (Node, libuv) do not call it; they call [`trigger`](Self::trigger). Spawns one
+    /// thread, `shutdown-signals`.
     pub fn listen_signals(&self) -> io::Result<SignalListener> {
-        let mut signals = Signals::new(self.config().signals())?;
-        let handle = signals.handle();
+        let (mut read, wake) = UnixStream::pair()?;
+        wake.set_nonblocking(true)?;
+        let fd = wake.as_raw_fd();
+        let mut ids = Vec::new();
+        for &sig in self.config().signals() {
+            let Ok(byte) = u8::try_from(sig) else {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    format!("signal {sig} out of range"),
+                ));
+            };
+            // SAFETY: the action only calls send(2), which is async-signal-safe; `fd`
+            // stays open until the action is unregistered (`stop`) or for the life of
+            // the process (a listener dropped without `stop` is never closed).
+            let id = unsafe {
+                signal_hook::low_level::register(sig, move || {
+                    libc::send(
+                        fd,
+                        &byte as *const u8 as *const libc::c_void,
+                        1,
+                        libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL,
+                    );
+                })
+            };
+            match id {
+                Ok(id) => ids.push(id),
+                Err(e) => {
+                    for id in ids {
+                        signal_hook::low_level::unregister(id);
+                    }
+                    return Err(e);
+                }
+            }
+        }
         let sd = self.clone();
-        let thread = std::thread::Builder::new()
+        let spawned = std::thread::Builder::new()
             .name("shutdown-signals".into())
             .spawn(move || {
-                for sig in signals.forever() {
-                    let was_done = sd.phase() == Phase::Done;
-                    sd.trigger(Reason::signal(sig));
-                    let Some(report) = sd.report() else { continue };
-                    if report.forced == Some(ForceCause::Terminated) {
-                        eprint!("{report}");
-                        std::process::exit(report.exit_code);
-                    }
-                    if was_done {
-                        after_done(&sd, sig, &report);
-                    }
+                let mut byte = [0u8];
+                while read.read_exact(&mut byte).is_ok() && byte[0] != STOP {
+                    sd.on_signal(i32::from(byte[0]));
                 }
-            })?;
-        Ok(SignalListener {
-            handle,
-            thread: Some(thread),
-        })
+            });
+        match spawned {
+            Ok(thread) => Ok(SignalListener {
+                ids,
+                wake,
+                thread: Some(thread),
+            }),
+            Err(e) => {
+                for id in ids {
+                    signal_hook::low_level::unregister(id);
+                }
+                Err(e)
+            }
+        }
+    }
+
+    fn on_signal(&self, sig: i32) {
+        let was_done = self.phase() == Phase::Done;
+        self.trigger(Reason::signal(sig));
+        let Some(report) = self.report() else { return };
+        if report.forced == Some(ForceCause::Terminated) && !was_done {
+            eprint!("{report}");
+            std::process::exit(report.exit_code);
+        }
+        if was_done {
+            after_done(self, sig, &report);
+        }
     }
 }
