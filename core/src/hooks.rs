@@ -30,6 +30,7 @@ pub(crate) type BoxFuture = Pin<Box<dyn Future<Output = HookResult> + Send + 'st
 pub struct HookOptions {
     pub(crate) order: i32,
     pub(crate) timeout: Option<Duration>,
+    pub(crate) queued: bool,
 }
 
 impl HookOptions {
@@ -48,12 +49,22 @@ impl HookOptions {
         self.timeout = Some(timeout);
         self
     }
+    /// For a deferred hook whose host queues the call (an event loop in another
+    /// language): the hook counts as called, and its own timeout starts, only when the
+    /// host says so with [`HookDone::begin`], not when the deferred callback runs. A
+    /// hook whose `begin` never comes before the close budget ends is reported
+    /// skipped.
+    pub fn queued(mut self) -> Self {
+        self.queued = true;
+        self
+    }
 }
 
 pub(crate) enum HookBody {
     Blocking(Box<dyn FnOnce() -> HookResult + Send>),
     Async(Box<dyn FnOnce() -> BoxFuture + Send>),
-    Deferred(Box<dyn FnOnce(HookDone) + Send>),
+    /// `true`: the host says when it really calls it ([`HookOptions::queued`]).
+    Deferred(Box<dyn FnOnce(HookDone) + Send>, bool),
 }
 
 /// The completion of a deferred hook (see
@@ -67,6 +78,17 @@ pub struct HookDone {
 impl HookDone {
     pub(crate) fn new(sd: Shutdown, id: HookId) -> Self {
         HookDone { sd: Some(sd), id }
+    }
+
+    /// For a hook registered with [`HookOptions::queued`]: the host is about to call
+    /// it, and its own timeout starts now. `false` when it must not be called any more
+    /// (the close budget ran out or the shutdown ended first): it is reported skipped,
+    /// and `finish` is then ignored.
+    pub fn begin(&self) -> bool {
+        match &self.sd {
+            Some(sd) => sd.hook_begins(self.id),
+            None => false,
+        }
     }
 
     /// Reports the hook's result.

@@ -443,7 +443,8 @@ impl Shutdown {
     where
         F: FnOnce(HookDone) + Send + 'static,
     {
-        self.add_hook(name, options, HookBody::Deferred(Box::new(f)))
+        let queued = options.queued;
+        self.add_hook(name, options, HookBody::Deferred(Box::new(f), queued))
     }
 
     fn add_hook(&self, name: &str, options: HookOptions, body: HookBody) -> Result<(), HookError> {
@@ -462,6 +463,10 @@ impl Shutdown {
     /// moves the shutdown on. `f` must not block.
     pub fn on_milestone(&self, f: impl Fn(Milestone) + Send + Sync + 'static) {
         self.lock().callbacks.push(Arc::new(f));
+    }
+
+    pub(crate) fn hook_begins(&self, id: HookId) -> bool {
+        self.with_machine(|m, now, _| m.hook_started(now, id))
     }
 
     pub(crate) fn hook_finished(&self, id: HookId, outcome: HookOutcome) {
@@ -627,9 +632,14 @@ impl Shutdown {
                 }
             }
             Delivery::StartHook(id) => {
-                // Its deadline starts now; the machine may say it is no longer due (an
-                // earlier callback moved the clock past the budget, or ended it all).
-                if !self.with_machine(|m, now, _| m.hook_started(now, id)) {
+                let queued = matches!(
+                    self.lock().hooks.get(id),
+                    Some(Some(HookBody::Deferred(_, true)))
+                );
+                // Its deadline starts now (for a queued hook: at `HookDone::begin`); the
+                // machine may say it is no longer due (an earlier callback moved the
+                // clock past the budget, or ended it all).
+                if !queued && !self.hook_begins(id) {
                     return;
                 }
                 let body = self.lock().hooks.get_mut(id).and_then(Option::take);
@@ -666,7 +676,7 @@ impl Shutdown {
                     self.inner().wake.notify(usize::MAX);
                 }
             }
-            HookBody::Deferred(f) => {
+            HookBody::Deferred(f, _) => {
                 let done = HookDone::new(self.clone(), id);
                 // A panic drops `done`, which records the hook as failed; record the
                 // panic itself first so the report says what happened.

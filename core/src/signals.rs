@@ -56,8 +56,19 @@ const STOP: u8 = 0;
 /// removes it.
 pub struct SignalListener {
     ids: Vec<SigId>,
-    wake: UnixStream,
+    /// The handlers' end of the socket pair; `None` once stopped.
+    wake: Option<UnixStream>,
     thread: Option<JoinHandle<()>>,
+}
+
+impl Drop for SignalListener {
+    fn drop(&mut self) {
+        // Dropped without `stop`: the listener keeps running for the life of the
+        // process, so the handlers' socket must stay open.
+        if let Some(wake) = self.wake.take() {
+            std::mem::forget(wake);
+        }
+    }
 }
 
 impl std::fmt::Debug for SignalListener {
@@ -78,10 +89,14 @@ impl SignalListener {
         for id in self.ids.drain(..) {
             signal_hook::low_level::unregister(id);
         }
-        let _ = (&self.wake).write_all(&[STOP]);
-        if let Some(t) = self.thread.take() {
-            if t.thread().id() != std::thread::current().id() {
-                let _ = t.join();
+        if let Some(wake) = self.wake.take() {
+            // A blocking write: a storm may have filled the socket, and the thread
+            // drains it (no handler writes any more).
+            let _ = (&wake).write_all(&[STOP]);
+            if let Some(t) = self.thread.take() {
+                if t.thread().id() != std::thread::current().id() {
+                    let _ = t.join();
+                }
             }
         }
     }
@@ -100,8 +115,9 @@ impl Shutdown {
     /// (Node, libuv) do not call it; they call [`trigger`](Self::trigger). Spawns one
     /// thread, `shutdown-signals`.
     pub fn listen_signals(&self) -> io::Result<SignalListener> {
+        // The socket stays blocking: the handler asks for MSG_DONTWAIT itself (a full
+        // socket drops the wake-up, the thread is busy anyway), and `stop` must not.
         let (mut read, wake) = UnixStream::pair()?;
-        wake.set_nonblocking(true)?;
         let fd = wake.as_raw_fd();
         let mut ids = Vec::new();
         for &sig in self.config().signals() {
@@ -146,7 +162,7 @@ impl Shutdown {
         match spawned {
             Ok(thread) => Ok(SignalListener {
                 ids,
-                wake,
+                wake: Some(wake),
                 thread: Some(thread),
             }),
             Err(e) => {

@@ -166,3 +166,44 @@ fn milestones_are_ordered_across_threads() {
         assert_eq!(*seen.lock().unwrap(), ALL);
     }
 }
+
+/// A queued hook (a host that calls it from its event loop later, as Node does) counts
+/// as called only at `HookDone::begin`: time before that is not charged to it, and one
+/// whose `begin` comes after the close budget is skipped and must not be called.
+#[test]
+fn a_queued_hook_starts_when_the_host_begins_it() {
+    let sd = manual(1000, 500);
+    let slot: Arc<Mutex<Option<libshutdown::HookDone>>> = Arc::new(Mutex::new(None));
+    let s = slot.clone();
+    let opts = HookOptions::new()
+        .timeout(Duration::from_millis(300))
+        .queued();
+    sd.on_close_deferred("js", opts, move |done| *s.lock().unwrap() = Some(done))
+        .unwrap();
+    sd.trigger("deploy");
+    sd.advance(Duration::from_millis(100)).unwrap(); // the host's queue is slow
+    let done = slot
+        .lock()
+        .unwrap()
+        .take()
+        .expect("the deferred callback ran");
+    assert!(done.begin(), "due: 400 ms of the budget are left");
+    sd.advance(Duration::from_millis(250)).unwrap();
+    assert_eq!(sd.phase(), Phase::Closing, "its 300 ms count from begin()");
+    done.finish(Ok(()));
+    let report = sd.report().unwrap();
+    assert_eq!(report.hooks[0].outcome, HookOutcome::Ok);
+    assert_eq!(report.hooks[0].duration, Duration::from_millis(250));
+
+    let sd = manual(1000, 50);
+    let s = slot.clone();
+    let opts = HookOptions::new().queued();
+    sd.on_close_deferred("late", opts, move |done| *s.lock().unwrap() = Some(done))
+        .unwrap();
+    sd.trigger("deploy");
+    sd.advance(Duration::from_millis(60)).unwrap(); // past the close budget
+    let done = slot.lock().unwrap().take().unwrap();
+    assert!(!done.begin(), "no longer due");
+    let report = sd.report().unwrap();
+    assert_eq!(report.hooks[0].outcome, HookOutcome::Skipped, "{report}");
+}

@@ -95,3 +95,47 @@ fn storm_child() {
     listener.take().unwrap().stop();
     println!("storm survived: {CYCLES} stops, {sent} signals");
 }
+
+/// `let _ = sd.listen_signals()?` (the README's way) drops the listener at once: it
+/// must keep turning signals into triggers.
+#[test]
+fn a_dropped_listener_keeps_listening() {
+    let out = Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "dropped_listener_child",
+            "--ignored",
+            "--nocapture",
+        ])
+        .stdin(Stdio::null())
+        .output()
+        .expect("re-execute the test binary");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("triggered by SIGUSR1"));
+}
+
+#[test]
+#[ignore = "the child process of a_dropped_listener_keeps_listening"]
+fn dropped_listener_child() {
+    let sd = Shutdown::builder()
+        .signals(&[libc::SIGUSR1])
+        .build()
+        .unwrap();
+    drop(sd.listen_signals().unwrap());
+    // SAFETY: signalling our own process.
+    unsafe { libc::kill(libc::getpid(), libc::SIGUSR1) };
+    let report = sd
+        .wait_timeout(Duration::from_secs(30))
+        .expect("the signal triggered");
+    println!(
+        "triggered by {}",
+        match report.reason {
+            libshutdown::Reason::Signal(s) => s,
+            other => format!("{other:?}"),
+        }
+    );
+}

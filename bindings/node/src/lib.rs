@@ -651,7 +651,9 @@ impl NativeShutdown {
     /// Returns the hook id, or a negative code: -1 too late, -2 bad timeout, -3 bad name.
     #[napi(catch_unwind)]
     pub fn on_close(&mut self, name: String, order: i32, timeout_ms: Option<f64>) -> i32 {
-        let mut opts = HookOptions::new().order(order);
+        // Queued: the hook counts as called when JavaScript calls it (`hook_begin`),
+        // not when the core queues the event.
+        let mut opts = HookOptions::new().order(order).queued();
         if let Some(t) = timeout_ms {
             opts = opts.timeout(ms(t));
         }
@@ -691,6 +693,25 @@ impl NativeShutdown {
                 }
             }
         }
+    }
+
+    /// JavaScript is about to call hook `id`: its own timeout starts now. `false`: it
+    /// is no longer due (the close budget ran out, or the shutdown ended, before
+    /// JavaScript got to it); do not call it, it is reported skipped.
+    #[napi(catch_unwind)]
+    pub fn hook_begin(&self, id: u32) -> bool {
+        let mut hooks = lock(&self.shared.hooks);
+        let Some(slot) = hooks.get_mut(id as usize) else {
+            return false;
+        };
+        if slot.as_ref().is_some_and(|done| done.begin()) {
+            return true;
+        }
+        // Not due: its completion is dropped unused (the core ignores it).
+        let stale = slot.take();
+        drop(hooks);
+        drop(stale);
+        false
     }
 
     /// A JavaScript hook ended: status 0 ok, 1 failed (rejected), 2 panicked (threw).
