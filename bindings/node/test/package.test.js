@@ -99,3 +99,9 @@ test('the platform packages: one per triple, same version, os/cpu/libc of the tr
     assert.equal(version, pkg.version, name);
   }
 });
+
+test('the published package runs no install script', () => {
+  for (const s of ['preinstall', 'install', 'postinstall']) assert.equal(pkg.scripts[s], undefined, s);
+  assert.equal(pkg.bin['libshutdown-build'], 'scripts/build.js');
+  assert.ok(fs.readFileSync(path.join(here, 'scripts/build.js'), 'utf8').startsWith('#!/usr/bin/env node\n'));
+});
