@@ -48,3 +48,10 @@ e2e:
 bench:
 	$(CARGO) bench -p libshutdown --bench guard
 	bash bindings/node/bench/run.sh
+
+# The npm packages as users install them (bindings/node/scripts/package-test.sh):
+# packed, installed with npm and pnpm without cargo, a real server drained by SIGTERM,
+# tsc on the installed types, and the from-source build of the tarball.
+.PHONY: package-test-node
+package-test-node:
+	bash bindings/node/scripts/package-test.sh

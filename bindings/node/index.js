@@ -9,26 +9,11 @@
 
 const { EventEmitter, setMaxListeners } = require('node:events');
 const os = require('node:os');
-const path = require('node:path');
 const { isNativeError } = require('node:util').types;
 
-const native = loadAddon();
+// The native part: this platform's prebuilt package, or a build from source (./lib/native.js).
+const native = require('./lib/native.js').load();
 const { attach } = require('./lib/attach.js');
-
-function loadAddon() {
-  const file = process.env.LIBSHUTDOWN_ADDON || path.join(__dirname, 'libshutdown.node');
-  try {
-    return require(file);
-  } catch (e) {
-    const err = new Error(
-      `libshutdown: cannot load the native addon ${file} (${e.message}); ` +
-        'build it with `npm run build` in bindings/node (needs cargo)',
-    );
-    err.code = 'ERR_SHUTDOWN_ADDON';
-    err.cause = e;
-    throw err;
-  }
-}
 
 const PHASES = ['running', 'draining', 'closing', 'done'];
 const DRAINING = 1; // the addon's phase numbers

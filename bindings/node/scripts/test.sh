@@ -11,10 +11,11 @@ if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
 fi
 
 # Dependencies: `npm ci` from the lock file, skipped when node_modules is newer than it.
-# --ignore-scripts: the addon is built below, once.
+# --ignore-scripts: the addon is built below, once. --omit=optional: never the published
+# prebuilt addon (@libshutdown/<triple>), which the loader would take over the build below.
 stamp=node_modules/.package-lock.json
 if [ ! -f "$stamp" ] || [ package-lock.json -nt "$stamp" ]; then
-  npm ci --ignore-scripts --no-audit --no-fund
+  npm ci --ignore-scripts --omit=optional --no-audit --no-fund
 fi
 
 # The addon, from source (cargo decides whether anything needs rebuilding).
