@@ -13,14 +13,14 @@ NODE_TEST_TIMEOUT ?= 2400
 E2E_QUICK_TIMEOUT ?= 1800
 E2E_TIMEOUT ?= 3600
 
-.PHONY: demo test lint nextest rust-test loom c-test node-test e2e-quick e2e bench
+.PHONY: demo test lint nextest rust-test loom c-test node-test stress stress-quick e2e-quick e2e bench
 
 demo:
 	$(CARGO) run --release -q -p libshutdown-examples --bin demo
 
 # The whole default test run (CI calls this). Long soak/load runs are `make e2e`
 # and `make bench`.
-test: lint rust-test loom c-test node-test e2e-quick
+test: lint rust-test loom c-test node-test stress-quick e2e-quick
 
 lint:
 	$(CARGO) fmt --all --check
@@ -49,6 +49,17 @@ c-test:
 
 node-test:
 	timeout -k 10 $(NODE_TEST_TIMEOUT) bash bindings/node/scripts/test.sh
+
+# The concurrency tests, repeated (tests/stress/run.sh): every test of
+# core/tests/drivers.rs and the C test_threads STRESS_ITERATIONS times (default 200),
+# the Node guard tests STRESS_NODE_ITERATIONS times (default 20), each run under a time
+# limit; a hang is named and counted, never waited for.
+stress:
+	bash tests/stress/run.sh
+
+# Its short form in the default run: 20 runs of each (2 of each Node file).
+stress-quick:
+	bash tests/stress/run.sh --quick
 
 # The quick form in the default run: HAProxy only. Behind nginx (no health checks) a
 # request arriving in the instant admission closes was lost now and then before the
