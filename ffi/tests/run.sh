@@ -36,7 +36,7 @@ prefix="$target/ffi-prefix"
 build="$target/ffi-ctests"
 CARGO_C_VERSION='=0.10.24+cargo-0.98.0'
 # Seconds one program may run: the C tests take well under a second plainly and a few
-# seconds under valgrind; the example's end-to-end test about ten.
+# seconds under valgrind; the example's end-to-end test a few seconds.
 RUN_TIMEOUT="${RUN_TIMEOUT:-120}"
 VALGRIND_TIMEOUT="${VALGRIND_TIMEOUT:-600}"
 EXAMPLE_TIMEOUT="${EXAMPLE_TIMEOUT:-300}"
