@@ -4,15 +4,23 @@
 
 CARGO ?= cargo
 export CARGO_TERM_COLOR ?= never
+# The cargo-nextest that .config/nextest.toml was written for, installed when missing.
+NEXTEST_VERSION ?= 0.9.143
+# Limits, in seconds, of the steps that have no per-test limit of their own: no step of
+# the default run can hang it (cargo builds are not limited).
+DOCTEST_TIMEOUT ?= 600
+NODE_TEST_TIMEOUT ?= 2400
+E2E_QUICK_TIMEOUT ?= 1800
+E2E_TIMEOUT ?= 3600
 
-.PHONY: demo test lint rust-test loom c-test node-test e2e-quick e2e bench
+.PHONY: demo test lint nextest rust-test loom c-test node-test stress stress-quick e2e-quick e2e bench
 
 demo:
 	$(CARGO) run --release -q -p libshutdown-examples --bin demo
 
 # The whole default test run (CI calls this). Long soak/load runs are `make e2e`
 # and `make bench`.
-test: lint rust-test loom c-test node-test e2e-quick
+test: lint rust-test loom c-test node-test stress-quick e2e-quick
 
 lint:
 	$(CARGO) fmt --all --check
@@ -21,18 +29,37 @@ lint:
 	@if $(CARGO) tree -p libshutdown -e normal --prefix none | grep -q '^tokio'; then \
 		echo "error: the libshutdown crate depends on tokio"; exit 1; fi
 
-rust-test:
-	$(CARGO) test --workspace
+# Every test in a process of its own, under the time limits of .config/nextest.toml: a
+# test that hangs is killed, named and fails the run. nextest does not run doc tests.
+rust-test: nextest
+	$(CARGO) nextest run --workspace
+	timeout -k 10 $(DOCTEST_TIMEOUT) $(CARGO) test --workspace --doc
 
-# The atomic protocol of the admission word, model-checked.
-loom:
-	$(CARGO) test -p libshutdown --release --features loom --test loom
+# The atomic protocol of the admission word, model-checked (its own limit in
+# .config/nextest.toml).
+loom: nextest
+	$(CARGO) nextest run -p libshutdown --release --features loom --test loom --test loom_driver
+
+nextest:
+	@$(CARGO) nextest --version >/dev/null 2>&1 || \
+		$(CARGO) install cargo-nextest --version $(NEXTEST_VERSION) --locked
 
 c-test:
 	bash ffi/tests/run.sh
 
 node-test:
-	bash bindings/node/scripts/test.sh
+	timeout -k 10 $(NODE_TEST_TIMEOUT) bash bindings/node/scripts/test.sh
+
+# The concurrency tests, repeated (tests/stress/run.sh): every test of
+# core/tests/drivers.rs and the C test_threads STRESS_ITERATIONS times (default 200),
+# the Node guard tests STRESS_NODE_ITERATIONS times (default 20), each run under a time
+# limit; a hang is named and counted, never waited for.
+stress:
+	bash tests/stress/run.sh
+
+# Its short form in the default run: 20 runs of each (2 of each Node file).
+stress-quick:
+	bash tests/stress/run.sh --quick
 
 # The quick form in the default run: HAProxy only. Behind nginx (no health checks) a
 # request arriving in the instant admission closes was lost now and then before the
@@ -40,10 +67,10 @@ node-test:
 # are evidence, not proof, so nginx stays in `make e2e` and the default run in CI
 # cannot be flaky on it.
 e2e-quick:
-	bash tests/e2e/run.sh --quick --topologies haproxy
+	timeout -k 30 $(E2E_QUICK_TIMEOUT) bash tests/e2e/run.sh --quick --topologies haproxy
 
 e2e:
-	bash tests/e2e/run.sh --full
+	timeout -k 30 $(E2E_TIMEOUT) bash tests/e2e/run.sh --full
 
 bench:
 	$(CARGO) bench -p libshutdown --bench guard

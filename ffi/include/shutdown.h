@@ -511,10 +511,12 @@ shutdown_status_t shutdown_new(const shutdown_config_t *config, shutdown_t **out
  * Frees an engine: stops its driver and signal listener, closes its fds, and waits
  * for its milestone and cancellation callbacks running on other threads; no callback
  * of this engine starts after it returns. The shutdown is abandoned where it is
- * (no trigger, no hook started). A cleanup hook already running keeps running (its
- * `user_data` must stay valid until it returns; hooks that timed out are abandoned,
- * not stopped). Guards, reports and hook completions still held stay valid and must
- * still be released. NULL does nothing.
+ * (no trigger, no hook started). It also waits for blocking cleanup hooks running on
+ * other threads, each until it returns or its timeout passes (its own `timeout_ms`,
+ * or close_timeout): a hook still running after that was abandoned (reported as
+ * timed out, not stopped), and its `user_data` must stay valid until it returns.
+ * Guards, reports and hook completions still held stay valid and must still be
+ * released. NULL does nothing.
  *
  * Thread: any, once, when no other thread uses `engine` any more; not from inside one
  * of this engine's callbacks. Callbacks: none.
@@ -792,7 +794,7 @@ void shutdown_guard_release(shutdown_guard_t *guard);
  * ("shutdown-hook-N"); with a manual clock, on the thread that starts its group
  * (shutdown_trigger(), shutdown_advance(), shutdown_hook_done(), the last
  * shutdown_guard_release()). It runs at most once, and never once shutdown_free() has
- * started.
+ * started; shutdown_free() waits for it while it runs, up to its timeout.
  */
 shutdown_status_t shutdown_on_close(const shutdown_t *engine,
                                     const char *name,

@@ -6,7 +6,7 @@ use std::ffi::{c_char, c_int, c_void};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use shutdown_core::{Kind, Milestone, Phase, Reason, Report, Shutdown, SignalListener, MAX_KINDS};
 
@@ -122,8 +122,9 @@ type CancelCb = unsafe extern "C" fn(*mut c_void);
 // ----- the callback gate ------------------------------------------------------------
 
 thread_local! {
-    /// The gates this thread is inside of (by address), innermost last.
-    static INSIDE: RefCell<Vec<usize>> = const { RefCell::new(Vec::new()) };
+    /// The gates this thread is inside of (by address; with the id of a bounded
+    /// entry), innermost last.
+    static INSIDE: RefCell<Vec<(usize, Option<u64>)>> = const { RefCell::new(Vec::new()) };
 }
 
 /// Lets C callbacks run until the engine is freed, and lets `shutdown_free` wait for
@@ -135,19 +136,31 @@ pub(crate) struct Gate {
 
 struct GateState {
     closed: bool,
+    /// Callbacks in progress that `close` waits for until they return.
     active: usize,
+    /// Callbacks in progress that `close` waits for until their deadline at most
+    /// (blocking hooks: one that overruns is abandoned by the core, and must not hang
+    /// `shutdown_free` either), by id.
+    bounded: Vec<(u64, Instant)>,
+    next_id: u64,
 }
 
-struct Inside<'a>(&'a Gate);
+struct Inside<'a> {
+    gate: &'a Gate,
+    bounded: Option<u64>,
+}
 
 impl Drop for Inside<'_> {
     fn drop(&mut self) {
         INSIDE.with(|v| {
             v.borrow_mut().pop();
         });
-        let mut st = lock(&self.0.state);
-        st.active -= 1;
-        self.0.idle.notify_all();
+        let mut st = lock(&self.gate.state);
+        match self.bounded {
+            Some(id) => st.bounded.retain(|&(i, _)| i != id),
+            None => st.active -= 1,
+        }
+        self.gate.idle.notify_all();
     }
 }
 
@@ -161,6 +174,8 @@ impl Gate {
             state: Mutex::new(GateState {
                 closed: false,
                 active: 0,
+                bounded: Vec::new(),
+                next_id: 0,
             }),
             idle: Condvar::new(),
         }
@@ -170,36 +185,80 @@ impl Gate {
         self as *const Gate as usize
     }
 
-    /// Runs `f` (a call into C) unless the engine was freed.
+    /// Runs `f` (a call into C) unless the engine was freed; `close` waits for it.
     pub(crate) fn call<R>(&self, f: impl FnOnce() -> R) -> Option<R> {
-        {
+        self.enter(None, f)
+    }
+
+    /// Like [`Gate::call`], but `close` waits for `f` only until `deadline`.
+    pub(crate) fn call_until<R>(&self, deadline: Instant, f: impl FnOnce() -> R) -> Option<R> {
+        self.enter(Some(deadline), f)
+    }
+
+    fn enter<R>(&self, deadline: Option<Instant>, f: impl FnOnce() -> R) -> Option<R> {
+        // The check and the count are one step under the lock: a `close` that has
+        // begun either sees this callback or keeps it from starting.
+        let bounded = {
             let mut st = lock(&self.state);
             if st.closed {
                 return None;
             }
-            st.active += 1;
-        }
-        INSIDE.with(|v| v.borrow_mut().push(self.addr()));
-        let _inside = Inside(self);
+            match deadline {
+                None => {
+                    st.active += 1;
+                    None
+                }
+                Some(d) => {
+                    let id = st.next_id;
+                    st.next_id += 1;
+                    st.bounded.push((id, d));
+                    Some(id)
+                }
+            }
+        };
+        INSIDE.with(|v| v.borrow_mut().push((self.addr(), bounded)));
+        let _inside = Inside {
+            gate: self,
+            bounded,
+        };
         Some(f())
-    }
-
-    pub(crate) fn is_open(&self) -> bool {
-        !lock(&self.state).closed
     }
 
     /// Whether this thread is inside one of this gate's callbacks.
     fn inside(&self) -> usize {
-        INSIDE.with(|v| v.borrow().iter().filter(|&&a| a == self.addr()).count())
+        INSIDE.with(|v| v.borrow().iter().filter(|e| e.0 == self.addr()).count())
     }
 
-    /// No callback starts after this; waits for those running on other threads.
+    /// No callback starts after this; waits for those running on other threads (the
+    /// bounded ones until their deadlines).
     fn close(&self) {
-        let own = self.inside();
+        let (own, own_bounded) = INSIDE.with(|v| {
+            let v = v.borrow();
+            let mine = v.iter().filter(|e| e.0 == self.addr());
+            let own = mine.clone().filter(|e| e.1.is_none()).count();
+            let own_bounded: Vec<u64> = mine.filter_map(|e| e.1).collect();
+            (own, own_bounded)
+        });
         let mut st = lock(&self.state);
         st.closed = true;
-        while st.active > own {
-            st = self.idle.wait(st).unwrap_or_else(|e| e.into_inner());
+        loop {
+            let now = Instant::now();
+            let next = st
+                .bounded
+                .iter()
+                .filter(|(id, d)| *d > now && !own_bounded.contains(id))
+                .map(|&(_, d)| d)
+                .min();
+            st = match next {
+                Some(d) => {
+                    self.idle
+                        .wait_timeout(st, d - now)
+                        .unwrap_or_else(|e| e.into_inner())
+                        .0
+                }
+                None if st.active > own => self.idle.wait(st).unwrap_or_else(|e| e.into_inner()),
+                None => break,
+            };
         }
     }
 }
@@ -518,10 +577,12 @@ pub unsafe extern "C" fn shutdown_new(
 /// Frees an engine: stops its driver and signal listener, closes its fds, and waits
 /// for its milestone and cancellation callbacks running on other threads; no callback
 /// of this engine starts after it returns. The shutdown is abandoned where it is
-/// (no trigger, no hook started). A cleanup hook already running keeps running (its
-/// `user_data` must stay valid until it returns; hooks that timed out are abandoned,
-/// not stopped). Guards, reports and hook completions still held stay valid and must
-/// still be released. NULL does nothing.
+/// (no trigger, no hook started). It also waits for blocking cleanup hooks running on
+/// other threads, each until it returns or its timeout passes (its own `timeout_ms`,
+/// or close_timeout): a hook still running after that was abandoned (reported as
+/// timed out, not stopped), and its `user_data` must stay valid until it returns.
+/// Guards, reports and hook completions still held stay valid and must still be
+/// released. NULL does nothing.
 ///
 /// Thread: any, once, when no other thread uses `engine` any more; not from inside one
 /// of this engine's callbacks. Callbacks: none.

@@ -2,7 +2,7 @@
 //! `shutdown_hook_done_t`.
 
 use std::ffi::{c_char, c_int, c_void, CStr};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use shutdown_core::{HookDone, HookError, HookOptions, HookResult};
 
@@ -79,7 +79,7 @@ fn run_blocking(
 /// ("shutdown-hook-N"); with a manual clock, on the thread that starts its group
 /// (shutdown_trigger(), shutdown_advance(), shutdown_hook_done(), the last
 /// shutdown_guard_release()). It runs at most once, and never once shutdown_free() has
-/// started.
+/// started; shutdown_free() waits for it while it runs, up to its timeout.
 #[no_mangle]
 pub unsafe extern "C" fn shutdown_on_close(
     engine: *const Engine,
@@ -96,12 +96,26 @@ pub unsafe extern "C" fn shutdown_on_close(
         let cb = callback.ok_or(ShutdownStatus::NULL_PARAMETER)?;
         let ud = UserData(user_data);
         let shared = e.shared.clone();
+        // shutdown_free() waits for this hook while it runs, but no longer than the
+        // core lets it run (its own timeout or close_timeout, perhaps less): a hook
+        // that hangs is abandoned, and must not hang the host in shutdown_free().
+        let limit = match timeout_ms {
+            0 => e.core.config().close_timeout(),
+            ms => Duration::from_millis(ms),
+        };
         e.core
             .on_close(name, options(order, timeout_ms), move || {
-                if !shared.gate.is_open() {
-                    return Err("the engine was freed before this hook started".into());
-                }
-                run_blocking(cb, ud)
+                let deadline = Instant::now() + limit;
+                // The gate decides and counts in one step: a shutdown_free() that has
+                // begun either waits for this call into C or keeps it from starting.
+                shared
+                    .gate
+                    .call_until(deadline, || {
+                        #[cfg(test)]
+                        let _seam = seam::reached(ud);
+                        run_blocking(cb, ud)
+                    })
+                    .unwrap_or_else(|| Err("the engine was freed before this hook started".into()))
             })
             .map_err(hook_error)
     })
@@ -182,4 +196,224 @@ pub unsafe extern "C" fn shutdown_hook_done(
         handle.done.finish(r);
         Ok(())
     })
+}
+
+/// A point in a blocking hook's wrapper, after the engine decided to start the hook
+/// and just before the call into C, where a test can hold the hook thread: the race
+/// between that decision and shutdown_free() becomes a fixed sequence.
+#[cfg(test)]
+mod seam {
+    use std::sync::{Condvar, Mutex, MutexGuard};
+    use std::time::{Duration, Instant};
+
+    use crate::util::UserData;
+
+    #[derive(Default)]
+    struct Hold {
+        user_data: usize,
+        arrived: bool,
+        released: bool,
+        left: bool,
+    }
+
+    // Keyed by user_data: tests run in parallel threads of one process (cargo test).
+    static HOLDS: Mutex<Vec<Hold>> = Mutex::new(Vec::new());
+    static CHANGED: Condvar = Condvar::new();
+
+    fn holds() -> MutexGuard<'static, Vec<Hold>> {
+        HOLDS.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn find(v: &mut [Hold], ud: usize) -> Option<&mut Hold> {
+        v.iter_mut().find(|h| h.user_data == ud)
+    }
+
+    /// Hook threads with this user_data stop at the seam until [`release`].
+    pub(crate) fn hold(ud: *mut std::ffi::c_void) {
+        holds().push(Hold {
+            user_data: ud as usize,
+            ..Hold::default()
+        });
+    }
+
+    pub(crate) fn release(ud: *mut std::ffi::c_void) {
+        if let Some(h) = find(&mut holds(), ud as usize) {
+            h.released = true;
+        }
+        CHANGED.notify_all();
+    }
+
+    /// Waits (at most `limit`) until `pred` holds for this user_data's hold.
+    fn wait_for(ud: *mut std::ffi::c_void, limit: Duration, pred: fn(&Hold) -> bool) -> bool {
+        let deadline = Instant::now() + limit;
+        let mut v = holds();
+        loop {
+            if find(&mut v, ud as usize).is_some_and(|h| pred(h)) {
+                return true;
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return false;
+            }
+            v = CHANGED
+                .wait_timeout(v, deadline - now)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+    }
+
+    /// Whether a hook thread reached the seam in time.
+    pub(crate) fn arrived(ud: *mut std::ffi::c_void, limit: Duration) -> bool {
+        wait_for(ud, limit, |h| h.arrived)
+    }
+
+    /// Whether the hook's wrapper returned in time (after calling C or not).
+    pub(crate) fn left(ud: *mut std::ffi::c_void, limit: Duration) -> bool {
+        wait_for(ud, limit, |h| h.left)
+    }
+
+    /// Marks the end of the wrapper when dropped.
+    pub(crate) struct Passed(usize);
+
+    impl Drop for Passed {
+        fn drop(&mut self) {
+            if let Some(h) = find(&mut holds(), self.0) {
+                h.left = true;
+            }
+            CHANGED.notify_all();
+        }
+    }
+
+    pub(crate) fn reached(ud: UserData) -> Passed {
+        let key = ud.ptr() as usize;
+        let mut v = holds();
+        if let Some(h) = find(&mut v, key) {
+            h.arrived = true;
+            CHANGED.notify_all();
+            while !find(&mut v, key).is_some_and(|h| h.released) {
+                v = CHANGED.wait(v).unwrap_or_else(|e| e.into_inner());
+            }
+        }
+        Passed(key)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::ffi::{c_char, c_int, c_void};
+    use std::ptr;
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    use std::sync::mpsc;
+    use std::time::{Duration, Instant};
+
+    use super::{seam, shutdown_on_close};
+    use crate::{shutdown_config_default, shutdown_free, shutdown_new, shutdown_trigger};
+    use crate::{Engine, ShutdownStatus};
+
+    /// What the C side of a hook would own; leaked, so that a late call is observed
+    /// instead of being a use-after-free in the test itself.
+    #[derive(Default)]
+    struct Probe {
+        freed: AtomicBool,
+        calls: AtomicUsize,
+        calls_after_free: AtomicUsize,
+    }
+
+    unsafe extern "C" fn probe_hook(ud: *mut c_void, _msg: *mut c_char, _len: usize) -> c_int {
+        // SAFETY: the leaked Probe registered with this hook.
+        let p = unsafe { &*(ud as *const Probe) };
+        p.calls.fetch_add(1, Ordering::SeqCst);
+        if p.freed.load(Ordering::SeqCst) {
+            p.calls_after_free.fetch_add(1, Ordering::SeqCst);
+        }
+        0
+    }
+
+    /// A system-clock engine with one blocking hook held at the seam, triggered: the
+    /// hook thread is past the engine's decision to start the hook, not yet in C.
+    fn engine_with_held_hook(timeout_ms: u64) -> (*mut Engine, &'static Probe, *mut c_void) {
+        let probe: &'static Probe = Box::leak(Box::default());
+        let ud = probe as *const Probe as *mut c_void;
+        seam::hold(ud);
+        let mut cfg = shutdown_config_default();
+        // A hook with no timeout of its own may take all of close_timeout: make that
+        // longer than any stall of a busy machine (and drop the grace period check).
+        cfg.close_timeout_ms = 60_000;
+        cfg.grace_period_ms = 0;
+        let mut engine = ptr::null_mut();
+        unsafe {
+            assert_eq!(shutdown_new(&cfg, &mut engine), ShutdownStatus::OK);
+            let name = c"held".as_ptr();
+            let st = shutdown_on_close(engine, name, 0, timeout_ms, Some(probe_hook), ud);
+            assert_eq!(st, ShutdownStatus::OK);
+            // No guard in flight: the drain ends at once and the hook thread starts.
+            assert_eq!(
+                shutdown_trigger(engine, 0, c"test".as_ptr()),
+                ShutdownStatus::OK
+            );
+        }
+        assert!(
+            seam::arrived(ud, Duration::from_secs(10)),
+            "the hook thread never reached the seam"
+        );
+        (engine, probe, ud)
+    }
+
+    /// Frees on another thread; the receiver gets the moment shutdown_free() returned.
+    fn free_elsewhere(engine: *mut Engine, probe: &'static Probe) -> mpsc::Receiver<Instant> {
+        let engine = engine as usize;
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            // SAFETY: a live engine, freed once, by this thread only.
+            unsafe { shutdown_free(engine as *mut Engine) };
+            probe.freed.store(true, Ordering::SeqCst);
+            let _ = tx.send(Instant::now());
+        });
+        rx
+    }
+
+    /// The header's promise: a hook never runs once shutdown_free() has started.
+    #[test]
+    fn a_blocking_hook_never_calls_c_after_shutdown_free_returned() {
+        let (engine, probe, ud) = engine_with_held_hook(0);
+        let freed = free_elsewhere(engine, probe);
+        // A free that returns now, with the hook thread about to call C, is the bug.
+        let returned_early = freed.recv_timeout(Duration::from_millis(500)).is_ok();
+        seam::release(ud);
+        assert!(
+            seam::left(ud, Duration::from_secs(10)),
+            "the hook never finished"
+        );
+        if !returned_early {
+            assert!(
+                freed.recv_timeout(Duration::from_secs(10)).is_ok(),
+                "shutdown_free() did not return once the hook had"
+            );
+        }
+        assert_eq!(
+            probe.calls_after_free.load(Ordering::SeqCst),
+            0,
+            "the C hook ran after shutdown_free() returned (calls: {})",
+            probe.calls.load(Ordering::SeqCst)
+        );
+    }
+
+    /// shutdown_free() waits for a hook that runs, but no longer than the hook's own
+    /// timeout: the core abandons a hook that overruns, and so does shutdown_free(),
+    /// or a hung hook would hang the host.
+    #[test]
+    fn shutdown_free_waits_for_a_hung_hook_no_longer_than_its_timeout() {
+        let (engine, probe, ud) = engine_with_held_hook(300);
+        let freed = free_elsewhere(engine, probe);
+        let returned = freed.recv_timeout(Duration::from_secs(30));
+        seam::release(ud);
+        assert!(
+            returned.is_ok(),
+            "shutdown_free() still waits for a hung hook past its 300 ms timeout"
+        );
+        assert!(
+            seam::left(ud, Duration::from_secs(10)),
+            "the hook never finished"
+        );
+    }
 }

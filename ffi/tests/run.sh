@@ -10,9 +10,23 @@
 #     -fsanitize=address,undefined;
 #   - builds the example server (examples/c) against the installed library and runs
 #     its end-to-end test (examples/c/test.sh).
+# Every program runs under `timeout` (RUN_TIMEOUT, VALGRIND_TIMEOUT, EXAMPLE_TIMEOUT
+# seconds): one that hangs fails that check, by name, and the run goes on.
 # Idempotent; exits non-zero on any failure; the last line is
 #   C tests: N passed, M failed
+#
+#   ffi/tests/run.sh                the whole suite (`make c-test`)
+#   ffi/tests/run.sh --build-only   install the library and build the dynamic test
+#                                   programs into target/ffi-ctests/dynamic, run nothing
+#                                   (tests/stress/run.sh loops over test_threads)
 set -uo pipefail
+
+build_only=0
+case "${1:-}" in
+  "") ;;
+  --build-only) build_only=1 ;;
+  *) echo "usage: ffi/tests/run.sh [--build-only]" >&2; exit 2 ;;
+esac
 
 here="$(cd "$(dirname "$0")" && pwd)"      # ffi/tests
 ffi="$(cd "$here/.." && pwd)"
@@ -21,6 +35,11 @@ target="${CARGO_TARGET_DIR:-$root/target}"
 prefix="$target/ffi-prefix"
 build="$target/ffi-ctests"
 CARGO_C_VERSION='=0.10.24+cargo-0.98.0'
+# Seconds one program may run: the C tests take well under a second plainly and a few
+# seconds under valgrind; the example's end-to-end test a few seconds.
+RUN_TIMEOUT="${RUN_TIMEOUT:-120}"
+VALGRIND_TIMEOUT="${VALGRIND_TIMEOUT:-600}"
+EXAMPLE_TIMEOUT="${EXAMPLE_TIMEOUT:-300}"
 export PATH="$HOME/.cargo/bin:$PATH"
 
 passed=0
@@ -30,6 +49,18 @@ failures=()
 note() { printf '== %s\n' "$*"; }
 pass() { passed=$((passed + 1)); printf 'ok   %s\n' "$1"; }
 fail() { failed=$((failed + 1)); failures+=("$1"); printf 'FAIL %s\n' "$1"; }
+
+# bounded SECONDS COMMAND...: COMMAND under `timeout` (and SIGKILL 10 s after SIGTERM),
+# saying so on stderr when it was stopped, so the failed check's output tells why.
+bounded() {
+  local secs="$1"; shift
+  timeout -k 10 "$secs" "$@"
+  local rc=$?
+  if [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ]; then
+    echo "HUNG: killed after $secs s: $*" >&2
+  fi
+  return "$rc"
+}
 
 # Runs a command as one check; shows its output only when it fails.
 check() {
@@ -44,7 +75,11 @@ finish() {
   if [ "$failed" -ne 0 ]; then
     printf 'failed: %s\n' "${failures[@]}"
   fi
-  echo "C tests: $passed passed, $failed failed"
+  if [ "$build_only" -eq 1 ]; then
+    echo "C tests: built into $build/dynamic ($failed failed)"
+  else
+    echo "C tests: $passed passed, $failed failed"
+  fi
   [ "$failed" -eq 0 ]
   exit
 }
@@ -63,7 +98,7 @@ apt_install() {
 
 ensure_tools() {
   local missing=()
-  command -v valgrind >/dev/null || missing+=(valgrind)
+  [ "$build_only" -eq 1 ] || command -v valgrind >/dev/null || missing+=(valgrind)
   command -v pkg-config >/dev/null || missing+=(pkg-config)
   command -v cc >/dev/null || missing+=(gcc)
   command -v c++ >/dev/null || missing+=(g++)
@@ -99,14 +134,16 @@ if [ ! -f "$prefix/lib/pkgconfig/shutdown.pc" ]; then
 fi
 export PKG_CONFIG_PATH="$prefix/lib/pkgconfig${PKG_CONFIG_PATH:+:$PKG_CONFIG_PATH}"
 
-check "libshutdown.so has a SONAME" \
-  bash -c "readelf -d '$prefix/lib/libshutdown.so' | grep -q 'SONAME.*libshutdown\\.so\\.0'"
-check "libshutdown.a, shutdown.h and shutdown.pc are installed" \
-  test -f "$prefix/lib/libshutdown.a" -a -f "$prefix/include/shutdown.h" \
-  -a "$(pkg-config --modversion shutdown)" = "$(sed -n 's/^version = "\(.*\)"/\1/p' "$root/Cargo.toml" | head -n1)"
-check "the header is generated from the code (no drift)" "$here/check-header.sh"
-check "the installed header is the committed one" \
-  cmp "$prefix/include/shutdown.h" "$ffi/include/shutdown.h"
+if [ "$build_only" -eq 0 ]; then
+  check "libshutdown.so has a SONAME" \
+    bash -c "readelf -d '$prefix/lib/libshutdown.so' | grep -q 'SONAME.*libshutdown\\.so\\.0'"
+  check "libshutdown.a, shutdown.h and shutdown.pc are installed" \
+    test -f "$prefix/lib/libshutdown.a" -a -f "$prefix/include/shutdown.h" \
+    -a "$(pkg-config --modversion shutdown)" = "$(sed -n 's/^version = "\(.*\)"/\1/p' "$root/Cargo.toml" | head -n1)"
+  check "the header is generated from the code (no drift)" "$here/check-header.sh"
+  check "the installed header is the committed one" \
+    cmp "$prefix/include/shutdown.h" "$ffi/include/shutdown.h"
+fi
 
 # ----- C++ --------------------------------------------------------------------------
 mkdir -p "$build"
@@ -116,18 +153,21 @@ read -r -a PC_LIBS <<<"$(pkg-config --libs shutdown)"
 read -r -a PC_STATIC <<<"$(pkg-config --static --libs shutdown | sed 's/-lshutdown\b/-l:libshutdown.a/')"
 RPATH=(-Wl,-rpath,"$prefix/lib")
 
-check "header compiles and links as C++17 (-Wall -Wextra -Werror -pedantic)" \
-  bash -c "c++ -std=c++17 -Wall -Wextra -Werror -pedantic $(printf '%q ' "${PC_CFLAGS[@]}") \
-    '$here/c/cxx_check.cpp' -o '$build/cxx_check' $(printf '%q ' "${PC_LIBS[@]}" "${RPATH[@]}") \
-    && '$build/cxx_check'"
+if [ "$build_only" -eq 0 ]; then
+  check "header compiles and links as C++17 (-Wall -Wextra -Werror -pedantic)" \
+    bash -c "c++ -std=c++17 -Wall -Wextra -Werror -pedantic $(printf '%q ' "${PC_CFLAGS[@]}") \
+      '$here/c/cxx_check.cpp' -o '$build/cxx_check' $(printf '%q ' "${PC_LIBS[@]}" "${RPATH[@]}") \
+      && timeout -k 10 $RUN_TIMEOUT '$build/cxx_check'"
+fi
 
 # ----- C tests ----------------------------------------------------------------------
-# Runs one test program; adds its "N passed, M failed" line to the totals, and
-# counts a crash, a sanitizer report or a valgrind error as one more failure.
+# run_program NAME SECONDS COMMAND...: runs one test program under a time limit; adds
+# its "N passed, M failed" line to the totals, and counts a crash, a sanitizer report,
+# a valgrind error or a hang as one more failure.
 run_program() {
-  local name="$1"; shift
+  local name="$1" secs="$2"; shift 2
   local log; log="$(mktemp)"
-  "$@" >"$log" 2>&1
+  bounded "$secs" "$@" >"$log" 2>&1
   local rc=$?
   local line; line="$(grep -E '^[a-z]+: [0-9]+ passed, [0-9]+ failed$' "$log" | tail -n1)"
   local p=0 f=0
@@ -141,8 +181,13 @@ run_program() {
     failed=$((failed + 1))
   fi
   if [ "$rc" -ne 0 ] || [ "$f" -ne 0 ] || [ -z "$line" ]; then
-    failures+=("$name")
-    printf 'FAIL %s (exit %s)\n' "$name" "$rc"
+    if [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ]; then
+      failures+=("$name (hung: killed after $secs s)")
+      printf 'FAIL %s (hung: killed after %s s)\n' "$name" "$secs"
+    else
+      failures+=("$name")
+      printf 'FAIL %s (exit %s)\n' "$name" "$rc"
+    fi
     sed 's/^/    /' "$log" | tail -n 80
   else
     printf 'ok   %s: %s passed\n' "$name" "$p"
@@ -164,30 +209,37 @@ for src in "$here"/c/test_*.c; do
   t="$(basename "$src" .c)"
   note "$t"
   mkdir -p "$build/dynamic" "$build/static" "$build/asan"
+  if [ "$build_only" -eq 1 ]; then
+    build_one dynamic "$src" "$build/dynamic/$t" "${PC_CFLAGS[@]}" -pthread "${PC_LIBS[@]}" "${RPATH[@]}"
+    continue
+  fi
   if build_one dynamic "$src" "$build/dynamic/$t" "${PC_CFLAGS[@]}" -pthread "${PC_LIBS[@]}" "${RPATH[@]}"; then
-    run_program "$t (dynamic, pkg-config)" "$build/dynamic/$t"
-    run_program "$t (dynamic, valgrind)" valgrind -q --error-exitcode=1 --leak-check=full \
+    run_program "$t (dynamic, pkg-config)" "$RUN_TIMEOUT" "$build/dynamic/$t"
+    run_program "$t (dynamic, valgrind)" "$VALGRIND_TIMEOUT" valgrind -q --error-exitcode=1 --leak-check=full \
       --errors-for-leak-kinds=definite,possible "$build/dynamic/$t"
   fi
   if build_one static "$src" "$build/static/$t" "${PC_CFLAGS[@]}" -pthread "${PC_STATIC[@]}"; then
     if ldd "$build/static/$t" 2>/dev/null | grep -q libshutdown; then
       fail "$t (static): linked libshutdown.so instead of libshutdown.a"
     else
-      run_program "$t (static)" "$build/static/$t"
+      run_program "$t (static)" "$RUN_TIMEOUT" "$build/static/$t"
     fi
   fi
   if build_one asan "$src" "$build/asan/$t" -fsanitize=address,undefined -fno-sanitize-recover=all \
       -fno-omit-frame-pointer "${PC_CFLAGS[@]}" -pthread "${PC_STATIC[@]}"; then
-    run_program "$t (asan+ubsan)" env ASAN_OPTIONS=detect_leaks=1 \
+    run_program "$t (asan+ubsan)" "$RUN_TIMEOUT" env ASAN_OPTIONS=detect_leaks=1 \
       UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 "$build/asan/$t"
   fi
 done
 
 # ----- the example server -----------------------------------------------------------
+if [ "$build_only" -eq 1 ]; then
+  finish
+fi
 if [ -x "$root/examples/c/test.sh" ]; then
   note "examples/c"
   check "examples/c: HTTP server drains on SIGTERM (examples/c/test.sh)" \
-    "$root/examples/c/test.sh" "$prefix"
+    bounded "$EXAMPLE_TIMEOUT" "$root/examples/c/test.sh" "$prefix"
 else
   fail "examples/c/test.sh is missing"
 fi
