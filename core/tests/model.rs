@@ -119,20 +119,25 @@ impl Model {
     }
     fn advance(&mut self, dt: u64) {
         let target = self.now + dt;
-        loop {
-            match self.stage {
-                Stage::Announce { end } if end <= target => {
-                    self.now = end;
-                    self.quiesce();
-                }
-                Stage::Quiesce { deadline } if deadline <= target => {
-                    self.now = deadline;
-                    self.force(ForceCause::DrainTimeout);
-                }
-                _ => break,
+        while self.step_once(target) {}
+        self.now = self.now.max(target);
+    }
+    /// Applies the next deadline if it falls at or before `target`; the clock never
+    /// goes back (a callback may have moved it past the deadline already).
+    fn step_once(&mut self, target: u64) -> bool {
+        match self.stage {
+            Stage::Announce { end } if end <= target => {
+                self.now = self.now.max(end);
+                self.quiesce();
+                true
             }
+            Stage::Quiesce { deadline } if deadline <= target => {
+                self.now = self.now.max(deadline);
+                self.force(ForceCause::DrainTimeout);
+                true
+            }
+            _ => false,
         }
-        self.now = target;
     }
     fn phase(&self) -> Phase {
         match self.stage {
@@ -217,5 +222,188 @@ proptest! {
         let times: Vec<_> = report.timeline.iter().map(|t| t.at).collect();
         prop_assert!(times.windows(2).all(|w| w[0] <= w[1]), "timeline ordered: {:?}", report.timeline);
         prop_assert_eq!(report.timeline.len(), 4, "every milestone recorded once");
+    }
+}
+
+// ----- reentrant calls from milestone callbacks ------------------------------------------
+
+/// How many milestones the model has reached: Draining, Quiescing, (Closing,) Done.
+fn milestones_reached(stage: Stage) -> usize {
+    match stage {
+        Stage::Running => 0,
+        Stage::Announce { .. } => 1,
+        Stage::Quiesce { .. } => 2,
+        Stage::Done { .. } => 4,
+    }
+}
+
+const MILESTONES: [libshutdown::Milestone; 4] = [
+    libshutdown::Milestone::Draining,
+    libshutdown::Milestone::Quiescing,
+    libshutdown::Milestone::Closing,
+    libshutdown::Milestone::Done,
+];
+
+/// What a milestone callback does from inside the callback.
+fn inner_op() -> impl Strategy<Value = Option<Op>> {
+    prop_oneof![
+        2 => Just(None),
+        1 => Just(Some(Op::Guard)),
+        1 => Just(Some(Op::Release(0))),
+        1 => Just(Some(Op::Trigger)),
+        1 => Just(Some(Op::Probe)),
+        2 => (1u64..400).prop_map(|d| Some(Op::Advance(d))),
+    ]
+}
+
+impl Model {
+    fn apply(&mut self, op: &Op, held: &mut u64) {
+        match op {
+            Op::Guard => *held += self.guard() as u64,
+            Op::Release(_) if *held > 0 => {
+                *held -= 1;
+                self.release();
+            }
+            Op::Child(_) if *held > 0 => {
+                *held += 1;
+                self.in_flight += 1;
+            }
+            Op::Release(_) | Op::Child(_) => {}
+            Op::Trigger => self.trigger(),
+            Op::Probe => self.probe(),
+            Op::Advance(dt) => self.advance(*dt),
+        }
+    }
+
+    /// `op`, with each milestone's callback op applied in delivery order: after the
+    /// step that reached it (for `advance`, at the deadline's instant, before the
+    /// clock moves on), one at a time, never nested: a callback's own calls run
+    /// through to their end, and the milestones they reach are delivered after it.
+    fn apply_with_callbacks(
+        &mut self,
+        op: &Op,
+        on: &[Option<Op>; 4],
+        held: &mut u64,
+        delivered: &mut Vec<libshutdown::Milestone>,
+    ) {
+        match op {
+            Op::Advance(dt) => {
+                let target = self.now + dt;
+                self.deliver(on, held, delivered);
+                while self.step_once(target) {
+                    self.deliver(on, held, delivered);
+                }
+                self.now = self.now.max(target);
+            }
+            other => {
+                self.apply(other, held);
+                self.deliver(on, held, delivered);
+            }
+        }
+    }
+
+    fn deliver(
+        &mut self,
+        on: &[Option<Op>; 4],
+        held: &mut u64,
+        delivered: &mut Vec<libshutdown::Milestone>,
+    ) {
+        while delivered.len() < milestones_reached(self.stage) {
+            let next = delivered.len();
+            delivered.push(MILESTONES[next]);
+            if let Some(inner) = &on[next] {
+                self.apply(inner, held);
+            }
+        }
+    }
+}
+
+fn apply_to_engine(sd: &Shutdown, op: &Op, held: &std::sync::Mutex<Vec<Guard>>) {
+    match op {
+        Op::Guard => {
+            let g = sd.guard();
+            held.lock().unwrap().extend(g);
+        }
+        Op::Release(k) => {
+            let g = {
+                let mut h = held.lock().unwrap();
+                (!h.is_empty()).then(|| {
+                    let k = *k % h.len();
+                    h.swap_remove(k)
+                })
+            };
+            drop(g);
+        }
+        Op::Child(k) => {
+            let mut h = held.lock().unwrap();
+            if !h.is_empty() {
+                let child = h[*k % h.len()].child();
+                h.push(child);
+            }
+        }
+        Op::Trigger => sd.trigger("model"),
+        Op::Probe => sd.readiness_probed(),
+        Op::Advance(dt) => sd.advance(Duration::from_millis(*dt)).unwrap(),
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(300))]
+
+    /// Callbacks that move the shutdown on (release, trigger, probe, advance the clock)
+    /// see every milestone once and in order, and the engine ends where the reference
+    /// model, applying each callback's call after the step that reached its milestone,
+    /// ends.
+    #[test]
+    fn reentrant_callbacks_match_the_reference_model(
+        delay in prop_oneof![Just(0u64), Just(100), Just(500)],
+        probes in prop_oneof![Just(None), Just(Some(1u32))],
+        drain_timeout in prop_oneof![Just(50u64), Just(300)],
+        on in [inner_op(), inner_op(), inner_op(), inner_op()],
+        ops in proptest::collection::vec(op(), 1..40),
+    ) {
+        let probes = if delay == 0 { None } else { probes };
+        let mut b = Shutdown::builder()
+            .manual_clock()
+            .drain_delay(Duration::from_millis(delay))
+            .drain_timeout(Duration::from_millis(drain_timeout));
+        if let Some(n) = probes {
+            b = b.announce_probes(n);
+        }
+        let sd = b.build().unwrap();
+        let held = std::sync::Arc::new(std::sync::Mutex::new(Vec::<Guard>::new()));
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        {
+            let (sd2, held, seen, on) = (sd.clone(), held.clone(), seen.clone(), on.clone());
+            sd.on_milestone(move |m| {
+                seen.lock().unwrap().push(m);
+                let i = MILESTONES.iter().position(|x| *x == m).unwrap();
+                if let Some(inner) = &on[i] {
+                    apply_to_engine(&sd2, inner, &held);
+                }
+            });
+        }
+        let mut model = Model {
+            delay, probes_needed: probes, drain_timeout,
+            now: 0, stage: Stage::Running, in_flight: 0, probes: 0, triggers: 0,
+        };
+        let mut model_held = 0u64;
+        let mut delivered = Vec::new();
+        for (i, op) in ops.iter().enumerate() {
+            apply_to_engine(&sd, op, &held);
+            model.apply_with_callbacks(op, &on, &mut model_held, &mut delivered);
+            prop_assert_eq!(&*seen.lock().unwrap(), &delivered, "step {}: {:?}", i, op);
+            prop_assert_eq!(sd.phase(), model.phase(), "step {}: {:?}", i, op);
+            prop_assert_eq!(sd.in_flight(), model.in_flight, "step {}: {:?}", i, op);
+        }
+        let rest = std::mem::take(&mut *held.lock().unwrap());
+        drop(rest);
+        sd.trigger("end");
+        sd.advance(Duration::from_secs(60)).unwrap();
+        let seen = seen.lock().unwrap().clone();
+        prop_assert_eq!(&seen, &MILESTONES.to_vec(), "each milestone once, in order");
+        let report = sd.report().expect("Done");
+        let order: Vec<_> = report.timeline.iter().map(|t| t.milestone).collect();
+        prop_assert_eq!(order, seen);
     }
 }
