@@ -10,6 +10,7 @@
 //! stopping unregisters the handlers first (signal-hook-registry waits for handlers
 //! in flight), and only then closes the socket.
 
+use std::cell::Cell;
 use std::io::{self, Read, Write};
 use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixStream;
@@ -47,6 +48,13 @@ fn after_done(sd: &Shutdown, sig: i32, report: &crate::Report) {
         report.exit_code
     );
     std::process::exit(report.exit_code);
+}
+
+thread_local! {
+    /// Set on the listener's own thread. A flag rather than `thread::current().id()`:
+    /// on a thread Rust did not start (a C host's main thread), `current()` allocates
+    /// a handle that is never freed (valgrind reports it).
+    static ON_SIGNAL_THREAD: Cell<bool> = const { Cell::new(false) };
 }
 
 /// The byte that tells the listener thread to end (signal numbers start at 1).
@@ -94,7 +102,9 @@ impl SignalListener {
             // drains it (no handler writes any more).
             let _ = (&wake).write_all(&[STOP]);
             if let Some(t) = self.thread.take() {
-                if t.thread().id() != std::thread::current().id() {
+                // Stopped from its own thread (a host's callback there freeing the
+                // engine): it ends by itself after this call returns.
+                if !ON_SIGNAL_THREAD.with(Cell::get) {
                     let _ = t.join();
                 }
             }
@@ -154,6 +164,7 @@ impl Shutdown {
         let spawned = std::thread::Builder::new()
             .name("shutdown-signals".into())
             .spawn(move || {
+                ON_SIGNAL_THREAD.with(|on| on.set(true));
                 let mut byte = [0u8];
                 while read.read_exact(&mut byte).is_ok() && byte[0] != STOP {
                     sd.on_signal(i32::from(byte[0]));
