@@ -3,6 +3,7 @@
 //! else. That thread turns each signal into a trigger.
 
 use std::io;
+use std::sync::mpsc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -44,14 +45,29 @@ fn after_done(sd: &Shutdown, sig: i32, report: &crate::Report) {
 pub struct SignalListener {
     handle: SignalsHandle,
     thread: Option<JoinHandle<()>>,
+    /// Dropped by `stop` once `close` returned; the thread waits for it (see `stop`).
+    release: mpsc::Sender<()>,
 }
 
 impl SignalListener {
     /// Stops listening (the signals' previous dispositions are not restored:
     /// signal-hook keeps its handler installed, and it no longer triggers anything).
-    pub fn stop(mut self) {
-        self.handle.close();
-        if let Some(t) = self.thread.take() {
+    pub fn stop(self) {
+        let SignalListener {
+            handle,
+            thread,
+            release,
+        } = self;
+        // `close` sets the closed flag, then writes a wake-up into the self-pipe. A
+        // listener thread that is awake (it was handling a signal) can see the flag and
+        // end in between; had it closed the pipe's read end, that write would fail with
+        // EPIPE and raise SIGPIPE, whose default action (every C host keeps it) kills
+        // the process: seen as exit 141 from shutdown_free() under valgrind. So the
+        // thread keeps the read end open until `close` returned.
+        handle.close();
+        drop(handle);
+        drop(release);
+        if let Some(t) = thread {
             let _ = t.join();
         }
     }
@@ -72,6 +88,7 @@ impl Shutdown {
         let mut signals = Signals::new(self.config().signals())?;
         let handle = signals.handle();
         let sd = self.clone();
+        let (release, released) = mpsc::channel::<()>();
         let thread = std::thread::Builder::new()
             .name("shutdown-signals".into())
             .spawn(move || {
@@ -87,10 +104,14 @@ impl Shutdown {
                         after_done(&sd, sig, &report);
                     }
                 }
+                // Closed: hold the read end until `stop` has written its wake-up.
+                let _ = released.recv();
+                drop(signals);
             })?;
         Ok(SignalListener {
             handle,
             thread: Some(thread),
+            release,
         })
     }
 }
