@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use shutdown_core::{Kind, Milestone, Phase, Reason, Report, Shutdown, SignalListener, MAX_KINDS};
 
-use crate::config::{builder, ShutdownConfig};
+use crate::config::ConfigBuilder;
 use crate::status::ShutdownStatus;
 use crate::util::{arg, boundary, c_str, out, put, status, UserData, MAX_TEXT};
 
@@ -465,32 +465,34 @@ impl Engine {
     }
 }
 
-/// Creates an engine in the Running phase from `config` (copied), and writes it to
-/// `*out`. Unless `config->manual_clock` is set, starts its driver thread
-/// ("shutdown-driver"), which applies deadlines. Returns SHUTDOWN_STATUS_INVALID_CONFIG
-/// for a configuration the core refuses (shutdown_config_validate() says why).
+/// Creates an engine in the Running phase from the configuration in `builder` (which
+/// is copied: the builder stays the caller's, to free or to build more engines from),
+/// and writes it to `*out_engine`. Unless the builder set a manual clock, starts its
+/// driver thread ("shutdown-driver"), which applies deadlines. Returns
+/// SHUTDOWN_STATUS_INVALID_CONFIG for a configuration the core refuses
+/// (shutdown_config_builder_validate() names the field and says why).
 ///
 /// Installs no signal handler: see shutdown_listen_signals().
 ///
-/// Thread: any. Callbacks: none.
+/// Thread: any (not while a setter changes the builder). Callbacks: none.
 #[no_mangle]
 pub unsafe extern "C" fn shutdown_new(
-    config: *const ShutdownConfig,
+    builder: *const ConfigBuilder,
     out_engine: *mut *mut Engine,
 ) -> ShutdownStatus {
     status(|| {
-        // SAFETY: NULL or a valid config (the C contract).
-        let c = unsafe { arg(config)? };
+        // SAFETY: NULL or a live builder (the C contract).
+        let b = unsafe { arg(builder)? };
         let out_engine = out(out_engine)?;
-        let core = builder(c)
-            .map_err(|_| ShutdownStatus::INVALID_CONFIG)?
+        let core = b
+            .to_core()
             .build()
             .map_err(|_| ShutdownStatus::INVALID_CONFIG)?;
         let shared = Arc::new(Shared::new().map_err(|_| ShutdownStatus::IO_ERROR)?);
         *lock(&shared.core) = Some(core.clone());
         let sh = shared.clone();
         core.on_milestone(move |m| sh.on_milestone(m));
-        let driver = if c.manual_clock {
+        let driver = if b.manual_clock() {
             None
         } else {
             match core.spawn_stoppable_driver() {
@@ -901,7 +903,7 @@ pub unsafe extern "C" fn shutdown_exit_code(
 
 /// Moves a manual clock forward by `ms` milliseconds, applying every deadline on the
 /// way at its exact instant. SHUTDOWN_STATUS_NOT_MANUAL_CLOCK unless the engine was
-/// created with `manual_clock`.
+/// created with a manual clock (shutdown_config_builder_set_manual_clock()).
 ///
 /// Thread: any (one at a time). Callbacks: every callback the deadlines cause runs on
 /// this thread, blocking hooks included, before it returns.

@@ -99,8 +99,11 @@ if [ ! -f "$prefix/lib/pkgconfig/shutdown.pc" ]; then
 fi
 export PKG_CONFIG_PATH="$prefix/lib/pkgconfig${PKG_CONFIG_PATH:+:$PKG_CONFIG_PATH}"
 
-check "libshutdown.so has a SONAME" \
-  bash -c "readelf -d '$prefix/lib/libshutdown.so' | grep -q 'SONAME.*libshutdown\\.so\\.0'"
+# The SONAME is the ABI counter of ffi/Cargo.toml ([package.metadata.capi.library]).
+abi_major="$(sed -n '/^\[package.metadata.capi.library\]/,/^\[/s/^version = "\([0-9]*\)\..*/\1/p' "$ffi/Cargo.toml")"
+check "libshutdown.so has the SONAME libshutdown.so.$abi_major (the ABI counter)" \
+  bash -c "[ -n '$abi_major' ] && readelf -d '$prefix/lib/libshutdown.so' | grep -q 'SONAME.*\[libshutdown\.so\.$abi_major\]' \
+    && [ -e '$prefix/lib/libshutdown.so.$abi_major' ]"
 check "libshutdown.a, shutdown.h and shutdown.pc are installed" \
   test -f "$prefix/lib/libshutdown.a" -a -f "$prefix/include/shutdown.h" \
   -a "$(pkg-config --modversion shutdown)" = "$(sed -n 's/^version = "\(.*\)"/\1/p' "$root/Cargo.toml" | head -n1)"
