@@ -48,3 +48,9 @@ e2e:
 bench:
 	$(CARGO) bench -p libshutdown --bench guard
 	bash bindings/node/bench/run.sh
+
+# The C ABI's baseline (ffi/abi/libshutdown.abi): record it again after bumping the
+# SONAME counter in ffi/Cargo.toml. `make c-test` checks against it.
+.PHONY: abi-baseline
+abi-baseline:
+	bash ffi/tests/check-abi.sh --update

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Everything that proves the C ABI, from a clean machine:
-#   - installs what is missing (cargo-c, valgrind, pkg-config, a C/C++ compiler);
+#   - installs what is missing (cargo-c, valgrind, pkg-config, a C/C++ compiler,
+#     abigail-tools);
 #   - builds libshutdown with cargo-c and installs it into a prefix under target/;
 #   - checks the committed header against the code (ffi/tests/check-header.sh);
+#   - checks the ABI against the committed baseline (ffi/tests/check-abi.sh, abidiff);
 #   - compiles the header as C++17 and runs a small C++ program;
 #   - builds every C test (ffi/tests/c/test_*.c, -std=c11 -Wall -Wextra -Werror
 #     -pedantic) linked dynamically through pkg-config and statically, and runs it
@@ -68,6 +70,7 @@ ensure_tools() {
   command -v cc >/dev/null || missing+=(gcc)
   command -v c++ >/dev/null || missing+=(g++)
   command -v make >/dev/null || missing+=(make)
+  command -v abidiff >/dev/null || missing+=(abigail-tools)
   if [ "${#missing[@]}" -gt 0 ]; then
     note "installing ${missing[*]}"
     apt_install "${missing[@]}" || { echo "could not install ${missing[*]}" >&2; return 1; }
@@ -110,6 +113,8 @@ check "libshutdown.a, shutdown.h and shutdown.pc are installed" \
 check "the header is generated from the code (no drift)" "$here/check-header.sh"
 check "the installed header is the committed one" \
   cmp "$prefix/include/shutdown.h" "$ffi/include/shutdown.h"
+check "the ABI is the baseline's, or grew compatibly (ffi/tests/check-abi.sh, abidiff)" \
+  "$here/check-abi.sh"
 
 # ----- C++ --------------------------------------------------------------------------
 mkdir -p "$build"
