@@ -54,3 +54,9 @@ bench:
 .PHONY: abi-baseline
 abi-baseline:
 	bash ffi/tests/check-abi.sh --update
+
+# The relocatable binary tarball of the C library:
+# target/dist/libshutdown-<version>-<target>.tar.gz (ffi/tests/dist-test.sh checks it).
+.PHONY: dist
+dist:
+	bash ffi/dist.sh

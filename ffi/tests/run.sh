@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Everything that proves the C ABI, from a clean machine:
 #   - installs what is missing (cargo-c, valgrind, pkg-config, a C/C++ compiler,
-#     abigail-tools);
+#     abigail-tools, cmake);
 #   - builds libshutdown with cargo-c and installs it into a prefix under target/;
 #   - checks the committed header against the code (ffi/tests/check-header.sh);
 #   - checks the ABI against the committed baseline (ffi/tests/check-abi.sh, abidiff);
@@ -11,7 +11,10 @@
 #     plainly, under valgrind (--leak-check=full --error-exitcode=1), and built with
 #     -fsanitize=address,undefined;
 #   - builds the example server (examples/c) against the installed library and runs
-#     its end-to-end test (examples/c/test.sh).
+#     its end-to-end test (examples/c/test.sh);
+#   - builds the binary tarball (ffi/dist.sh) and builds and runs C programs against
+#     it, unpacked elsewhere, with plain cc + pkg-config (shared and static) and CMake,
+#     with no Rust toolchain on PATH (ffi/tests/dist-test.sh).
 # Idempotent; exits non-zero on any failure; the last line is
 #   C tests: N passed, M failed
 set -uo pipefail
@@ -71,6 +74,7 @@ ensure_tools() {
   command -v c++ >/dev/null || missing+=(g++)
   command -v make >/dev/null || missing+=(make)
   command -v abidiff >/dev/null || missing+=(abigail-tools)
+  command -v cmake >/dev/null || missing+=(cmake)
   if [ "${#missing[@]}" -gt 0 ]; then
     note "installing ${missing[*]}"
     apt_install "${missing[@]}" || { echo "could not install ${missing[*]}" >&2; return 1; }
@@ -199,5 +203,10 @@ if [ -x "$root/examples/c/test.sh" ]; then
 else
   fail "examples/c/test.sh is missing"
 fi
+
+# ----- the binary tarball -----------------------------------------------------------
+note "dist"
+check "the tarball (ffi/dist.sh) builds and runs C and CMake programs, no Rust on PATH (ffi/tests/dist-test.sh)" \
+  "$here/dist-test.sh"
 
 finish
