@@ -82,3 +82,15 @@ bench:
 .PHONY: package-test-node
 package-test-node:
 	bash bindings/node/scripts/package-test.sh
+
+# The C ABI's baseline (ffi/abi/libshutdown.abi): record it again after bumping the
+# SONAME counter in ffi/Cargo.toml. `make c-test` checks against it.
+.PHONY: abi-baseline
+abi-baseline:
+	bash ffi/tests/check-abi.sh --update
+
+# The relocatable binary tarball of the C library:
+# target/dist/libshutdown-<version>-<target>.tar.gz (ffi/tests/dist-test.sh checks it).
+.PHONY: dist
+dist:
+	bash ffi/dist.sh

@@ -270,22 +270,34 @@ static long arg_num(int argc, char **argv, int *i) {
     return strtol(argv[++*i], NULL, 10);
 }
 
+/* Applies one setter; a refused value is a usage error. */
+static void set(const char *flag, shutdown_status_t st) {
+    if (st != SHUTDOWN_STATUS_OK) {
+        fprintf(stderr, "server: %s: %s\n", flag, shutdown_status_str(st));
+        exit(2);
+    }
+}
+
 int main(int argc, char **argv) {
-    shutdown_config_t cfg = shutdown_config_default();
+    shutdown_config_builder_t *cfg = NULL;
+    shutdown_status_t st = shutdown_config_builder_new(&cfg);
+    if (st != SHUTDOWN_STATUS_OK)
+        die("shutdown_config_builder_new", st);
     long port = 0;
     const char *log_path = NULL;
     for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--port") == 0)
+        const char *flag = argv[i];
+        if (strcmp(flag, "--port") == 0)
             port = arg_num(argc, argv, &i);
-        else if (strcmp(argv[i], "--drain-delay-ms") == 0)
-            cfg.drain_delay_ms = (uint64_t)arg_num(argc, argv, &i);
-        else if (strcmp(argv[i], "--announce-probes") == 0)
-            cfg.announce_probes = (uint32_t)arg_num(argc, argv, &i);
-        else if (strcmp(argv[i], "--drain-timeout-ms") == 0)
-            cfg.drain_timeout_ms = (uint64_t)arg_num(argc, argv, &i);
-        else if (strcmp(argv[i], "--close-timeout-ms") == 0)
-            cfg.close_timeout_ms = (uint64_t)arg_num(argc, argv, &i);
-        else if (strcmp(argv[i], "--log-requests") == 0 && i + 1 < argc)
+        else if (strcmp(flag, "--drain-delay-ms") == 0)
+            set(flag, shutdown_config_builder_set_drain_delay_ms(cfg, (uint64_t)arg_num(argc, argv, &i)));
+        else if (strcmp(flag, "--announce-probes") == 0)
+            set(flag, shutdown_config_builder_set_announce_probes(cfg, (uint32_t)arg_num(argc, argv, &i)));
+        else if (strcmp(flag, "--drain-timeout-ms") == 0)
+            set(flag, shutdown_config_builder_set_drain_timeout_ms(cfg, (uint64_t)arg_num(argc, argv, &i)));
+        else if (strcmp(flag, "--close-timeout-ms") == 0)
+            set(flag, shutdown_config_builder_set_close_timeout_ms(cfg, (uint64_t)arg_num(argc, argv, &i)));
+        else if (strcmp(flag, "--log-requests") == 0 && i + 1 < argc)
             log_path = argv[++i];
         else {
             fprintf(stderr, "usage: %s [--port N] [--drain-delay-ms N] [--announce-probes N] "
@@ -299,13 +311,15 @@ int main(int argc, char **argv) {
         return 2;
     }
 
-    char why[256];
-    if (shutdown_config_validate(&cfg, why, sizeof why) != SHUTDOWN_STATUS_OK) {
-        fprintf(stderr, "server: %s\n", why);
+    /* The core judges the whole configuration and names the field it refuses. */
+    char field[SHUTDOWN_CONFIG_FIELD_LEN], why[256];
+    if (shutdown_config_builder_validate(cfg, field, sizeof field, why, sizeof why) != SHUTDOWN_STATUS_OK) {
+        fprintf(stderr, "server: %s (field %s)\n", why, field);
         return 2;
     }
     shutdown_t *sd = NULL;
-    shutdown_status_t st = shutdown_new(&cfg, &sd);
+    st = shutdown_new(cfg, &sd);
+    shutdown_config_builder_free(cfg); /* the engine keeps its own copy */
     if (st != SHUTDOWN_STATUS_OK)
         die("shutdown_new", st);
     /* Early, before any other thread: SIGTERM/SIGINT become triggers. */

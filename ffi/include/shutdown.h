@@ -4,6 +4,9 @@
  * Conventions (those of rustls-ffi):
  *  - opaque handles: what a _new/_acquire call returns, the matching _free/_release frees;
  *    _free(NULL) and _release(NULL) do nothing;
+ *  - configuration through an opaque builder and one setter per option, so that a new
+ *    option is a new function and never changes an existing one: binaries built
+ *    against an older shutdown.h keep working with a newer libshutdown.so.N;
  *  - every fallible call returns a shutdown_status_t (SHUTDOWN_STATUS_OK is 0), see
  *    shutdown_status_str(); out-parameters are written only on success;
  *  - NULL or otherwise bad arguments give an error status, never a crash; strings
@@ -31,9 +34,16 @@
 #include <stdint.h>
 
 /**
- * How many signals a configuration can list.
+ * The longest signal list shutdown_config_builder_set_signals() accepts: one entry
+ * per signal number. A longer one is a length gone wrong, refused before it is read.
  */
-#define SHUTDOWN_MAX_SIGNALS 8
+#define SHUTDOWN_MAX_SIGNALS 64
+
+/**
+ * A buffer of this many bytes holds any field name shutdown_config_builder_validate()
+ * writes.
+ */
+#define SHUTDOWN_CONFIG_FIELD_LEN 64
 
 /**
  * The size of the buffer a blocking hook may write its failure message into.
@@ -76,7 +86,7 @@ enum shutdown_status_t
    */
   SHUTDOWN_STATUS_INVALID_NAME = 5,
   /**
-   * The configuration was refused (shutdown_config_validate() says why).
+   * The configuration was refused (shutdown_config_builder_validate() says why).
    */
   SHUTDOWN_STATUS_INVALID_CONFIG = 6,
   /**
@@ -100,7 +110,7 @@ enum shutdown_status_t
    */
   SHUTDOWN_STATUS_TIMED_OUT = 11,
   /**
-   * shutdown_advance() on an engine without `manual_clock`.
+   * shutdown_advance() on an engine without a manual clock.
    */
   SHUTDOWN_STATUS_NOT_MANUAL_CLOCK = 12,
   /**
@@ -326,6 +336,15 @@ typedef uint32_t shutdown_close_strategy_t;
 #endif // __cplusplus
 
 /**
+ * An engine's configuration under construction. shutdown_config_builder_new() starts
+ * it from the defaults; one setter per option changes it; shutdown_new() builds
+ * engines from it (as many as wanted: it is copied, not consumed) and
+ * shutdown_config_builder_free() frees it. The configuration's layout is private: new
+ * options arrive as new setters, never as a change to an existing function.
+ */
+typedef struct shutdown_config_builder_t shutdown_config_builder_t;
+
+/**
  * An engine: one shutdown state machine, its driver thread, its fds and callbacks.
  * Created by shutdown_new(), freed by shutdown_free().
  */
@@ -349,74 +368,6 @@ typedef struct shutdown_hook_done_t shutdown_hook_done_t;
  * shutdown_report_free().
  */
 typedef struct shutdown_report_t shutdown_report_t;
-
-/**
- * An engine's configuration. Start from shutdown_config_default() and change fields;
- * shutdown_new() validates it (shutdown_config_validate() says what is wrong).
- * Durations are in milliseconds.
- */
-typedef struct {
-  /**
-   * The announce window (default 0): readiness fails, admission stays open.
-   */
-  uint64_t drain_delay_ms;
-  /**
-   * End the announce window after this many readiness probes answered "not ready"
-   * (shutdown_readiness_probed()); 0: off (default). Needs drain_delay_ms > 0.
-   */
-  uint32_t announce_probes;
-  /**
-   * How long admission stays open after the last of `announce_probes` (default
-   * 100): requests the balancer dispatched before it processed that answer are
-   * still admitted.
-   */
-  uint64_t announce_settle_ms;
-  /**
-   * How long in-flight work may take once admission closes (default 20000).
-   */
-  uint64_t drain_timeout_ms;
-  /**
-   * The budget of all cleanup hooks together (default 5000).
-   */
-  uint64_t close_timeout_ms;
-  /**
-   * The orchestrator's budget (default 30000); the phase budgets must fit in it.
-   * 0: no check.
-   */
-  uint64_t grace_period_ms;
-  /**
-   * The trigger number (counting the first) that skips the rest of the drain
-   * (default 2); 0: never.
-   */
-  uint32_t force_at;
-  /**
-   * The trigger number that ends everything at once (default 3); 0: never.
-   */
-  uint32_t terminate_at;
-  /**
-   * The exit code when anything was forced, aborted or failed (default 1, 1..=255).
-   */
-  int32_t forced_exit_code;
-  /**
-   * A shutdown_close_strategy_t (default SHUTDOWN_CLOSE_STRATEGY_IMMEDIATE).
-   */
-  uint32_t close_strategy;
-  /**
-   * The signals shutdown_listen_signals() handles: the first `signals_len` entries
-   * (default SIGTERM and SIGINT).
-   */
-  int32_t signals[SHUTDOWN_MAX_SIGNALS];
-  /**
-   * How many entries of `signals` are used (at most SHUTDOWN_MAX_SIGNALS).
-   */
-  uint32_t signals_len;
-  /**
-   * Run on a virtual clock moved only by shutdown_advance() (tests, simulations):
-   * no driver thread; deadlines and hooks run on the thread that advances (default
-   * false).
-   */
-  bool manual_clock;
-} shutdown_config_t;
 
 /**
  * Called on every milestone with the `user_data` given at registration.
@@ -475,37 +426,168 @@ extern "C" {
 #endif // __cplusplus
 
 /**
- * The defaults: no announce window, 20 s to drain, 5 s for cleanup hooks, a 30 s grace
- * period, escalation at the second and third trigger, forced exit code 1, immediate
- * keep-alive advice, SIGTERM and SIGINT, the system clock.
+ * Creates a configuration builder holding the defaults (no announce window, 20 s to
+ * drain, 5 s for cleanup hooks, a 30 s grace period, escalation at the second and
+ * third trigger, forced exit code 1, immediate keep-alive advice, SIGTERM and SIGINT,
+ * the system clock) and writes it to `*out_builder`. Free it with
+ * shutdown_config_builder_free().
+ *
+ * A builder is not thread-safe: change it from one thread at a time; the functions
+ * taking a const builder may run together.
  *
  * Thread: any. Callbacks: none.
  */
-shutdown_config_t shutdown_config_default(void);
+shutdown_status_t shutdown_config_builder_new(shutdown_config_builder_t **out_builder);
 
 /**
- * Checks a configuration as shutdown_new() would. On SHUTDOWN_STATUS_INVALID_CONFIG,
- * writes the reason (naming the field, e.g. "invalid shutdown configuration:
- * grace_period: ...") into `message`, NUL-terminated and truncated to `message_len`
- * bytes, unless `message` is NULL or `message_len` is 0.
+ * Frees a builder. Engines built from it are not affected. NULL does nothing.
  *
- * Thread: any. Callbacks: none.
+ * Thread: any, once. Callbacks: none.
  */
-shutdown_status_t shutdown_config_validate(const shutdown_config_t *config,
-                                           char *message,
-                                           size_t message_len);
+void shutdown_config_builder_free(shutdown_config_builder_t *builder);
 
 /**
- * Creates an engine in the Running phase from `config` (copied), and writes it to
- * `*out`. Unless `config->manual_clock` is set, starts its driver thread
- * ("shutdown-driver"), which applies deadlines. Returns SHUTDOWN_STATUS_INVALID_CONFIG
- * for a configuration the core refuses (shutdown_config_validate() says why).
+ * The announce window, in milliseconds (default 0): readiness fails, admission stays
+ * open.
+ *
+ * Thread: one at a time per builder. Callbacks: none.
+ */
+shutdown_status_t shutdown_config_builder_set_drain_delay_ms(shutdown_config_builder_t *builder,
+                                                             uint64_t ms);
+
+/**
+ * End the announce window after `probes` readiness probes answered "not ready"
+ * (shutdown_readiness_probed()): the balancer's `fall` count. Off by default; it
+ * needs a drain delay greater than zero as its upper bound, and at least 1.
+ *
+ * Thread: one at a time per builder. Callbacks: none.
+ */
+shutdown_status_t shutdown_config_builder_set_announce_probes(shutdown_config_builder_t *builder,
+                                                              uint32_t probes);
+
+/**
+ * How long admission stays open after the last of the announce probes, in
+ * milliseconds (default 100): requests the balancer dispatched before it processed
+ * that answer are still admitted.
+ *
+ * Thread: one at a time per builder. Callbacks: none.
+ */
+shutdown_status_t shutdown_config_builder_set_announce_settle_ms(shutdown_config_builder_t *builder,
+                                                                 uint64_t ms);
+
+/**
+ * How long in-flight work may take once admission closes, in milliseconds (default
+ * 20000; more than 0).
+ *
+ * Thread: one at a time per builder. Callbacks: none.
+ */
+shutdown_status_t shutdown_config_builder_set_drain_timeout_ms(shutdown_config_builder_t *builder,
+                                                               uint64_t ms);
+
+/**
+ * The budget of all cleanup hooks together, in milliseconds (default 5000; more than
+ * 0).
+ *
+ * Thread: one at a time per builder. Callbacks: none.
+ */
+shutdown_status_t shutdown_config_builder_set_close_timeout_ms(shutdown_config_builder_t *builder,
+                                                               uint64_t ms);
+
+/**
+ * The orchestrator's budget, in milliseconds (default 30000): the drain delay, drain
+ * timeout and close timeout together must fit in it. 0: no check.
+ *
+ * Thread: one at a time per builder. Callbacks: none.
+ */
+shutdown_status_t shutdown_config_builder_set_grace_period_ms(shutdown_config_builder_t *builder,
+                                                              uint64_t ms);
+
+/**
+ * The trigger number (counting the first) that skips the rest of the drain (default
+ * 2; at least 2); 0: never.
+ *
+ * Thread: one at a time per builder. Callbacks: none.
+ */
+shutdown_status_t shutdown_config_builder_set_force_at(shutdown_config_builder_t *builder,
+                                                       uint32_t trigger);
+
+/**
+ * The trigger number that ends everything at once (default 3; after force_at); 0:
+ * never.
+ *
+ * Thread: one at a time per builder. Callbacks: none.
+ */
+shutdown_status_t shutdown_config_builder_set_terminate_at(shutdown_config_builder_t *builder,
+                                                           uint32_t trigger);
+
+/**
+ * The exit code when anything was forced, aborted or failed (default 1; 1 to 255).
+ *
+ * Thread: one at a time per builder. Callbacks: none.
+ */
+shutdown_status_t shutdown_config_builder_set_forced_exit_code(shutdown_config_builder_t *builder,
+                                                               int code);
+
+/**
+ * The keep-alive advice, a shutdown_close_strategy_t (default
+ * SHUTDOWN_CLOSE_STRATEGY_IMMEDIATE). SHUTDOWN_STATUS_INVALID_ARGUMENT for an unknown
+ * value.
+ *
+ * Thread: one at a time per builder. Callbacks: none.
+ */
+shutdown_status_t shutdown_config_builder_set_close_strategy(shutdown_config_builder_t *builder,
+                                                             uint32_t strategy);
+
+/**
+ * The signals shutdown_listen_signals() handles: the `len` entries of `signals`
+ * (copied; default SIGTERM and SIGINT). `len` 0 handles none (`signals` may then be
+ * NULL). SHUTDOWN_STATUS_INVALID_ARGUMENT when `len` exceeds SHUTDOWN_MAX_SIGNALS.
+ *
+ * Thread: one at a time per builder. Callbacks: none.
+ */
+shutdown_status_t shutdown_config_builder_set_signals(shutdown_config_builder_t *builder,
+                                                      const int *signals,
+                                                      size_t len);
+
+/**
+ * Run on a virtual clock moved only by shutdown_advance() (tests, simulations): no
+ * driver thread; deadlines and hooks run on the thread that advances (default false).
+ *
+ * Thread: one at a time per builder. Callbacks: none.
+ */
+shutdown_status_t shutdown_config_builder_set_manual_clock(shutdown_config_builder_t *builder,
+                                                           bool manual);
+
+/**
+ * Checks the configuration as shutdown_new() would. On SHUTDOWN_STATUS_INVALID_CONFIG
+ * it says what the core refused: the field's name, as the core names it
+ * ("grace_period", "escalation", "drain_timeout", ...), into `field`, and the whole
+ * reason ("invalid shutdown configuration: grace_period: ...") into `message`.
+ * Each buffer is optional (NULL, or a length of 0, writes nothing) and gets a
+ * NUL-terminated string truncated to its length; SHUTDOWN_CONFIG_FIELD_LEN bytes hold
+ * any field name. Nothing is written on success.
+ *
+ * Thread: any (not while a setter changes the builder). Callbacks: none.
+ */
+shutdown_status_t shutdown_config_builder_validate(const shutdown_config_builder_t *builder,
+                                                   char *field,
+                                                   size_t field_len,
+                                                   char *message,
+                                                   size_t message_len);
+
+/**
+ * Creates an engine in the Running phase from the configuration in `builder` (which
+ * is copied: the builder stays the caller's, to free or to build more engines from),
+ * and writes it to `*out_engine`. Unless the builder set a manual clock, starts its
+ * driver thread ("shutdown-driver"), which applies deadlines. Returns
+ * SHUTDOWN_STATUS_INVALID_CONFIG for a configuration the core refuses
+ * (shutdown_config_builder_validate() names the field and says why).
  *
  * Installs no signal handler: see shutdown_listen_signals().
  *
- * Thread: any. Callbacks: none.
+ * Thread: any (not while a setter changes the builder). Callbacks: none.
  */
-shutdown_status_t shutdown_new(const shutdown_config_t *config, shutdown_t **out_engine);
+shutdown_status_t shutdown_new(const shutdown_config_builder_t *builder, shutdown_t **out_engine);
 
 /**
  * Frees an engine: stops its driver and signal listener, closes its fds, and waits
@@ -564,6 +646,18 @@ shutdown_status_t shutdown_trigger_signal(const shutdown_t *engine, int signum);
  * this thread.
  */
 shutdown_status_t shutdown_readiness_probed(const shutdown_t *engine);
+
+/**
+ * Counts work the host cut outside any guard, such as a connection closed while its
+ * request was still arriving: the report's `aborted` grows by `count` (and, with a
+ * non-NULL `kind_name`, its count for that kind), and the exit code is not 0.
+ * SHUTDOWN_STATUS_TOO_LATE once Done (the report is final; nothing is counted).
+ *
+ * Thread: any. Callbacks: none.
+ */
+shutdown_status_t shutdown_record_aborted(const shutdown_t *engine,
+                                          uint64_t count,
+                                          const char *kind_name);
 
 /**
  * Writes the current phase (a shutdown_phase_t) to `*out_phase`.
@@ -701,7 +795,7 @@ shutdown_status_t shutdown_exit_code(const shutdown_t *engine, int *out_code);
 /**
  * Moves a manual clock forward by `ms` milliseconds, applying every deadline on the
  * way at its exact instant. SHUTDOWN_STATUS_NOT_MANUAL_CLOCK unless the engine was
- * created with `manual_clock`.
+ * created with a manual clock (shutdown_config_builder_set_manual_clock()).
  *
  * Thread: any (one at a time). Callbacks: every callback the deadlines cause runs on
  * this thread, blocking hooks included, before it returns.

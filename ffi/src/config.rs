@@ -1,12 +1,32 @@
-//! The configuration struct, its defaults (the core's) and its validation (the core's).
+//! The configuration builder: an opaque handle changed by setter functions.
+//!
+//! Why a builder and not a struct (not even a size-versioned one, the `struct_size`
+//! first field of Win32 and a few C libraries): with a builder, the configuration's
+//! layout is not part of the ABI. A new option is a new setter function, so adding one
+//! changes no existing symbol and no existing type: a binary built against an older
+//! header keeps working, unchanged, with a newer `libshutdown.so` of the same SONAME.
+//! A public struct cannot grow that way (adding `announce_settle_ms` shifted every
+//! later field under binaries built against the old header), and a size-versioned
+//! struct only moves the problem: the library must keep every past layout forever,
+//! callers must fill the size field right, and fields can still never be reordered,
+//! retyped or removed. The builder also keeps the defaults in one place, the core's
+//! `Builder` it starts from (the C layer copies none of them), and lets a setter
+//! refuse a value at the call that passes it.
+//!
+//! What a setter checks is what C can get wrong about the value itself (NULL, an
+//! unknown enum value, a signal list longer than [`SHUTDOWN_MAX_SIGNALS`]). What the
+//! value means (zero or overlong timeouts, budgets that do not fit the grace period,
+//! exit codes outside 1..=255, unhandleable signals) is the core's check, made when the
+//! engine is built: fields depend on each other, so only the whole configuration can
+//! be judged, and the core's `ConfigError` names the field.
 
-use std::ffi::c_char;
+use std::ffi::{c_char, c_int};
 use std::time::Duration;
 
-use shutdown_core::{Builder, CloseStrategy, Escalation, Shutdown};
+use shutdown_core::{Builder, CloseStrategy, ConfigError, Escalation, Shutdown};
 
 use crate::status::ShutdownStatus;
-use crate::util::{boundary, status, write_message};
+use crate::util::{arg, arg_mut, boundary, out, put, status, write_message};
 
 /// How shutdown_should_close() advises keep-alive connections to close.
 /// cbindgen:rename-all=prefix:SHUTDOWN_CLOSE_STRATEGY_
@@ -22,181 +42,437 @@ pub enum ShutdownCloseStrategy {
     GRADUAL = 1,
 }
 
-/// How many signals a configuration can list.
-pub const SHUTDOWN_MAX_SIGNALS: usize = 8;
+/// The longest signal list shutdown_config_builder_set_signals() accepts: one entry
+/// per signal number. A longer one is a length gone wrong, refused before it is read.
+pub const SHUTDOWN_MAX_SIGNALS: usize = 64;
 
-/// An engine's configuration. Start from shutdown_config_default() and change fields;
-/// shutdown_new() validates it (shutdown_config_validate() says what is wrong).
-/// Durations are in milliseconds.
-#[repr(C)]
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ShutdownConfig {
-    /// The announce window (default 0): readiness fails, admission stays open.
-    pub drain_delay_ms: u64,
-    /// End the announce window after this many readiness probes answered "not ready"
-    /// (shutdown_readiness_probed()); 0: off (default). Needs drain_delay_ms > 0.
-    pub announce_probes: u32,
-    /// How long admission stays open after the last of `announce_probes` (default
-    /// 100): requests the balancer dispatched before it processed that answer are
-    /// still admitted.
-    pub announce_settle_ms: u64,
-    /// How long in-flight work may take once admission closes (default 20000).
-    pub drain_timeout_ms: u64,
-    /// The budget of all cleanup hooks together (default 5000).
-    pub close_timeout_ms: u64,
-    /// The orchestrator's budget (default 30000); the phase budgets must fit in it.
-    /// 0: no check.
-    pub grace_period_ms: u64,
-    /// The trigger number (counting the first) that skips the rest of the drain
-    /// (default 2); 0: never.
-    pub force_at: u32,
-    /// The trigger number that ends everything at once (default 3); 0: never.
-    pub terminate_at: u32,
-    /// The exit code when anything was forced, aborted or failed (default 1, 1..=255).
-    pub forced_exit_code: i32,
-    /// A shutdown_close_strategy_t (default SHUTDOWN_CLOSE_STRATEGY_IMMEDIATE).
-    pub close_strategy: u32,
-    /// The signals shutdown_listen_signals() handles: the first `signals_len` entries
-    /// (default SIGTERM and SIGINT).
-    pub signals: [i32; SHUTDOWN_MAX_SIGNALS],
-    /// How many entries of `signals` are used (at most SHUTDOWN_MAX_SIGNALS).
-    pub signals_len: u32,
-    /// Run on a virtual clock moved only by shutdown_advance() (tests, simulations):
-    /// no driver thread; deadlines and hooks run on the thread that advances (default
-    /// false).
-    pub manual_clock: bool,
+/// A buffer of this many bytes holds any field name shutdown_config_builder_validate()
+/// writes.
+pub const SHUTDOWN_CONFIG_FIELD_LEN: usize = 64;
+
+/// An engine's configuration under construction. shutdown_config_builder_new() starts
+/// it from the defaults; one setter per option changes it; shutdown_new() builds
+/// engines from it (as many as wanted: it is copied, not consumed) and
+/// shutdown_config_builder_free() frees it. The configuration's layout is private: new
+/// options arrive as new setters, never as a change to an existing function.
+pub struct ConfigBuilder {
+    core: Builder,
+    // Kept here because the core takes both thresholds in one value and has no way to
+    // turn a manual clock off again; both start from the core's defaults.
+    escalation: Escalation,
+    manual_clock: bool,
 }
 
-fn ms(v: u64) -> Duration {
+impl ConfigBuilder {
+    /// The core builder this configuration describes.
+    pub(crate) fn to_core(&self) -> Builder {
+        let b = self.core.clone().escalation(self.escalation);
+        if self.manual_clock {
+            b.manual_clock()
+        } else {
+            b
+        }
+    }
+
+    pub(crate) fn manual_clock(&self) -> bool {
+        self.manual_clock
+    }
+
+    /// Replaces the core builder by `f(core builder)`.
+    fn update(&mut self, f: impl FnOnce(Builder) -> Builder) {
+        self.core = f(std::mem::take(&mut self.core));
+    }
+}
+
+fn millis(v: u64) -> Duration {
     Duration::from_millis(v)
-}
-
-fn to_ms(d: Duration) -> u64 {
-    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
 fn nonzero(v: u32) -> Option<u32> {
     (v != 0).then_some(v)
 }
 
-/// The defaults, read from the core.
-pub(crate) fn default_config() -> ShutdownConfig {
-    let c = Shutdown::builder()
-        .config()
-        .expect("the core's defaults are valid");
-    let mut signals = [0; SHUTDOWN_MAX_SIGNALS];
-    let n = c.signals().len().min(SHUTDOWN_MAX_SIGNALS);
-    signals[..n].copy_from_slice(&c.signals()[..n]);
-    ShutdownConfig {
-        drain_delay_ms: to_ms(c.drain_delay()),
-        announce_probes: c.announce_probes().unwrap_or(0),
-        announce_settle_ms: to_ms(c.announce_settle()),
-        drain_timeout_ms: to_ms(c.drain_timeout()),
-        close_timeout_ms: to_ms(c.close_timeout()),
-        grace_period_ms: c.grace_period().map_or(0, to_ms),
-        force_at: c.escalation().force_at.unwrap_or(0),
-        terminate_at: c.escalation().terminate_at.unwrap_or(0),
-        forced_exit_code: c.forced_exit_code(),
-        close_strategy: match c.close_strategy() {
-            CloseStrategy::Immediate => ShutdownCloseStrategy::IMMEDIATE as u32,
-            CloseStrategy::Gradual => ShutdownCloseStrategy::GRADUAL as u32,
-        },
-        signals,
-        signals_len: n as u32,
-        manual_clock: false,
-    }
+/// Runs a setter's body on the builder behind `builder`.
+///
+/// # Safety
+/// `builder` is NULL or a live builder not used by another thread meanwhile.
+unsafe fn set(
+    builder: *mut ConfigBuilder,
+    f: impl FnOnce(&mut ConfigBuilder) -> Result<(), ShutdownStatus>,
+) -> ShutdownStatus {
+    status(|| {
+        // SAFETY: the caller's contract, passed on.
+        let b = unsafe { arg_mut(builder)? };
+        f(b)
+    })
 }
 
-/// The core builder for a C configuration, or the message of what is wrong with it.
-pub(crate) fn builder(c: &ShutdownConfig) -> Result<Builder, String> {
-    let strategy = match c.close_strategy {
-        0 => CloseStrategy::Immediate,
-        1 => CloseStrategy::Gradual,
-        other => {
-            return Err(format!(
-                "invalid shutdown configuration: close_strategy: unknown value {other}"
-            ))
-        }
-    };
-    let n = c.signals_len as usize;
-    if n > SHUTDOWN_MAX_SIGNALS {
-        return Err(format!(
-            "invalid shutdown configuration: signals: signals_len {n} is more than {SHUTDOWN_MAX_SIGNALS}"
-        ));
-    }
-    let mut b = Shutdown::builder()
-        .drain_delay(ms(c.drain_delay_ms))
-        .drain_timeout(ms(c.drain_timeout_ms))
-        .announce_settle(ms(c.announce_settle_ms))
-        .close_timeout(ms(c.close_timeout_ms))
-        .grace_period((c.grace_period_ms != 0).then(|| ms(c.grace_period_ms)))
-        .escalation(Escalation {
-            force_at: nonzero(c.force_at),
-            terminate_at: nonzero(c.terminate_at),
-        })
-        .forced_exit_code(c.forced_exit_code)
-        .close_strategy(strategy)
-        .signals(&c.signals[..n]);
-    if c.announce_probes != 0 {
-        b = b.announce_probes(c.announce_probes);
-    }
-    if c.manual_clock {
-        b = b.manual_clock();
-    }
-    // The core validates everything else.
-    b.config().map_err(|e| e.to_string())?;
-    Ok(b)
-}
-
-/// The defaults: no announce window, 20 s to drain, 5 s for cleanup hooks, a 30 s grace
-/// period, escalation at the second and third trigger, forced exit code 1, immediate
-/// keep-alive advice, SIGTERM and SIGINT, the system clock.
+/// Creates a configuration builder holding the defaults (no announce window, 20 s to
+/// drain, 5 s for cleanup hooks, a 30 s grace period, escalation at the second and
+/// third trigger, forced exit code 1, immediate keep-alive advice, SIGTERM and SIGINT,
+/// the system clock) and writes it to `*out_builder`. Free it with
+/// shutdown_config_builder_free().
+///
+/// A builder is not thread-safe: change it from one thread at a time; the functions
+/// taking a const builder may run together.
 ///
 /// Thread: any. Callbacks: none.
 #[no_mangle]
-pub extern "C" fn shutdown_config_default() -> ShutdownConfig {
-    boundary(
-        ShutdownConfig {
-            drain_delay_ms: 0,
-            announce_probes: 0,
-            announce_settle_ms: 100,
-            drain_timeout_ms: 20_000,
-            close_timeout_ms: 5_000,
-            grace_period_ms: 30_000,
-            force_at: 2,
-            terminate_at: 3,
-            forced_exit_code: 1,
-            close_strategy: 0,
-            signals: [0; SHUTDOWN_MAX_SIGNALS],
-            signals_len: 0,
+pub unsafe extern "C" fn shutdown_config_builder_new(
+    out_builder: *mut *mut ConfigBuilder,
+) -> ShutdownStatus {
+    status(|| {
+        let o = out(out_builder)?;
+        let b = Box::new(ConfigBuilder {
+            core: Shutdown::builder(),
+            escalation: Escalation::default(),
             manual_clock: false,
-        },
-        default_config,
-    )
+        });
+        // SAFETY: checked for NULL.
+        unsafe { put(o, Box::into_raw(b)) };
+        Ok(())
+    })
 }
 
-/// Checks a configuration as shutdown_new() would. On SHUTDOWN_STATUS_INVALID_CONFIG,
-/// writes the reason (naming the field, e.g. "invalid shutdown configuration:
-/// grace_period: ...") into `message`, NUL-terminated and truncated to `message_len`
-/// bytes, unless `message` is NULL or `message_len` is 0.
+/// Frees a builder. Engines built from it are not affected. NULL does nothing.
 ///
-/// Thread: any. Callbacks: none.
+/// Thread: any, once. Callbacks: none.
 #[no_mangle]
-pub unsafe extern "C" fn shutdown_config_validate(
-    config: *const ShutdownConfig,
+pub unsafe extern "C" fn shutdown_config_builder_free(builder: *mut ConfigBuilder) {
+    boundary((), || {
+        if !builder.is_null() {
+            // SAFETY: a builder from shutdown_config_builder_new(), freed once (the C
+            // contract).
+            drop(unsafe { Box::from_raw(builder) });
+        }
+    })
+}
+
+/// The announce window, in milliseconds (default 0): readiness fails, admission stays
+/// open.
+///
+/// Thread: one at a time per builder. Callbacks: none.
+#[no_mangle]
+pub unsafe extern "C" fn shutdown_config_builder_set_drain_delay_ms(
+    builder: *mut ConfigBuilder,
+    ms: u64,
+) -> ShutdownStatus {
+    // SAFETY: the caller's contract, passed on.
+    unsafe {
+        set(builder, |b| {
+            b.update(|c| c.drain_delay(millis(ms)));
+            Ok(())
+        })
+    }
+}
+
+/// End the announce window after `probes` readiness probes answered "not ready"
+/// (shutdown_readiness_probed()): the balancer's `fall` count. Off by default; it
+/// needs a drain delay greater than zero as its upper bound, and at least 1.
+///
+/// Thread: one at a time per builder. Callbacks: none.
+#[no_mangle]
+pub unsafe extern "C" fn shutdown_config_builder_set_announce_probes(
+    builder: *mut ConfigBuilder,
+    probes: u32,
+) -> ShutdownStatus {
+    // SAFETY: the caller's contract, passed on.
+    unsafe {
+        set(builder, |b| {
+            b.update(|c| c.announce_probes(probes));
+            Ok(())
+        })
+    }
+}
+
+/// How long admission stays open after the last of the announce probes, in
+/// milliseconds (default 100): requests the balancer dispatched before it processed
+/// that answer are still admitted.
+///
+/// Thread: one at a time per builder. Callbacks: none.
+#[no_mangle]
+pub unsafe extern "C" fn shutdown_config_builder_set_announce_settle_ms(
+    builder: *mut ConfigBuilder,
+    ms: u64,
+) -> ShutdownStatus {
+    // SAFETY: the caller's contract, passed on.
+    unsafe {
+        set(builder, |b| {
+            b.update(|c| c.announce_settle(millis(ms)));
+            Ok(())
+        })
+    }
+}
+
+/// How long in-flight work may take once admission closes, in milliseconds (default
+/// 20000; more than 0).
+///
+/// Thread: one at a time per builder. Callbacks: none.
+#[no_mangle]
+pub unsafe extern "C" fn shutdown_config_builder_set_drain_timeout_ms(
+    builder: *mut ConfigBuilder,
+    ms: u64,
+) -> ShutdownStatus {
+    // SAFETY: the caller's contract, passed on.
+    unsafe {
+        set(builder, |b| {
+            b.update(|c| c.drain_timeout(millis(ms)));
+            Ok(())
+        })
+    }
+}
+
+/// The budget of all cleanup hooks together, in milliseconds (default 5000; more than
+/// 0).
+///
+/// Thread: one at a time per builder. Callbacks: none.
+#[no_mangle]
+pub unsafe extern "C" fn shutdown_config_builder_set_close_timeout_ms(
+    builder: *mut ConfigBuilder,
+    ms: u64,
+) -> ShutdownStatus {
+    // SAFETY: the caller's contract, passed on.
+    unsafe {
+        set(builder, |b| {
+            b.update(|c| c.close_timeout(millis(ms)));
+            Ok(())
+        })
+    }
+}
+
+/// The orchestrator's budget, in milliseconds (default 30000): the drain delay, drain
+/// timeout and close timeout together must fit in it. 0: no check.
+///
+/// Thread: one at a time per builder. Callbacks: none.
+#[no_mangle]
+pub unsafe extern "C" fn shutdown_config_builder_set_grace_period_ms(
+    builder: *mut ConfigBuilder,
+    ms: u64,
+) -> ShutdownStatus {
+    // SAFETY: the caller's contract, passed on.
+    unsafe {
+        set(builder, |b| {
+            b.update(|c| c.grace_period((ms != 0).then(|| millis(ms))));
+            Ok(())
+        })
+    }
+}
+
+/// The trigger number (counting the first) that skips the rest of the drain (default
+/// 2; at least 2); 0: never.
+///
+/// Thread: one at a time per builder. Callbacks: none.
+#[no_mangle]
+pub unsafe extern "C" fn shutdown_config_builder_set_force_at(
+    builder: *mut ConfigBuilder,
+    trigger: u32,
+) -> ShutdownStatus {
+    // SAFETY: the caller's contract, passed on.
+    unsafe {
+        set(builder, |b| {
+            b.escalation.force_at = nonzero(trigger);
+            Ok(())
+        })
+    }
+}
+
+/// The trigger number that ends everything at once (default 3; after force_at); 0:
+/// never.
+///
+/// Thread: one at a time per builder. Callbacks: none.
+#[no_mangle]
+pub unsafe extern "C" fn shutdown_config_builder_set_terminate_at(
+    builder: *mut ConfigBuilder,
+    trigger: u32,
+) -> ShutdownStatus {
+    // SAFETY: the caller's contract, passed on.
+    unsafe {
+        set(builder, |b| {
+            b.escalation.terminate_at = nonzero(trigger);
+            Ok(())
+        })
+    }
+}
+
+/// The exit code when anything was forced, aborted or failed (default 1; 1 to 255).
+///
+/// Thread: one at a time per builder. Callbacks: none.
+#[no_mangle]
+pub unsafe extern "C" fn shutdown_config_builder_set_forced_exit_code(
+    builder: *mut ConfigBuilder,
+    code: c_int,
+) -> ShutdownStatus {
+    // SAFETY: the caller's contract, passed on.
+    unsafe {
+        set(builder, |b| {
+            b.update(|c| c.forced_exit_code(code));
+            Ok(())
+        })
+    }
+}
+
+/// The keep-alive advice, a shutdown_close_strategy_t (default
+/// SHUTDOWN_CLOSE_STRATEGY_IMMEDIATE). SHUTDOWN_STATUS_INVALID_ARGUMENT for an unknown
+/// value.
+///
+/// Thread: one at a time per builder. Callbacks: none.
+#[no_mangle]
+pub unsafe extern "C" fn shutdown_config_builder_set_close_strategy(
+    builder: *mut ConfigBuilder,
+    strategy: u32,
+) -> ShutdownStatus {
+    // SAFETY: the caller's contract, passed on.
+    unsafe {
+        set(builder, |b| {
+            let s = match strategy {
+                0 => CloseStrategy::Immediate,
+                1 => CloseStrategy::Gradual,
+                _ => return Err(ShutdownStatus::INVALID_ARGUMENT),
+            };
+            b.update(|c| c.close_strategy(s));
+            Ok(())
+        })
+    }
+}
+
+/// The signals shutdown_listen_signals() handles: the `len` entries of `signals`
+/// (copied; default SIGTERM and SIGINT). `len` 0 handles none (`signals` may then be
+/// NULL). SHUTDOWN_STATUS_INVALID_ARGUMENT when `len` exceeds SHUTDOWN_MAX_SIGNALS.
+///
+/// Thread: one at a time per builder. Callbacks: none.
+#[no_mangle]
+pub unsafe extern "C" fn shutdown_config_builder_set_signals(
+    builder: *mut ConfigBuilder,
+    signals: *const c_int,
+    len: usize,
+) -> ShutdownStatus {
+    let apply = |b: &mut ConfigBuilder| {
+        if len > SHUTDOWN_MAX_SIGNALS {
+            return Err(ShutdownStatus::INVALID_ARGUMENT);
+        }
+        let list: &[c_int] = if len == 0 {
+            &[]
+        } else if signals.is_null() {
+            return Err(ShutdownStatus::NULL_PARAMETER);
+        } else {
+            // SAFETY: `len` readable ints (the C contract), at most SHUTDOWN_MAX_SIGNALS
+            // of them.
+            unsafe { std::slice::from_raw_parts(signals, len) }
+        };
+        b.update(|c| c.signals(list));
+        Ok(())
+    };
+    // SAFETY: the caller's contract, passed on.
+    unsafe { set(builder, apply) }
+}
+
+/// Run on a virtual clock moved only by shutdown_advance() (tests, simulations): no
+/// driver thread; deadlines and hooks run on the thread that advances (default false).
+///
+/// Thread: one at a time per builder. Callbacks: none.
+#[no_mangle]
+pub unsafe extern "C" fn shutdown_config_builder_set_manual_clock(
+    builder: *mut ConfigBuilder,
+    manual: bool,
+) -> ShutdownStatus {
+    // SAFETY: the caller's contract, passed on.
+    unsafe {
+        set(builder, |b| {
+            b.manual_clock = manual;
+            Ok(())
+        })
+    }
+}
+
+/// The core's verdict on a builder's configuration.
+pub(crate) fn validate(b: &ConfigBuilder) -> Result<Builder, ConfigError> {
+    let core = b.to_core();
+    core.config()?;
+    Ok(core)
+}
+
+/// Checks the configuration as shutdown_new() would. On SHUTDOWN_STATUS_INVALID_CONFIG
+/// it says what the core refused: the field's name, as the core names it
+/// ("grace_period", "escalation", "drain_timeout", ...), into `field`, and the whole
+/// reason ("invalid shutdown configuration: grace_period: ...") into `message`.
+/// Each buffer is optional (NULL, or a length of 0, writes nothing) and gets a
+/// NUL-terminated string truncated to its length; SHUTDOWN_CONFIG_FIELD_LEN bytes hold
+/// any field name. Nothing is written on success.
+///
+/// Thread: any (not while a setter changes the builder). Callbacks: none.
+#[no_mangle]
+pub unsafe extern "C" fn shutdown_config_builder_validate(
+    builder: *const ConfigBuilder,
+    field: *mut c_char,
+    field_len: usize,
     message: *mut c_char,
     message_len: usize,
 ) -> ShutdownStatus {
     status(|| {
-        // SAFETY: NULL or a valid config (the C contract).
-        let c = unsafe { config.as_ref() }.ok_or(ShutdownStatus::NULL_PARAMETER)?;
-        match builder(c) {
+        // SAFETY: NULL or a live builder (the C contract).
+        let b = unsafe { arg(builder)? };
+        match validate(b) {
             Ok(_) => Ok(()),
             Err(e) => {
-                // SAFETY: a buffer of `message_len` bytes, or NULL (the C contract).
-                unsafe { write_message(message, message_len, &e) };
+                // SAFETY: buffers of the given lengths, or NULL (the C contract).
+                unsafe {
+                    write_message(field, field_len, e.field());
+                    write_message(message, message_len, &e.to_string());
+                }
                 Err(ShutdownStatus::INVALID_CONFIG)
             }
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::ffi::CStr;
+
+    fn new() -> *mut ConfigBuilder {
+        let mut b = std::ptr::null_mut();
+        assert_eq!(
+            unsafe { shutdown_config_builder_new(&mut b) },
+            ShutdownStatus::OK
+        );
+        b
+    }
+
+    #[test]
+    fn the_defaults_are_the_cores() {
+        let b = new();
+        let want = Shutdown::builder().config().unwrap();
+        assert_eq!(validate(unsafe { &*b }).unwrap().config().unwrap(), want);
+        unsafe { shutdown_config_builder_free(b) };
+    }
+
+    #[test]
+    fn the_cores_error_names_the_field() {
+        let b = new();
+        unsafe {
+            assert_eq!(
+                shutdown_config_builder_set_drain_timeout_ms(b, 29_000),
+                ShutdownStatus::OK
+            );
+            let mut field = [1 as c_char; SHUTDOWN_CONFIG_FIELD_LEN];
+            let mut msg = [1 as c_char; 256];
+            assert_eq!(
+                shutdown_config_builder_validate(
+                    b,
+                    field.as_mut_ptr(),
+                    field.len(),
+                    msg.as_mut_ptr(),
+                    msg.len()
+                ),
+                ShutdownStatus::INVALID_CONFIG
+            );
+            assert_eq!(CStr::from_ptr(field.as_ptr()), c"grace_period");
+            assert!(CStr::from_ptr(msg.as_ptr())
+                .to_str()
+                .unwrap()
+                .starts_with("invalid shutdown configuration: grace_period: "));
+            shutdown_config_builder_free(b);
+        }
+    }
 }

@@ -10,9 +10,9 @@ use std::time::{Duration, Instant};
 
 use shutdown_core::{Kind, Milestone, Phase, Reason, Report, Shutdown, SignalListener, MAX_KINDS};
 
-use crate::config::{builder, ShutdownConfig};
+use crate::config::ConfigBuilder;
 use crate::status::ShutdownStatus;
-use crate::util::{arg, boundary, c_str, out, put, status, UserData, MAX_TEXT};
+use crate::util::{arg, boundary, c_str, out, put, status, UserData, MAX_NAME, MAX_TEXT};
 
 /// The coarse phase. Monotonic: RUNNING -> DRAINING -> CLOSING -> DONE.
 /// cbindgen:rename-all=prefix:SHUTDOWN_PHASE_
@@ -524,32 +524,34 @@ impl Engine {
     }
 }
 
-/// Creates an engine in the Running phase from `config` (copied), and writes it to
-/// `*out`. Unless `config->manual_clock` is set, starts its driver thread
-/// ("shutdown-driver"), which applies deadlines. Returns SHUTDOWN_STATUS_INVALID_CONFIG
-/// for a configuration the core refuses (shutdown_config_validate() says why).
+/// Creates an engine in the Running phase from the configuration in `builder` (which
+/// is copied: the builder stays the caller's, to free or to build more engines from),
+/// and writes it to `*out_engine`. Unless the builder set a manual clock, starts its
+/// driver thread ("shutdown-driver"), which applies deadlines. Returns
+/// SHUTDOWN_STATUS_INVALID_CONFIG for a configuration the core refuses
+/// (shutdown_config_builder_validate() names the field and says why).
 ///
 /// Installs no signal handler: see shutdown_listen_signals().
 ///
-/// Thread: any. Callbacks: none.
+/// Thread: any (not while a setter changes the builder). Callbacks: none.
 #[no_mangle]
 pub unsafe extern "C" fn shutdown_new(
-    config: *const ShutdownConfig,
+    builder: *const ConfigBuilder,
     out_engine: *mut *mut Engine,
 ) -> ShutdownStatus {
     status(|| {
-        // SAFETY: NULL or a valid config (the C contract).
-        let c = unsafe { arg(config)? };
+        // SAFETY: NULL or a live builder (the C contract).
+        let b = unsafe { arg(builder)? };
         let out_engine = out(out_engine)?;
-        let core = builder(c)
-            .map_err(|_| ShutdownStatus::INVALID_CONFIG)?
+        let core = b
+            .to_core()
             .build()
             .map_err(|_| ShutdownStatus::INVALID_CONFIG)?;
         let shared = Arc::new(Shared::new().map_err(|_| ShutdownStatus::IO_ERROR)?);
         *lock(&shared.core) = Some(core.clone());
         let sh = shared.clone();
         core.on_milestone(move |m| sh.on_milestone(m));
-        let driver = if c.manual_clock {
+        let driver = if b.manual_clock() {
             None
         } else {
             match core.spawn_stoppable_driver() {
@@ -682,6 +684,36 @@ pub unsafe extern "C" fn shutdown_readiness_probed(engine: *const Engine) -> Shu
         let e = unsafe { arg(engine)? };
         e.core.readiness_probed();
         Ok(())
+    })
+}
+
+/// Counts work the host cut outside any guard, such as a connection closed while its
+/// request was still arriving: the report's `aborted` grows by `count` (and, with a
+/// non-NULL `kind_name`, its count for that kind), and the exit code is not 0.
+/// SHUTDOWN_STATUS_TOO_LATE once Done (the report is final; nothing is counted).
+///
+/// Thread: any. Callbacks: none.
+#[no_mangle]
+pub unsafe extern "C" fn shutdown_record_aborted(
+    engine: *const Engine,
+    count: u64,
+    kind_name: *const c_char,
+) -> ShutdownStatus {
+    status(|| {
+        // SAFETY: NULL or a live handle / NULL or a C string (the C contract).
+        let e = unsafe { arg(engine)? };
+        let kind = if kind_name.is_null() {
+            None
+        } else {
+            let name = unsafe { c_str(kind_name, MAX_NAME)? };
+            let id = e.intern(name)?;
+            Some(e.kind_of(id).ok_or(ShutdownStatus::INVALID_ARGUMENT)?)
+        };
+        if e.core.record_aborted(count, kind) {
+            Ok(())
+        } else {
+            Err(ShutdownStatus::TOO_LATE)
+        }
     })
 }
 
@@ -962,7 +994,7 @@ pub unsafe extern "C" fn shutdown_exit_code(
 
 /// Moves a manual clock forward by `ms` milliseconds, applying every deadline on the
 /// way at its exact instant. SHUTDOWN_STATUS_NOT_MANUAL_CLOCK unless the engine was
-/// created with `manual_clock`.
+/// created with a manual clock (shutdown_config_builder_set_manual_clock()).
 ///
 /// Thread: any (one at a time). Callbacks: every callback the deadlines cause runs on
 /// this thread, blocking hooks included, before it returns.

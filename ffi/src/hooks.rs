@@ -307,7 +307,11 @@ mod tests {
     use std::time::{Duration, Instant};
 
     use super::{seam, shutdown_on_close};
-    use crate::{shutdown_config_default, shutdown_free, shutdown_new, shutdown_trigger};
+    use crate::{
+        shutdown_config_builder_free, shutdown_config_builder_new,
+        shutdown_config_builder_set_close_timeout_ms, shutdown_config_builder_set_grace_period_ms,
+        shutdown_free, shutdown_new, shutdown_trigger,
+    };
     use crate::{Engine, ShutdownStatus};
 
     /// What the C side of a hook would own; leaked, so that a late call is observed
@@ -335,14 +339,22 @@ mod tests {
         let probe: &'static Probe = Box::leak(Box::default());
         let ud = probe as *const Probe as *mut c_void;
         seam::hold(ud);
-        let mut cfg = shutdown_config_default();
-        // A hook with no timeout of its own may take all of close_timeout: make that
-        // longer than any stall of a busy machine (and drop the grace period check).
-        cfg.close_timeout_ms = 60_000;
-        cfg.grace_period_ms = 0;
         let mut engine = ptr::null_mut();
         unsafe {
-            assert_eq!(shutdown_new(&cfg, &mut engine), ShutdownStatus::OK);
+            let mut cfg = ptr::null_mut();
+            assert_eq!(shutdown_config_builder_new(&mut cfg), ShutdownStatus::OK);
+            // A hook with no timeout of its own may take all of close_timeout: make that
+            // longer than any stall of a busy machine (and drop the grace period check).
+            assert_eq!(
+                shutdown_config_builder_set_close_timeout_ms(cfg, 60_000),
+                ShutdownStatus::OK
+            );
+            assert_eq!(
+                shutdown_config_builder_set_grace_period_ms(cfg, 0),
+                ShutdownStatus::OK
+            );
+            assert_eq!(shutdown_new(cfg, &mut engine), ShutdownStatus::OK);
+            shutdown_config_builder_free(cfg);
             let name = c"held".as_ptr();
             let st = shutdown_on_close(engine, name, 0, timeout_ms, Some(probe_hook), ud);
             assert_eq!(st, ShutdownStatus::OK);

@@ -7,10 +7,12 @@
 //!
 //! Conventions (rustls-ffi's):
 //!
-//! - opaque handles (`shutdown_t`, `shutdown_guard_t`, `shutdown_report_t`,
-//!   `shutdown_hook_done_t`): what a `_new`/`_acquire` call hands out, the matching
-//!   `_free`/`_release`/`_done` call takes back; the `_free`/`_release` of NULL does
-//!   nothing;
+//! - opaque handles (`shutdown_t`, `shutdown_config_builder_t`, `shutdown_guard_t`,
+//!   `shutdown_report_t`, `shutdown_hook_done_t`): what a `_new`/`_acquire` call hands
+//!   out, the matching `_free`/`_release`/`_done` call takes back; the
+//!   `_free`/`_release` of NULL does nothing;
+//! - no public struct is an input: the configuration is a builder with setters (see
+//!   `config.rs` for why), so the ABI only ever grows by new functions;
 //! - every fallible call returns a [`ShutdownStatus`]; out-parameters are written only
 //!   on success;
 //! - every pointer is checked for NULL; strings are NUL-terminated UTF-8 with a

@@ -32,7 +32,7 @@ pub enum ShutdownStatus {
     /// A name is empty or too long for its use (hook names: 1 to 256 bytes; guard
     /// kinds: 1 to 64 bytes).
     INVALID_NAME = 5,
-    /// The configuration was refused (shutdown_config_validate() says why).
+    /// The configuration was refused (shutdown_config_builder_validate() says why).
     INVALID_CONFIG = 6,
     /// Admission is closed: the guard was refused (the quiesce stage or later).
     ADMISSION_CLOSED = 7,
@@ -44,7 +44,7 @@ pub enum ShutdownStatus {
     NOT_DONE = 10,
     /// A wait ended at its timeout.
     TIMED_OUT = 11,
-    /// shutdown_advance() on an engine without `manual_clock`.
+    /// shutdown_advance() on an engine without a manual clock.
     NOT_MANUAL_CLOCK = 12,
     /// The report has no such entry (a milestone never reached).
     NOT_FOUND = 13,

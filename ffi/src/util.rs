@@ -24,6 +24,13 @@ pub(crate) unsafe fn arg<'a, T>(p: *const T) -> Result<&'a T, ShutdownStatus> {
     unsafe { p.as_ref() }.ok_or(ShutdownStatus::NULL_PARAMETER)
 }
 
+/// An exclusive reference from a handle pointer, or `NullParameter`.
+pub(crate) unsafe fn arg_mut<'a, T>(p: *mut T) -> Result<&'a mut T, ShutdownStatus> {
+    // SAFETY: the caller passes NULL or a live handle no other thread uses meanwhile
+    // (the C contract).
+    unsafe { p.as_mut() }.ok_or(ShutdownStatus::NULL_PARAMETER)
+}
+
 /// Checks an out-parameter for NULL.
 pub(crate) fn out<T>(p: *mut T) -> Result<*mut T, ShutdownStatus> {
     if p.is_null() {

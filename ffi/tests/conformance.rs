@@ -1,5 +1,5 @@
 //! The conformance scenarios (`tests/scenarios/*.json`) through the C ABI: every step
-//! goes through the `extern "C"` entry points with C types (the config struct, guard
+//! goes through the `extern "C"` entry points with C types (the config builder, guard
 //! and hook-completion handles, C callbacks with `user_data`, the virtual clock, the
 //! report's JSON), exactly as a C host would use them.
 
@@ -84,6 +84,15 @@ impl Drop for CEngine {
 
 struct C;
 
+/// A configuration builder, freed however `create` returns.
+struct OwnedBuilder(*mut ConfigBuilder);
+
+impl Drop for OwnedBuilder {
+    fn drop(&mut self) {
+        unsafe { shutdown_config_builder_free(self.0) };
+    }
+}
+
 impl Target for C {
     fn name(&self) -> &str {
         "c"
@@ -91,52 +100,77 @@ impl Target for C {
 
     fn create(&self, s: &Scenario) -> Result<Box<dyn Engine>, String> {
         let c = &s.config;
-        let mut cfg = shutdown_config_default();
-        cfg.manual_clock = true;
-        if let Some(v) = c.drain_delay_ms {
-            cfg.drain_delay_ms = v;
-        }
-        if let Some(v) = c.announce_settle_ms {
-            cfg.announce_settle_ms = v;
-        }
-        if let Some(v) = c.announce_probes {
-            cfg.announce_probes = v;
-        }
-        if let Some(v) = c.drain_timeout_ms {
-            cfg.drain_timeout_ms = v;
-        }
-        if let Some(v) = c.close_timeout_ms {
-            cfg.close_timeout_ms = v;
-        }
-        if let Some(v) = c.grace_period_ms {
-            cfg.grace_period_ms = v.unwrap_or(0);
-        }
-        if let Some(v) = c.force_at {
-            cfg.force_at = v.unwrap_or(0);
-        }
-        if let Some(v) = c.terminate_at {
-            cfg.terminate_at = v.unwrap_or(0);
-        }
-        if let Some(v) = c.forced_exit_code {
-            cfg.forced_exit_code = v;
-        }
-        match c.close_strategy.as_deref() {
-            None | Some("immediate") => {
-                cfg.close_strategy = ShutdownCloseStrategy::IMMEDIATE as u32
+        let mut b = ptr::null_mut();
+        assert_eq!(unsafe { shutdown_config_builder_new(&mut b) }, OK);
+        let builder = OwnedBuilder(b);
+        let b = builder.0;
+        // Every setter accepts what the scenarios give; the core judges it at build.
+        unsafe {
+            assert_eq!(shutdown_config_builder_set_manual_clock(b, true), OK);
+            if let Some(v) = c.drain_delay_ms {
+                assert_eq!(shutdown_config_builder_set_drain_delay_ms(b, v), OK);
             }
-            Some("gradual") => cfg.close_strategy = ShutdownCloseStrategy::GRADUAL as u32,
-            Some(other) => return Err(format!("close_strategy: unknown {other}")),
+            if let Some(v) = c.announce_settle_ms {
+                assert_eq!(shutdown_config_builder_set_announce_settle_ms(b, v), OK);
+            }
+            if let Some(v) = c.announce_probes {
+                assert_eq!(shutdown_config_builder_set_announce_probes(b, v), OK);
+            }
+            if let Some(v) = c.drain_timeout_ms {
+                assert_eq!(shutdown_config_builder_set_drain_timeout_ms(b, v), OK);
+            }
+            if let Some(v) = c.close_timeout_ms {
+                assert_eq!(shutdown_config_builder_set_close_timeout_ms(b, v), OK);
+            }
+            if let Some(v) = c.grace_period_ms {
+                let v = v.unwrap_or(0);
+                assert_eq!(shutdown_config_builder_set_grace_period_ms(b, v), OK);
+            }
+            if let Some(v) = c.force_at {
+                assert_eq!(shutdown_config_builder_set_force_at(b, v.unwrap_or(0)), OK);
+            }
+            if let Some(v) = c.terminate_at {
+                let v = v.unwrap_or(0);
+                assert_eq!(shutdown_config_builder_set_terminate_at(b, v), OK);
+            }
+            if let Some(v) = c.forced_exit_code {
+                assert_eq!(shutdown_config_builder_set_forced_exit_code(b, v), OK);
+            }
         }
+        let strategy = match c.close_strategy.as_deref() {
+            None | Some("immediate") => ShutdownCloseStrategy::IMMEDIATE,
+            Some("gradual") => ShutdownCloseStrategy::GRADUAL,
+            Some(other) => return Err(format!("close_strategy: unknown {other}")),
+        };
+        assert_eq!(
+            unsafe { shutdown_config_builder_set_close_strategy(b, strategy as u32) },
+            OK
+        );
         let mut sd = ptr::null_mut();
-        let st = unsafe { shutdown_new(&cfg, &mut sd) };
+        let st = unsafe { shutdown_new(b, &mut sd) };
         if st != OK {
             assert_eq!(st, ShutdownStatus::INVALID_CONFIG);
             assert!(sd.is_null(), "out-param written on failure");
+            let mut field = [0 as c_char; SHUTDOWN_CONFIG_FIELD_LEN];
             let mut msg = [0 as c_char; 512];
-            let st = unsafe { shutdown_config_validate(&cfg, msg.as_mut_ptr(), msg.len()) };
+            let st = unsafe {
+                shutdown_config_builder_validate(
+                    b,
+                    field.as_mut_ptr(),
+                    field.len(),
+                    msg.as_mut_ptr(),
+                    msg.len(),
+                )
+            };
             assert_eq!(st, ShutdownStatus::INVALID_CONFIG);
-            let msg = unsafe { CStr::from_ptr(msg.as_ptr()) };
-            return Err(msg.to_string_lossy().into_owned());
+            let field = unsafe { CStr::from_ptr(field.as_ptr()) }.to_string_lossy();
+            let msg = unsafe { CStr::from_ptr(msg.as_ptr()) }.to_string_lossy();
+            // The field out-parameter is the one the message names.
+            assert!(
+                msg.starts_with(&format!("invalid shutdown configuration: {field}: ")),
+                "{field} / {msg}"
+            );
+            return Err(field.into_owned());
         }
         let mut e = CEngine {
             sd,

@@ -1,15 +1,20 @@
 #!/usr/bin/env bash
 # Everything that proves the C ABI, from a clean machine:
-#   - installs what is missing (cargo-c, valgrind, pkg-config, a C/C++ compiler);
+#   - installs what is missing (cargo-c, valgrind, pkg-config, a C/C++ compiler,
+#     abigail-tools, cmake);
 #   - builds libshutdown with cargo-c and installs it into a prefix under target/;
 #   - checks the committed header against the code (ffi/tests/check-header.sh);
+#   - checks the ABI against the committed baseline (ffi/tests/check-abi.sh, abidiff);
 #   - compiles the header as C++17 and runs a small C++ program;
 #   - builds every C test (ffi/tests/c/test_*.c, -std=c11 -Wall -Wextra -Werror
 #     -pedantic) linked dynamically through pkg-config and statically, and runs it
 #     plainly, under valgrind (--leak-check=full --error-exitcode=1), and built with
 #     -fsanitize=address,undefined;
 #   - builds the example server (examples/c) against the installed library and runs
-#     its end-to-end test (examples/c/test.sh).
+#     its end-to-end test (examples/c/test.sh);
+#   - builds the binary tarball (ffi/dist.sh) and builds and runs C programs against
+#     it, unpacked elsewhere, with plain cc + pkg-config (shared and static) and CMake,
+#     with no Rust toolchain on PATH (ffi/tests/dist-test.sh).
 # Every program runs under `timeout` (RUN_TIMEOUT, VALGRIND_TIMEOUT, EXAMPLE_TIMEOUT
 # seconds): one that hangs fails that check, by name, and the run goes on.
 # Idempotent; exits non-zero on any failure; the last line is
@@ -103,6 +108,8 @@ ensure_tools() {
   command -v cc >/dev/null || missing+=(gcc)
   command -v c++ >/dev/null || missing+=(g++)
   command -v make >/dev/null || missing+=(make)
+  command -v abidiff >/dev/null || missing+=(abigail-tools)
+  command -v cmake >/dev/null || missing+=(cmake)
   if [ "${#missing[@]}" -gt 0 ]; then
     note "installing ${missing[*]}"
     apt_install "${missing[@]}" || { echo "could not install ${missing[*]}" >&2; return 1; }
@@ -135,14 +142,19 @@ fi
 export PKG_CONFIG_PATH="$prefix/lib/pkgconfig${PKG_CONFIG_PATH:+:$PKG_CONFIG_PATH}"
 
 if [ "$build_only" -eq 0 ]; then
-  check "libshutdown.so has a SONAME" \
-    bash -c "readelf -d '$prefix/lib/libshutdown.so' | grep -q 'SONAME.*libshutdown\\.so\\.0'"
+  # The SONAME is the ABI counter of ffi/Cargo.toml ([package.metadata.capi.library]).
+  abi_major="$(sed -n '/^\[package.metadata.capi.library\]/,/^\[/s/^version = "\([0-9]*\)\..*/\1/p' "$ffi/Cargo.toml")"
+  check "libshutdown.so has the SONAME libshutdown.so.$abi_major (the ABI counter)" \
+    bash -c "[ -n '$abi_major' ] && readelf -d '$prefix/lib/libshutdown.so' | grep -q 'SONAME.*\[libshutdown\.so\.$abi_major\]' \
+      && [ -e '$prefix/lib/libshutdown.so.$abi_major' ]"
   check "libshutdown.a, shutdown.h and shutdown.pc are installed" \
     test -f "$prefix/lib/libshutdown.a" -a -f "$prefix/include/shutdown.h" \
     -a "$(pkg-config --modversion shutdown)" = "$(sed -n 's/^version = "\(.*\)"/\1/p' "$root/Cargo.toml" | head -n1)"
   check "the header is generated from the code (no drift)" "$here/check-header.sh"
   check "the installed header is the committed one" \
     cmp "$prefix/include/shutdown.h" "$ffi/include/shutdown.h"
+  check "the ABI is the baseline's, or grew compatibly (ffi/tests/check-abi.sh, abidiff)" \
+    "$here/check-abi.sh"
 fi
 
 # ----- C++ --------------------------------------------------------------------------
@@ -243,5 +255,15 @@ if [ -x "$root/examples/c/test.sh" ]; then
 else
   fail "examples/c/test.sh is missing"
 fi
+
+# ----- the quickstarts ---------------------------------------------------------------
+note "quickstarts"
+check "the C quickstarts of README.md and ffi/README.md build and drain on SIGTERM (ffi/tests/quickstart.sh)" \
+  bounded "$EXAMPLE_TIMEOUT" "$here/quickstart.sh" "$prefix"
+
+# ----- the binary tarball -----------------------------------------------------------
+note "dist"
+check "the tarball (ffi/dist.sh) builds and runs C and CMake programs, no Rust on PATH (ffi/tests/dist-test.sh)" \
+  "$here/dist-test.sh"
 
 finish

@@ -7,11 +7,20 @@
 //! (`shutdown-driver`), so deadlines fire whatever the host does or forgets. A host
 //! driver that starts later takes the role over from that thread.
 
+use std::cell::Cell;
 use std::sync::atomic::Ordering;
 
 use super::role::{Ticket, Took, Who};
 use crate::machine::Phase;
 use crate::Shutdown;
+
+thread_local! {
+    /// Set on the engine's own driver threads, which must not join themselves. A flag
+    /// rather than `thread::current().id()`: on a thread Rust did not start (a C host's
+    /// main thread calling `shutdown_free`), `current()` allocates a handle that is
+    /// never freed.
+    static ON_ENGINE_THREAD: Cell<bool> = const { Cell::new(false) };
+}
 
 /// The driver role, held; released on drop.
 pub(crate) struct DriverClaim {
@@ -80,6 +89,7 @@ impl Shutdown {
         let spawned = std::thread::Builder::new()
             .name("shutdown-driver".into())
             .spawn(move || {
+                ON_ENGINE_THREAD.with(|on| on.set(true));
                 let sd2 = claim.sd.clone();
                 sd2.drive_blocking_with(&claim, None);
             });
@@ -115,7 +125,9 @@ impl Shutdown {
             .unwrap_or_else(|e| e.into_inner())
             .take();
         if let Some(t) = thread {
-            if t.thread().id() != std::thread::current().id() {
+            // An engine thread waits for none: the one in the slot may be itself, and a
+            // newer one stops on its own (retired).
+            if !ON_ENGINE_THREAD.with(Cell::get) {
                 let _ = t.join();
             }
         }

@@ -15,11 +15,14 @@ int hook(void *, char *message, size_t len) {
 }  // namespace
 
 int main() {
-    shutdown_config_t cfg = shutdown_config_default();
-    cfg.manual_clock = true;
-    cfg.close_strategy = SHUTDOWN_CLOSE_STRATEGY_GRADUAL;
+    shutdown_config_builder_t *cfg = nullptr;
+    if (shutdown_config_builder_new(&cfg) != SHUTDOWN_STATUS_OK) return 1;
+    shutdown_config_builder_set_manual_clock(cfg, true);
+    shutdown_config_builder_set_close_strategy(cfg, SHUTDOWN_CLOSE_STRATEGY_GRADUAL);
     shutdown_t *sd = nullptr;
-    if (shutdown_new(&cfg, &sd) != SHUTDOWN_STATUS_OK) return 1;
+    shutdown_status_t st = shutdown_new(cfg, &sd);
+    shutdown_config_builder_free(cfg);
+    if (st != SHUTDOWN_STATUS_OK) return 1;
     int sum = 0;
     shutdown_on_milestone(sd, on_milestone, &sum);
     shutdown_on_close(sd, "cxx", 0, 0, hook, nullptr);

@@ -73,16 +73,25 @@ static int run_tests(const char *program, const test_case *tests, size_t n) {
 
 /* Helpers shared by the tests. */
 
-static inline shutdown_t *new_engine(shutdown_config_t cfg) {
-    shutdown_t *sd = NULL;
-    CHECK_OK(shutdown_new(&cfg, &sd));
-    return sd;
+/* A configuration builder holding the defaults; new_engine() frees it. */
+static inline shutdown_config_builder_t *default_config(void) {
+    shutdown_config_builder_t *b = NULL;
+    CHECK_OK(shutdown_config_builder_new(&b));
+    return b;
 }
 
-static inline shutdown_config_t manual_config(void) {
-    shutdown_config_t cfg = shutdown_config_default();
-    cfg.manual_clock = true;
-    return cfg;
+static inline shutdown_config_builder_t *manual_config(void) {
+    shutdown_config_builder_t *b = default_config();
+    CHECK_OK(shutdown_config_builder_set_manual_clock(b, true));
+    return b;
+}
+
+/* Builds an engine from `cfg` and frees the builder (tests build one engine each). */
+static inline shutdown_t *new_engine(shutdown_config_builder_t *cfg) {
+    shutdown_t *sd = NULL;
+    CHECK_OK(shutdown_new(cfg, &sd));
+    shutdown_config_builder_free(cfg);
+    return sd;
 }
 
 static inline shutdown_phase_t phase_of(const shutdown_t *sd) {

@@ -25,12 +25,28 @@ static void noop_milestone(void *u, shutdown_milestone_t m) {
 static void noop_cancel(void *u) { (void)u; }
 
 static void test_null_everywhere(void) {
-    shutdown_config_t cfg = manual_config();
+    shutdown_config_builder_t *cfg = manual_config();
     shutdown_t *out = (shutdown_t *)SENTINEL;
     CHECK_STATUS(shutdown_new(NULL, &out), SHUTDOWN_STATUS_NULL_PARAMETER);
     CHECK(out == (shutdown_t *)SENTINEL);
-    CHECK_STATUS(shutdown_new(&cfg, NULL), SHUTDOWN_STATUS_NULL_PARAMETER);
-    CHECK_STATUS(shutdown_config_validate(NULL, NULL, 0), SHUTDOWN_STATUS_NULL_PARAMETER);
+    CHECK_STATUS(shutdown_new(cfg, NULL), SHUTDOWN_STATUS_NULL_PARAMETER);
+    shutdown_config_builder_free(cfg);
+    CHECK_STATUS(shutdown_config_builder_new(NULL), SHUTDOWN_STATUS_NULL_PARAMETER);
+    CHECK_STATUS(shutdown_config_builder_validate(NULL, NULL, 0, NULL, 0), SHUTDOWN_STATUS_NULL_PARAMETER);
+    const int sigterm = 15;
+    CHECK_STATUS(shutdown_config_builder_set_drain_delay_ms(NULL, 1), SHUTDOWN_STATUS_NULL_PARAMETER);
+    CHECK_STATUS(shutdown_config_builder_set_announce_probes(NULL, 1), SHUTDOWN_STATUS_NULL_PARAMETER);
+    CHECK_STATUS(shutdown_config_builder_set_announce_settle_ms(NULL, 1), SHUTDOWN_STATUS_NULL_PARAMETER);
+    CHECK_STATUS(shutdown_config_builder_set_drain_timeout_ms(NULL, 1), SHUTDOWN_STATUS_NULL_PARAMETER);
+    CHECK_STATUS(shutdown_config_builder_set_close_timeout_ms(NULL, 1), SHUTDOWN_STATUS_NULL_PARAMETER);
+    CHECK_STATUS(shutdown_config_builder_set_grace_period_ms(NULL, 1), SHUTDOWN_STATUS_NULL_PARAMETER);
+    CHECK_STATUS(shutdown_config_builder_set_force_at(NULL, 2), SHUTDOWN_STATUS_NULL_PARAMETER);
+    CHECK_STATUS(shutdown_config_builder_set_terminate_at(NULL, 3), SHUTDOWN_STATUS_NULL_PARAMETER);
+    CHECK_STATUS(shutdown_config_builder_set_forced_exit_code(NULL, 1), SHUTDOWN_STATUS_NULL_PARAMETER);
+    CHECK_STATUS(shutdown_config_builder_set_close_strategy(NULL, SHUTDOWN_CLOSE_STRATEGY_GRADUAL),
+                 SHUTDOWN_STATUS_NULL_PARAMETER);
+    CHECK_STATUS(shutdown_config_builder_set_signals(NULL, &sigterm, 1), SHUTDOWN_STATUS_NULL_PARAMETER);
+    CHECK_STATUS(shutdown_config_builder_set_manual_clock(NULL, true), SHUTDOWN_STATUS_NULL_PARAMETER);
 
     uint64_t u64 = 7;
     uint32_t u32 = 7;
@@ -146,16 +162,24 @@ static void test_null_out_params_and_callbacks(void) {
     shutdown_free(sd);
 }
 
-static shutdown_status_t validate(shutdown_config_t cfg, const char *field) {
-    char msg[256];
-    msg[0] = '\0';
-    shutdown_status_t st = shutdown_config_validate(&cfg, msg, sizeof msg);
-    if (field != NULL && strstr(msg, field) == NULL) {
-        fprintf(stderr, "  message \"%s\" does not name %s\n", msg, field);
-        harness_failures++;
+/* Checks `b` as shutdown_new() would: when `field` is set, the core must name it (in
+ * the field buffer and in the message); shutdown_new() must agree. */
+static shutdown_status_t validate(const shutdown_config_builder_t *b, const char *field) {
+    char name[SHUTDOWN_CONFIG_FIELD_LEN] = "untouched";
+    char msg[256] = "untouched";
+    shutdown_status_t st = shutdown_config_builder_validate(b, name, sizeof name, msg, sizeof msg);
+    if (field != NULL) {
+        CHECK_STR(name, field);
+        if (strstr(msg, field) == NULL) {
+            fprintf(stderr, "  message \"%s\" does not name %s\n", msg, field);
+            harness_failures++;
+        }
+    } else {
+        CHECK_STR(name, "untouched"); /* nothing is written on success */
+        CHECK_STR(msg, "untouched");
     }
     shutdown_t *sd = (shutdown_t *)SENTINEL;
-    CHECK_STATUS(shutdown_new(&cfg, &sd), st);
+    CHECK_STATUS(shutdown_new(b, &sd), st);
     if (st == SHUTDOWN_STATUS_OK)
         shutdown_free(sd);
     else
@@ -163,62 +187,112 @@ static shutdown_status_t validate(shutdown_config_t cfg, const char *field) {
     return st;
 }
 
+/* The builder `c` freed and replaced by one holding the defaults. */
+#define FRESH() (shutdown_config_builder_free(c), c = default_config())
+
 static void test_invalid_configs(void) {
-    shutdown_config_t d = shutdown_config_default();
-    CHECK(d.drain_delay_ms == 0 && d.drain_timeout_ms == 20000 && d.close_timeout_ms == 5000);
-    CHECK(d.grace_period_ms == 30000 && d.force_at == 2 && d.terminate_at == 3);
-    CHECK(d.forced_exit_code == 1 && d.close_strategy == SHUTDOWN_CLOSE_STRATEGY_IMMEDIATE);
-    CHECK(d.signals_len == 2 && d.signals[0] == 15 && d.signals[1] == 2 && !d.manual_clock);
-    CHECK_OK(validate(d, NULL));
-
-    shutdown_config_t c = d;
-    c.drain_timeout_ms = 0;
-    CHECK_STATUS(validate(c, "drain_timeout"), SHUTDOWN_STATUS_INVALID_CONFIG);
-    c = d;
-    c.close_timeout_ms = 0;
-    CHECK_STATUS(validate(c, "close_timeout"), SHUTDOWN_STATUS_INVALID_CONFIG);
-    c = d;
-    c.drain_timeout_ms = 29000; /* 29 s + 5 s > 30 s */
-    CHECK_STATUS(validate(c, "grace_period"), SHUTDOWN_STATUS_INVALID_CONFIG);
-    c.grace_period_ms = 0; /* no grace-period check */
+    shutdown_config_builder_t *c = default_config();
     CHECK_OK(validate(c, NULL));
-    c = d;
-    c.drain_timeout_ms = UINT64_MAX;
-    c.grace_period_ms = 0;
-    CHECK_STATUS(validate(c, "drain_timeout"), SHUTDOWN_STATUS_INVALID_CONFIG);
-    c = d;
-    c.announce_probes = 2; /* needs a drain_delay */
-    CHECK_STATUS(validate(c, "announce_probes"), SHUTDOWN_STATUS_INVALID_CONFIG);
-    c = d;
-    c.force_at = 1;
-    CHECK_STATUS(validate(c, "escalation"), SHUTDOWN_STATUS_INVALID_CONFIG);
-    c = d;
-    c.terminate_at = 2; /* not after force_at */
-    CHECK_STATUS(validate(c, "escalation"), SHUTDOWN_STATUS_INVALID_CONFIG);
-    c = d;
-    c.forced_exit_code = 0;
-    CHECK_STATUS(validate(c, "forced_exit_code"), SHUTDOWN_STATUS_INVALID_CONFIG);
-    c.forced_exit_code = 256;
-    CHECK_STATUS(validate(c, "forced_exit_code"), SHUTDOWN_STATUS_INVALID_CONFIG);
-    c = d;
-    c.close_strategy = 7;
-    CHECK_STATUS(validate(c, "close_strategy"), SHUTDOWN_STATUS_INVALID_CONFIG);
-    c = d;
-    c.signals[0] = 9; /* SIGKILL cannot be handled */
-    CHECK_STATUS(validate(c, "signals"), SHUTDOWN_STATUS_INVALID_CONFIG);
-    c = d;
-    c.signals_len = SHUTDOWN_MAX_SIGNALS + 1;
-    CHECK_STATUS(validate(c, "signals"), SHUTDOWN_STATUS_INVALID_CONFIG);
 
-    /* The message buffer is optional, and truncated to its size. */
-    c = d;
-    c.drain_timeout_ms = 0;
-    CHECK_STATUS(shutdown_config_validate(&c, NULL, 100), SHUTDOWN_STATUS_INVALID_CONFIG);
-    char tiny[8] = "xxxxxxx";
-    CHECK_STATUS(shutdown_config_validate(&c, tiny, 0), SHUTDOWN_STATUS_INVALID_CONFIG);
-    CHECK(tiny[0] == 'x');
-    CHECK_STATUS(shutdown_config_validate(&c, tiny, sizeof tiny), SHUTDOWN_STATUS_INVALID_CONFIG);
+    FRESH();
+    CHECK_OK(shutdown_config_builder_set_drain_timeout_ms(c, 0));
+    CHECK_STATUS(validate(c, "drain_timeout"), SHUTDOWN_STATUS_INVALID_CONFIG);
+    FRESH();
+    CHECK_OK(shutdown_config_builder_set_close_timeout_ms(c, 0));
+    CHECK_STATUS(validate(c, "close_timeout"), SHUTDOWN_STATUS_INVALID_CONFIG);
+    /* The defaults: no drain delay + 25 s drain + 5 s hooks fill the 30 s grace period. */
+    FRESH();
+    CHECK_OK(shutdown_config_builder_set_drain_timeout_ms(c, 25000));
+    CHECK_OK(validate(c, NULL));
+    CHECK_OK(shutdown_config_builder_set_drain_timeout_ms(c, 25001));
+    CHECK_STATUS(validate(c, "grace_period"), SHUTDOWN_STATUS_INVALID_CONFIG);
+    CHECK_OK(shutdown_config_builder_set_grace_period_ms(c, 0)); /* no grace-period check */
+    CHECK_OK(validate(c, NULL));
+    FRESH();
+    CHECK_OK(shutdown_config_builder_set_drain_timeout_ms(c, UINT64_MAX));
+    CHECK_OK(shutdown_config_builder_set_grace_period_ms(c, 0));
+    CHECK_STATUS(validate(c, "drain_timeout"), SHUTDOWN_STATUS_INVALID_CONFIG);
+    FRESH();
+    CHECK_OK(shutdown_config_builder_set_announce_probes(c, 2)); /* needs a drain delay */
+    CHECK_STATUS(validate(c, "announce_probes"), SHUTDOWN_STATUS_INVALID_CONFIG);
+    CHECK_OK(shutdown_config_builder_set_drain_delay_ms(c, 1000));
+    CHECK_OK(validate(c, NULL));
+    CHECK_OK(shutdown_config_builder_set_announce_probes(c, 0)); /* not a count: off is the default */
+    CHECK_STATUS(validate(c, "announce_probes"), SHUTDOWN_STATUS_INVALID_CONFIG);
+    FRESH();
+    CHECK_OK(shutdown_config_builder_set_force_at(c, 1));
+    CHECK_STATUS(validate(c, "escalation"), SHUTDOWN_STATUS_INVALID_CONFIG);
+    FRESH();
+    CHECK_OK(shutdown_config_builder_set_terminate_at(c, 2)); /* not after force_at */
+    CHECK_STATUS(validate(c, "escalation"), SHUTDOWN_STATUS_INVALID_CONFIG);
+    CHECK_OK(shutdown_config_builder_set_force_at(c, 0)); /* no forcing: terminating at 2 is fine */
+    CHECK_OK(validate(c, NULL));
+    FRESH();
+    CHECK_OK(shutdown_config_builder_set_forced_exit_code(c, 0));
+    CHECK_STATUS(validate(c, "forced_exit_code"), SHUTDOWN_STATUS_INVALID_CONFIG);
+    CHECK_OK(shutdown_config_builder_set_forced_exit_code(c, 256));
+    CHECK_STATUS(validate(c, "forced_exit_code"), SHUTDOWN_STATUS_INVALID_CONFIG);
+    FRESH();
+    const int sigkill[] = {15, 9}; /* SIGKILL cannot be handled */
+    CHECK_OK(shutdown_config_builder_set_signals(c, sigkill, 2));
+    CHECK_STATUS(validate(c, "signals"), SHUTDOWN_STATUS_INVALID_CONFIG);
+    CHECK_OK(shutdown_config_builder_set_signals(c, NULL, 0)); /* no signals at all */
+    CHECK_OK(validate(c, NULL));
+
+    /* Both buffers are optional, and truncated to their sizes. */
+    FRESH();
+    CHECK_OK(shutdown_config_builder_set_drain_timeout_ms(c, 0));
+    CHECK_STATUS(shutdown_config_builder_validate(c, NULL, 100, NULL, 100), SHUTDOWN_STATUS_INVALID_CONFIG);
+    char tiny[8] = "xxxxxxx", small[4] = "xxx";
+    CHECK_STATUS(shutdown_config_builder_validate(c, small, 0, tiny, 0), SHUTDOWN_STATUS_INVALID_CONFIG);
+    CHECK(tiny[0] == 'x' && small[0] == 'x');
+    CHECK_STATUS(shutdown_config_builder_validate(c, small, sizeof small, tiny, sizeof tiny),
+                 SHUTDOWN_STATUS_INVALID_CONFIG);
+    CHECK_STR(small, "dra");
     CHECK(strlen(tiny) == sizeof tiny - 1);
+    shutdown_config_builder_free(c);
+}
+
+static void test_setters_refuse_bad_values(void) {
+    shutdown_config_builder_t *c = default_config();
+    /* A refused value leaves the builder as it was (still valid). */
+    CHECK_STATUS(shutdown_config_builder_set_close_strategy(c, 7), SHUTDOWN_STATUS_INVALID_ARGUMENT);
+    int many[SHUTDOWN_MAX_SIGNALS + 1];
+    for (size_t i = 0; i < SHUTDOWN_MAX_SIGNALS + 1; i++)
+        many[i] = 15;
+    CHECK_STATUS(shutdown_config_builder_set_signals(c, many, SHUTDOWN_MAX_SIGNALS + 1),
+                 SHUTDOWN_STATUS_INVALID_ARGUMENT);
+    CHECK_STATUS(shutdown_config_builder_set_signals(c, NULL, 1), SHUTDOWN_STATUS_NULL_PARAMETER);
+    CHECK_OK(shutdown_config_builder_set_signals(c, many, SHUTDOWN_MAX_SIGNALS));
+    CHECK_OK(validate(c, NULL));
+    shutdown_config_builder_free(c);
+    shutdown_config_builder_free(NULL);
+}
+
+static void test_one_builder_many_engines(void) {
+    /* shutdown_new() copies the builder: it builds several engines, changed in between,
+     * and engines outlive it. */
+    shutdown_config_builder_t *c = manual_config();
+    CHECK_OK(shutdown_config_builder_set_forced_exit_code(c, 7));
+    CHECK_OK(shutdown_config_builder_set_drain_timeout_ms(c, 100));
+    shutdown_t *a = NULL, *b = NULL;
+    CHECK_OK(shutdown_new(c, &a));
+    CHECK_OK(shutdown_config_builder_set_forced_exit_code(c, 9));
+    CHECK_OK(shutdown_new(c, &b));
+    shutdown_config_builder_free(c);
+    shutdown_t *engines[2] = {a, b};
+    int want[2] = {7, 9};
+    for (int i = 0; i < 2; i++) {
+        shutdown_guard_t *g = NULL;
+        CHECK_OK(shutdown_guard_acquire(engines[i], &g));
+        CHECK_OK(shutdown_trigger(engines[i], SHUTDOWN_REASON_KIND_MANUAL, "x"));
+        CHECK_OK(shutdown_advance(engines[i], 100)); /* drain deadline: forced */
+        int code = -1;
+        CHECK_OK(shutdown_exit_code(engines[i], &code));
+        CHECK(code == want[i]);
+        shutdown_guard_release(g);
+        shutdown_free(engines[i]);
+    }
 }
 
 static void test_bad_strings_and_values(void) {
@@ -290,7 +364,7 @@ static void test_hook_done_with_a_bad_message_is_not_consumed(void) {
 }
 
 static void test_wrong_clock_and_not_done(void) {
-    shutdown_t *real = new_engine(shutdown_config_default());
+    shutdown_t *real = new_engine(default_config());
     CHECK_STATUS(shutdown_advance(real, 10), SHUTDOWN_STATUS_NOT_MANUAL_CLOCK);
     CHECK_STATUS(shutdown_advance_us(real, 10), SHUTDOWN_STATUS_NOT_MANUAL_CLOCK);
     int code = 7;
@@ -310,10 +384,10 @@ static void test_wrong_clock_and_not_done(void) {
     shutdown_free(sd);
 
     /* A deadline never reached: NOT_FOUND. */
-    shutdown_config_t cfg = manual_config();
-    cfg.drain_delay_ms = 100;
-    cfg.drain_timeout_ms = 100;
-    cfg.close_timeout_ms = 100;
+    shutdown_config_builder_t *cfg = manual_config();
+    CHECK_OK(shutdown_config_builder_set_drain_delay_ms(cfg, 100));
+    CHECK_OK(shutdown_config_builder_set_drain_timeout_ms(cfg, 100));
+    CHECK_OK(shutdown_config_builder_set_close_timeout_ms(cfg, 100));
     sd = new_engine(cfg);
     CHECK_OK(shutdown_trigger(sd, SHUTDOWN_REASON_KIND_MANUAL, "x"));
     CHECK_OK(shutdown_trigger(sd, SHUTDOWN_REASON_KIND_MANUAL, "x"));
@@ -342,6 +416,8 @@ int main(void) {
         TEST(test_null_everywhere),
         TEST(test_null_out_params_and_callbacks),
         TEST(test_invalid_configs),
+        TEST(test_setters_refuse_bad_values),
+        TEST(test_one_builder_many_engines),
         TEST(test_bad_strings_and_values),
         TEST(test_hook_done_with_a_bad_message_is_not_consumed),
         TEST(test_wrong_clock_and_not_done),

@@ -14,7 +14,7 @@ static void *trigger_soon(void *arg) {
 }
 
 static void test_fd_wakes_a_poll_loop(void) {
-    shutdown_config_t cfg = shutdown_config_default();
+    shutdown_config_builder_t *cfg = default_config();
     shutdown_t *sd = new_engine(cfg);
     int fd = -1;
     CHECK_OK(shutdown_fd(sd, &fd));
@@ -83,9 +83,9 @@ static void *cancellable_work(void *arg) {
 }
 
 static void test_cancel_fd_wakes_work_at_the_drain_deadline(void) {
-    shutdown_config_t cfg = shutdown_config_default();
-    cfg.drain_timeout_ms = 50;
-    cfg.close_timeout_ms = 50;
+    shutdown_config_builder_t *cfg = default_config();
+    CHECK_OK(shutdown_config_builder_set_drain_timeout_ms(cfg, 50));
+    CHECK_OK(shutdown_config_builder_set_close_timeout_ms(cfg, 50));
     shutdown_t *sd = new_engine(cfg);
     worker_t w;
     w.sd = sd;
@@ -113,7 +113,7 @@ static void test_cancel_fd_wakes_work_at_the_drain_deadline(void) {
 }
 
 static void test_wait_timeout(void) {
-    shutdown_t *sd = new_engine(shutdown_config_default());
+    shutdown_t *sd = new_engine(default_config());
     CHECK_STATUS(shutdown_wait_timeout(sd, 0), SHUTDOWN_STATUS_TIMED_OUT);
     CHECK_STATUS(shutdown_wait_timeout(sd, 20), SHUTDOWN_STATUS_TIMED_OUT);
     CHECK_OK(shutdown_trigger(sd, SHUTDOWN_REASON_KIND_MANUAL, "test"));

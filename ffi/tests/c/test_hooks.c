@@ -41,9 +41,9 @@ static shutdown_hook_report_t hook_at(const shutdown_report_t *r, size_t i) {
 }
 
 static void test_ordered_hooks_with_failure(void) {
-    shutdown_config_t cfg = manual_config();
-    cfg.drain_timeout_ms = 1000;
-    cfg.close_timeout_ms = 500;
+    shutdown_config_builder_t *cfg = manual_config();
+    CHECK_OK(shutdown_config_builder_set_drain_timeout_ms(cfg, 1000));
+    CHECK_OK(shutdown_config_builder_set_close_timeout_ms(cfg, 500));
     shutdown_t *sd = new_engine(cfg);
     call_log log;
     memset(&log, 0, sizeof log);
@@ -115,9 +115,9 @@ static void test_hook_message_is_truncated_to_its_buffer(void) {
 }
 
 static void test_hook_timeouts_and_close_budget(void) {
-    shutdown_config_t cfg = manual_config();
-    cfg.drain_timeout_ms = 1000;
-    cfg.close_timeout_ms = 500;
+    shutdown_config_builder_t *cfg = manual_config();
+    CHECK_OK(shutdown_config_builder_set_drain_timeout_ms(cfg, 1000));
+    CHECK_OK(shutdown_config_builder_set_close_timeout_ms(cfg, 500));
     shutdown_t *sd = new_engine(cfg);
     shutdown_hook_done_t *h1 = NULL, *h2 = NULL;
     call_log log;
@@ -211,7 +211,7 @@ static int blocking_hook(void *user_data, char *message, size_t len) {
 }
 
 static void test_hooks_on_the_system_clock(void) {
-    shutdown_config_t cfg = shutdown_config_default();
+    shutdown_config_builder_t *cfg = default_config();
     shutdown_t *sd = new_engine(cfg);
     main_thread = pthread_self();
     atomic_store(&completer_started, 0);
@@ -230,9 +230,9 @@ static void test_hooks_on_the_system_clock(void) {
 }
 
 static void test_registration_errors(void) {
-    shutdown_config_t cfg = manual_config();
-    cfg.close_timeout_ms = 500;
-    cfg.drain_timeout_ms = 1000;
+    shutdown_config_builder_t *cfg = manual_config();
+    CHECK_OK(shutdown_config_builder_set_close_timeout_ms(cfg, 500));
+    CHECK_OK(shutdown_config_builder_set_drain_timeout_ms(cfg, 1000));
     shutdown_t *sd = new_engine(cfg);
     call_log log;
     memset(&log, 0, sizeof log);

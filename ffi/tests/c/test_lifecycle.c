@@ -23,7 +23,7 @@ static void keep_done(void *user_data, shutdown_hook_done_t *done) {
 
 static void test_create_and_free(void) {
     for (int i = 0; i < 20; i++) {
-        shutdown_t *sd = new_engine(shutdown_config_default()); /* a driver thread each */
+        shutdown_t *sd = new_engine(default_config()); /* a driver thread each */
         shutdown_guard_t *g = NULL;
         CHECK_OK(shutdown_guard_acquire(sd, &g));
         shutdown_guard_release(g);
@@ -34,7 +34,7 @@ static void test_create_and_free(void) {
 }
 
 static void test_free_mid_drain_on_the_system_clock(void) {
-    shutdown_config_t cfg = shutdown_config_default();
+    shutdown_config_builder_t *cfg = default_config();
     shutdown_t *sd = new_engine(cfg);
     atomic_store(&calls, 0);
     CHECK_OK(shutdown_on_milestone(sd, count, NULL));
@@ -72,7 +72,7 @@ static void test_free_mid_close_on_the_manual_clock(void) {
 }
 
 static void test_listen_signals(void) {
-    shutdown_config_t cfg = shutdown_config_default();
+    shutdown_config_builder_t *cfg = default_config();
     shutdown_t *sd = new_engine(cfg);
     CHECK_OK(shutdown_listen_signals(sd));
     CHECK_OK(shutdown_listen_signals(sd)); /* again: nothing more */

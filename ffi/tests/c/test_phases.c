@@ -22,9 +22,9 @@ static void deferred_keep(void *user_data, shutdown_hook_done_t *done) {
 }
 
 static void test_every_phase_transition(void) {
-    shutdown_config_t cfg = manual_config();
-    cfg.drain_timeout_ms = 1000;
-    cfg.close_timeout_ms = 500;
+    shutdown_config_builder_t *cfg = manual_config();
+    CHECK_OK(shutdown_config_builder_set_drain_timeout_ms(cfg, 1000));
+    CHECK_OK(shutdown_config_builder_set_close_timeout_ms(cfg, 500));
     shutdown_t *sd = new_engine(cfg);
     trace_t trace = {sd, 0, {0}, {0}};
     CHECK_OK(shutdown_on_milestone(sd, record_milestone, &trace));
@@ -141,10 +141,10 @@ static void test_every_phase_transition(void) {
 }
 
 static void test_announce_window(void) {
-    shutdown_config_t cfg = manual_config();
-    cfg.drain_delay_ms = 300;
-    cfg.drain_timeout_ms = 1000;
-    cfg.close_timeout_ms = 500;
+    shutdown_config_builder_t *cfg = manual_config();
+    CHECK_OK(shutdown_config_builder_set_drain_delay_ms(cfg, 300));
+    CHECK_OK(shutdown_config_builder_set_drain_timeout_ms(cfg, 1000));
+    CHECK_OK(shutdown_config_builder_set_close_timeout_ms(cfg, 500));
     shutdown_t *sd = new_engine(cfg);
     trace_t trace = {sd, 0, {0}, {0}};
     CHECK_OK(shutdown_on_milestone(sd, record_milestone, &trace));
@@ -187,11 +187,11 @@ static void test_announce_window(void) {
 }
 
 static void test_adaptive_announce(void) {
-    shutdown_config_t cfg = manual_config();
-    cfg.drain_delay_ms = 5000;
-    cfg.announce_probes = 2;
-    cfg.drain_timeout_ms = 1000;
-    cfg.close_timeout_ms = 500;
+    shutdown_config_builder_t *cfg = manual_config();
+    CHECK_OK(shutdown_config_builder_set_drain_delay_ms(cfg, 5000));
+    CHECK_OK(shutdown_config_builder_set_announce_probes(cfg, 2));
+    CHECK_OK(shutdown_config_builder_set_drain_timeout_ms(cfg, 1000));
+    CHECK_OK(shutdown_config_builder_set_close_timeout_ms(cfg, 500));
     shutdown_t *sd = new_engine(cfg);
     CHECK_OK(shutdown_readiness_probed(sd)); /* ignored while Running */
     CHECK_OK(shutdown_trigger(sd, SHUTDOWN_REASON_KIND_MANUAL, "deploy"));
@@ -201,7 +201,6 @@ static void test_adaptive_announce(void) {
     CHECK_OK(shutdown_advance(sd, 10));
     CHECK_OK(shutdown_readiness_probed(sd));
     /* admission stays open for announce_settle_ms (default 100) after the last probe */
-    CHECK(cfg.announce_settle_ms == 100);
     CHECK(shutdown_is_accepting(sd));
     CHECK_OK(shutdown_advance(sd, 99));
     CHECK(shutdown_is_accepting(sd));
@@ -221,10 +220,10 @@ static void on_cancel(void *user_data) {
 }
 
 static void test_drain_deadline_with_guards_left(void) {
-    shutdown_config_t cfg = manual_config();
-    cfg.drain_timeout_ms = 100;
-    cfg.close_timeout_ms = 50;
-    cfg.forced_exit_code = 3;
+    shutdown_config_builder_t *cfg = manual_config();
+    CHECK_OK(shutdown_config_builder_set_drain_timeout_ms(cfg, 100));
+    CHECK_OK(shutdown_config_builder_set_close_timeout_ms(cfg, 50));
+    CHECK_OK(shutdown_config_builder_set_forced_exit_code(cfg, 3));
     shutdown_t *sd = new_engine(cfg);
     uint32_t http = 99, http2 = 98;
     CHECK_OK(shutdown_kind(sd, "http", &http));
@@ -291,9 +290,9 @@ static void test_drain_deadline_with_guards_left(void) {
 }
 
 static void test_escalation(void) {
-    shutdown_config_t cfg = manual_config();
-    cfg.drain_timeout_ms = 1000;
-    cfg.close_timeout_ms = 500;
+    shutdown_config_builder_t *cfg = manual_config();
+    CHECK_OK(shutdown_config_builder_set_drain_timeout_ms(cfg, 1000));
+    CHECK_OK(shutdown_config_builder_set_close_timeout_ms(cfg, 500));
     shutdown_t *sd = new_engine(cfg);
     shutdown_hook_done_t *done = NULL;
     CHECK_OK(shutdown_on_close_deferred(sd, "flush", 0, 0, deferred_keep, &done));
@@ -341,10 +340,10 @@ static void test_escalation(void) {
 }
 
 static void test_escalation_at_the_second_trigger_only(void) {
-    shutdown_config_t cfg = manual_config();
-    cfg.drain_timeout_ms = 1000;
-    cfg.close_timeout_ms = 500;
-    cfg.terminate_at = 0;
+    shutdown_config_builder_t *cfg = manual_config();
+    CHECK_OK(shutdown_config_builder_set_drain_timeout_ms(cfg, 1000));
+    CHECK_OK(shutdown_config_builder_set_close_timeout_ms(cfg, 500));
+    CHECK_OK(shutdown_config_builder_set_terminate_at(cfg, 0));
     shutdown_t *sd = new_engine(cfg);
     shutdown_guard_t *g = NULL;
     CHECK_OK(shutdown_guard_acquire(sd, &g));
@@ -364,11 +363,11 @@ static void test_escalation_at_the_second_trigger_only(void) {
 }
 
 static void test_escalation_disabled(void) {
-    shutdown_config_t cfg = manual_config();
-    cfg.drain_timeout_ms = 1000;
-    cfg.close_timeout_ms = 500;
-    cfg.force_at = 0;
-    cfg.terminate_at = 0;
+    shutdown_config_builder_t *cfg = manual_config();
+    CHECK_OK(shutdown_config_builder_set_drain_timeout_ms(cfg, 1000));
+    CHECK_OK(shutdown_config_builder_set_close_timeout_ms(cfg, 500));
+    CHECK_OK(shutdown_config_builder_set_force_at(cfg, 0));
+    CHECK_OK(shutdown_config_builder_set_terminate_at(cfg, 0));
     shutdown_t *sd = new_engine(cfg);
     shutdown_guard_t *g = NULL;
     CHECK_OK(shutdown_guard_acquire(sd, &g));
@@ -385,9 +384,9 @@ static void test_escalation_disabled(void) {
 }
 
 static void test_child_guards(void) {
-    shutdown_config_t cfg = manual_config();
-    cfg.drain_timeout_ms = 1000;
-    cfg.close_timeout_ms = 500;
+    shutdown_config_builder_t *cfg = manual_config();
+    CHECK_OK(shutdown_config_builder_set_drain_timeout_ms(cfg, 1000));
+    CHECK_OK(shutdown_config_builder_set_close_timeout_ms(cfg, 500));
     shutdown_t *sd = new_engine(cfg);
     shutdown_guard_t *parent = NULL, *child = NULL, *grandchild = NULL;
     CHECK_OK(shutdown_guard_acquire_kind(sd, "request", &parent));
@@ -415,11 +414,11 @@ static void test_child_guards(void) {
 }
 
 static void test_gradual_advice(void) {
-    shutdown_config_t cfg = manual_config();
-    cfg.drain_delay_ms = 1000;
-    cfg.drain_timeout_ms = 1000;
-    cfg.close_timeout_ms = 500;
-    cfg.close_strategy = SHUTDOWN_CLOSE_STRATEGY_GRADUAL;
+    shutdown_config_builder_t *cfg = manual_config();
+    CHECK_OK(shutdown_config_builder_set_drain_delay_ms(cfg, 1000));
+    CHECK_OK(shutdown_config_builder_set_drain_timeout_ms(cfg, 1000));
+    CHECK_OK(shutdown_config_builder_set_close_timeout_ms(cfg, 500));
+    CHECK_OK(shutdown_config_builder_set_close_strategy(cfg, SHUTDOWN_CLOSE_STRATEGY_GRADUAL));
     shutdown_t *sd = new_engine(cfg);
     CHECK(!shutdown_should_close(sd));
     CHECK_OK(shutdown_trigger(sd, SHUTDOWN_REASON_KIND_MANUAL, "deploy"));
@@ -442,8 +441,37 @@ static void test_manual_clock_elapsed(void) {
     shutdown_free(sd);
 }
 
+/* Work the host cut outside any guard (a connection closed while its request was
+ * arriving) is counted in the report and makes the exit code non-zero. */
+static void test_record_aborted(void) {
+    shutdown_config_builder_t *cfg = manual_config();
+    shutdown_t *sd = new_engine(cfg);
+    shutdown_guard_t *g = NULL;
+    CHECK_OK(shutdown_guard_acquire(sd, &g));
+    CHECK_OK(shutdown_trigger(sd, SHUTDOWN_REASON_KIND_MANUAL, "deploy"));
+    CHECK(shutdown_record_aborted(NULL, 1, NULL) == SHUTDOWN_STATUS_NULL_PARAMETER);
+    CHECK_OK(shutdown_record_aborted(sd, 2, "connection"));
+    CHECK_OK(shutdown_record_aborted(sd, 1, NULL));
+    shutdown_guard_release(g);
+    CHECK(phase_of(sd) == SHUTDOWN_PHASE_DONE);
+    CHECK(shutdown_record_aborted(sd, 1, NULL) == SHUTDOWN_STATUS_TOO_LATE);
+    shutdown_report_t *r = report_of(sd);
+    uint64_t n = 0;
+    CHECK_OK(shutdown_report_aborted(r, &n));
+    CHECK(n == 3);
+    const char *name = NULL;
+    CHECK_OK(shutdown_report_aborted_kind(r, 0, &name, &n));
+    CHECK(strcmp(name, "connection") == 0 && n == 2);
+    int code = 0;
+    CHECK_OK(shutdown_report_exit_code(r, &code));
+    CHECK(code != 0);
+    shutdown_report_free(r);
+    shutdown_free(sd);
+}
+
 int main(void) {
     static const test_case tests[] = {
+        TEST(test_record_aborted),
         TEST(test_every_phase_transition),
         TEST(test_announce_window),
         TEST(test_adaptive_announce),

@@ -47,7 +47,7 @@ static void count_milestone(void *user_data, shutdown_milestone_t m) {
 }
 
 static void test_guards_from_many_threads_during_a_trigger(void) {
-    shutdown_config_t cfg = shutdown_config_default();
+    shutdown_config_builder_t *cfg = default_config();
     shutdown_t *sd = new_engine(cfg);
     shared_t s;
     s.sd = sd;
@@ -85,9 +85,9 @@ static void *wait_done(void *arg) {
 }
 
 static void test_concurrent_triggers_and_waiters(void) {
-    shutdown_config_t cfg = shutdown_config_default();
-    cfg.force_at = 0;
-    cfg.terminate_at = 0;
+    shutdown_config_builder_t *cfg = default_config();
+    CHECK_OK(shutdown_config_builder_set_force_at(cfg, 0));
+    CHECK_OK(shutdown_config_builder_set_terminate_at(cfg, 0));
     shutdown_t *sd = new_engine(cfg);
     pthread_t waiters[3], triggers[THREADS];
     for (int i = 0; i < 3; i++)
