@@ -20,7 +20,7 @@ demo:
 
 # The whole default test run (CI calls this). Long soak/load runs are `make e2e`
 # and `make bench`.
-test: lint rust-test loom c-test node-test stress-quick e2e-quick
+test: lint rust-test loom c-test node-test stress-quick package-test e2e-quick
 
 lint:
 	$(CARGO) fmt --all --check
@@ -79,7 +79,13 @@ bench:
 # The npm packages as users install them (bindings/node/scripts/package-test.sh):
 # packed, installed with npm and pnpm without cargo, a real server drained by SIGTERM,
 # tsc on the installed types, and the from-source build of the tarball.
-.PHONY: package-test-node
+.PHONY: package-test package-test-node
+# What users install, as they install it: the npm packages (below), the C tarball
+# (ffi/tests/dist-test.sh, also part of c-test) and the crate as crates.io would build it.
+package-test: package-test-node
+	bash ffi/tests/dist-test.sh
+	$(CARGO) publish --dry-run -p libshutdown
+
 package-test-node:
 	bash bindings/node/scripts/package-test.sh
 
