@@ -55,7 +55,32 @@ struct Model {
     triggers: u32,
 }
 
+/// A manual-clock engine with the model's settings.
+fn engine(delay: u64, probes: Option<u32>, drain_timeout: u64) -> Shutdown {
+    let mut b = Shutdown::builder()
+        .manual_clock()
+        .drain_delay(Duration::from_millis(delay))
+        .drain_timeout(Duration::from_millis(drain_timeout));
+    if let Some(n) = probes {
+        b = b.announce_probes(n);
+    }
+    b.build().unwrap()
+}
+
 impl Model {
+    fn new(delay: u64, probes_needed: Option<u32>, drain_timeout: u64) -> Self {
+        Model {
+            delay,
+            probes_needed,
+            drain_timeout,
+            now: 0,
+            stage: Stage::Running,
+            in_flight: 0,
+            probes: 0,
+            triggers: 0,
+        }
+    }
+
     fn quiesce(&mut self) {
         self.stage = Stage::Quiesce {
             deadline: self.now + self.drain_timeout,
@@ -159,18 +184,8 @@ proptest! {
         ops in proptest::collection::vec(op(), 1..80),
     ) {
         let probes = if delay == 0 { None } else { probes };
-        let mut b = Shutdown::builder()
-            .manual_clock()
-            .drain_delay(Duration::from_millis(delay))
-            .drain_timeout(Duration::from_millis(drain_timeout));
-        if let Some(n) = probes {
-            b = b.announce_probes(n);
-        }
-        let sd = b.build().unwrap();
-        let mut model = Model {
-            delay, probes_needed: probes, drain_timeout,
-            now: 0, stage: Stage::Running, in_flight: 0, probes: 0, triggers: 0,
-        };
+        let sd = engine(delay, probes, drain_timeout);
+        let mut model = Model::new(delay, probes, drain_timeout);
         let mut held: Vec<Guard> = Vec::new();
         for (i, op) in ops.iter().enumerate() {
             match op {
@@ -363,14 +378,7 @@ proptest! {
         ops in proptest::collection::vec(op(), 1..40),
     ) {
         let probes = if delay == 0 { None } else { probes };
-        let mut b = Shutdown::builder()
-            .manual_clock()
-            .drain_delay(Duration::from_millis(delay))
-            .drain_timeout(Duration::from_millis(drain_timeout));
-        if let Some(n) = probes {
-            b = b.announce_probes(n);
-        }
-        let sd = b.build().unwrap();
+        let sd = engine(delay, probes, drain_timeout);
         let held = std::sync::Arc::new(std::sync::Mutex::new(Vec::<Guard>::new()));
         let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
         {
@@ -383,10 +391,7 @@ proptest! {
                 }
             });
         }
-        let mut model = Model {
-            delay, probes_needed: probes, drain_timeout,
-            now: 0, stage: Stage::Running, in_flight: 0, probes: 0, triggers: 0,
-        };
+        let mut model = Model::new(delay, probes, drain_timeout);
         let mut model_held = 0u64;
         let mut delivered = Vec::new();
         for (i, op) in ops.iter().enumerate() {
