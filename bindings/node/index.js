@@ -19,8 +19,8 @@ const PHASES = ['running', 'draining', 'closing', 'done'];
 const DRAINING = 1; // the addon's phase numbers
 const DONE = 3;
 // How long a signal arriving after Done lets the host exit by itself before the process
-// exits with the report's exit code: the core's signal listener waits as long.
-const AFTER_DONE_GRACE_MS = 250;
+// exits with the report's exit code: the core's rule, as its own signal listener applies it.
+const AFTER_DONE_GRACE_MS = native.afterDoneGraceMs();
 const MILESTONES = ['draining', 'quiescing', 'closing', 'done'];
 const EV_MILESTONE = 0;
 

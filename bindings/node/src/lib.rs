@@ -175,6 +175,13 @@ pub fn validate_options(options: NativeOptions) -> Option<NativeConfigError> {
     })
 }
 
+/// How long a signal arriving after Done leaves the host to exit by itself, in ms: the
+/// core's rule (`AFTER_DONE_GRACE`), which `listenSignals` follows.
+#[napi(catch_unwind)]
+pub fn after_done_grace_ms() -> u32 {
+    libshutdown::AFTER_DONE_GRACE.as_millis() as u32
+}
+
 /// The name of a signal number, as the core writes it in reports (`15` -> `"SIGTERM"`).
 #[napi(catch_unwind)]
 pub fn signal_name(signal: i32) -> String {
