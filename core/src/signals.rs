@@ -14,6 +14,7 @@ use std::cell::Cell;
 use std::io::{self, Read, Write};
 use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixStream;
+use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -32,7 +33,7 @@ pub const AFTER_DONE_GRACE: Duration = Duration::from_millis(250);
 /// shutdown already ended, so the process exits with the report's own code, 0 after
 /// a clean drain, and prints the report so it is not lost. Only logged when
 /// termination is turned off.
-fn after_done(sd: &Shutdown, sig: i32, report: &crate::Report) {
+fn after_done(sd: &Shutdown, sig: i32, report: &crate::Report, stopping: &Stopping) {
     if sd.config().escalation().terminate_at.is_none() {
         log::warn!(
             "shutdown: {} after Done ignored (termination is off)",
@@ -40,7 +41,11 @@ fn after_done(sd: &Shutdown, sig: i32, report: &crate::Report) {
         );
         return;
     }
-    std::thread::sleep(AFTER_DONE_GRACE);
+    if stopping.wait(AFTER_DONE_GRACE) {
+        // The host is stopping the listener: it is on its way out by itself, which is
+        // what the grace was for (its report and exit code win).
+        return;
+    }
     eprint!("{report}");
     eprintln!(
         "shutdown: {} after Done; exiting with the report's exit code {}",
@@ -57,6 +62,31 @@ thread_local! {
     static ON_SIGNAL_THREAD: Cell<bool> = const { Cell::new(false) };
 }
 
+/// Raised by `stop`, so a listener thread waiting out [`AFTER_DONE_GRACE`] lets the
+/// host's own exit win instead of holding `stop` (and the host) for the rest of it.
+#[derive(Default)]
+struct Stopping {
+    raised: Mutex<bool>,
+    cv: Condvar,
+}
+
+impl Stopping {
+    fn raise(&self) {
+        *self.raised.lock().unwrap_or_else(|e| e.into_inner()) = true;
+        self.cv.notify_all();
+    }
+
+    /// Waits up to `d`; `true` when raised meanwhile.
+    fn wait(&self, d: Duration) -> bool {
+        let raised = self.raised.lock().unwrap_or_else(|e| e.into_inner());
+        let (raised, _) = self
+            .cv
+            .wait_timeout_while(raised, d, |r| !*r)
+            .unwrap_or_else(|e| e.into_inner());
+        *raised
+    }
+}
+
 /// The byte that tells the listener thread to end (signal numbers start at 1).
 const STOP: u8 = 0;
 
@@ -64,6 +94,7 @@ const STOP: u8 = 0;
 /// removes it.
 pub struct SignalListener {
     ids: Vec<SigId>,
+    stopping: Arc<Stopping>,
     /// The handlers' end of the socket pair; `None` once stopped.
     wake: Option<UnixStream>,
     thread: Option<JoinHandle<()>>,
@@ -97,6 +128,7 @@ impl SignalListener {
         for id in self.ids.drain(..) {
             signal_hook::low_level::unregister(id);
         }
+        self.stopping.raise();
         if let Some(wake) = self.wake.take() {
             // A blocking write: a storm may have filled the socket, and the thread
             // drains it (no handler writes any more).
@@ -118,8 +150,10 @@ impl Shutdown {
     /// terminating repeat (default: the third) exits the process at once with the
     /// forced exit code, after printing the report to stderr. A signal that arrives
     /// after Done (the host has not exited yet) leaves the host [`AFTER_DONE_GRACE`]
-    /// to exit by itself, then exits with the report's own exit code (0 after a clean
-    /// drain), printing the report; with termination turned off it is only logged.
+    /// to exit by itself (a host on its way out that calls [`SignalListener::stop`]
+    /// ends that wait at once, and its own exit wins), then exits with the report's
+    /// own exit code (0 after a clean drain), printing the report; with termination
+    /// turned off it is only logged.
     ///
     /// Call it early, before the host starts its threads. Hosts that own their signals
     /// (Node, libuv) do not call it; they call [`trigger`](Self::trigger). Spawns one
@@ -161,18 +195,21 @@ impl Shutdown {
             }
         }
         let sd = self.clone();
+        let stopping = Arc::new(Stopping::default());
+        let stopping2 = stopping.clone();
         let spawned = std::thread::Builder::new()
             .name("shutdown-signals".into())
             .spawn(move || {
                 ON_SIGNAL_THREAD.with(|on| on.set(true));
                 let mut byte = [0u8];
                 while read.read_exact(&mut byte).is_ok() && byte[0] != STOP {
-                    sd.on_signal(i32::from(byte[0]));
+                    sd.on_signal(i32::from(byte[0]), &stopping2);
                 }
             });
         match spawned {
             Ok(thread) => Ok(SignalListener {
                 ids,
+                stopping,
                 wake: Some(wake),
                 thread: Some(thread),
             }),
@@ -185,7 +222,7 @@ impl Shutdown {
         }
     }
 
-    fn on_signal(&self, sig: i32) {
+    fn on_signal(&self, sig: i32, stopping: &Stopping) {
         let was_done = self.phase() == Phase::Done;
         self.trigger(Reason::signal(sig));
         let Some(report) = self.report() else { return };
@@ -194,7 +231,7 @@ impl Shutdown {
             std::process::exit(report.exit_code);
         }
         if was_done {
-            after_done(self, sig, &report);
+            after_done(self, sig, &report, stopping);
         }
     }
 }
