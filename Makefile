@@ -82,3 +82,14 @@ bench:
 .PHONY: package-test-node
 package-test-node:
 	bash bindings/node/scripts/package-test.sh
+
+# The signal storm (tests/storm/run.sh): the smol, threads, C and Node example servers,
+# idle and with a slow request in flight, each get 1,000 SIGTERMs; each must exit
+# normally (never by a signal), print its report, and exit with the report's exit code.
+# STORM_ROUNDS runs of each server and scenario (default 5); storm-quick: 1 of each.
+.PHONY: storm storm-quick
+storm:
+	bash tests/storm/run.sh
+
+storm-quick:
+	bash tests/storm/run.sh --quick
