@@ -20,7 +20,7 @@ demo:
 
 # The whole default test run (CI calls this). Long soak/load runs are `make e2e`
 # and `make bench`.
-test: lint rust-test loom c-test node-test stress-quick package-test e2e-quick
+test: lint rust-test loom c-test node-test stress-quick storm-quick package-test e2e-quick
 
 lint:
 	$(CARGO) fmt --all --check
@@ -100,3 +100,14 @@ abi-baseline:
 .PHONY: dist
 dist:
 	bash ffi/dist.sh
+
+# The signal storm (tests/storm/run.sh): the smol, threads, C and Node example servers,
+# idle and with a slow request in flight, each get 1,000 SIGTERMs; each must exit
+# normally (never by a signal), print its report, and exit with the report's exit code.
+# STORM_ROUNDS runs of each server and scenario (default 5); storm-quick: 1 of each.
+.PHONY: storm storm-quick
+storm:
+	bash tests/storm/run.sh
+
+storm-quick:
+	bash tests/storm/run.sh --quick
