@@ -314,9 +314,12 @@ impl Machine {
         if self.phase == Phase::Done {
             return false;
         }
-        self.aborted.total += count;
+        // Saturating: a host's count is not trusted to stay in range (the C fuzzer
+        // passed u64::MAX twice).
+        self.aborted.total = self.aborted.total.saturating_add(count);
         if let Some(k) = kind {
-            *self.aborted.by_kind.entry(k.to_string()).or_default() += count;
+            let n = self.aborted.by_kind.entry(k.to_string()).or_default();
+            *n = n.saturating_add(count);
         }
         true
     }
@@ -465,9 +468,10 @@ impl Machine {
         self.enter_quiescing(now);
         self.forced.get_or_insert(cause);
         // Added, not replaced: work the host already reported cut stays counted.
-        self.aborted.total += in_flight.total;
+        self.aborted.total = self.aborted.total.saturating_add(in_flight.total);
         for (k, n) in in_flight.by_kind {
-            *self.aborted.by_kind.entry(k).or_default() += n;
+            let total = self.aborted.by_kind.entry(k).or_default();
+            *total = total.saturating_add(n);
         }
         self.actions.push_back(Action::Cancel);
     }

@@ -195,3 +195,14 @@ fn gradual_advice_ramps_over_the_window_the_probes_shortened() {
     assert!(!sd.is_accepting());
     assert_eq!(share(&sd), 2000);
 }
+
+#[test]
+fn recorded_counts_saturate_instead_of_overflowing() {
+    let sd = manual().build().unwrap();
+    let _held = sd.guard().unwrap();
+    sd.trigger("deploy");
+    assert!(sd.record_aborted(u64::MAX, None));
+    assert!(sd.record_aborted(u64::MAX, None));
+    sd.advance(Duration::from_secs(10)).unwrap(); // the guard is cut too
+    assert_eq!(sd.report().unwrap().aborted, u64::MAX);
+}
