@@ -254,9 +254,13 @@ class CArm(Arm):
         real = os.path.realpath(os.path.join(libdir, "libshutdown.so"))
         if os.path.isfile(real):
             shutil.copy2(real, os.path.join(self.libdir, os.path.basename(real)))
-            for link in ("libshutdown.so", "libshutdown.so.0"):
-                if not os.path.exists(os.path.join(self.libdir, link)):
-                    os.symlink(os.path.basename(real), os.path.join(self.libdir, link))
+            # Every link the install has (libshutdown.so and the SONAME link,
+            # libshutdown.so.<ABI counter>), so the loader finds the copy.
+            for link in sorted(os.listdir(libdir)):
+                path = os.path.join(libdir, link)
+                if link.startswith("libshutdown.so") and os.path.islink(path):
+                    if not os.path.exists(os.path.join(self.libdir, link)):
+                        os.symlink(os.path.basename(real), os.path.join(self.libdir, link))
         header = os.path.join(self.prefix, "include", "shutdown.h")
         self.exe = os.path.join(d, "server")
         cc = shutil.which("cc") or shutil.which("gcc")
