@@ -100,3 +100,10 @@ abi-baseline:
 .PHONY: dist
 dist:
 	bash ffi/dist.sh
+
+# The libFuzzer harness of the C ABI (ffi/tests/fuzz/README.md): a 300 s campaign from
+# the committed corpus (`make c-test` replays that corpus). FUZZ_SECONDS to change it.
+FUZZ_SECONDS ?= 300
+.PHONY: fuzz
+fuzz:
+	timeout -k 30 $$(( $(FUZZ_SECONDS) + 2400 )) bash ffi/tests/fuzz/run.sh --campaign $(FUZZ_SECONDS)
