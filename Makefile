@@ -111,3 +111,10 @@ storm:
 
 storm-quick:
 	bash tests/storm/run.sh --quick
+
+# The libFuzzer harness of the C ABI (ffi/tests/fuzz/README.md): a 300 s campaign from
+# the committed corpus (`make c-test` replays that corpus). FUZZ_SECONDS to change it.
+FUZZ_SECONDS ?= 300
+.PHONY: fuzz
+fuzz:
+	timeout -k 30 $$(( $(FUZZ_SECONDS) + 2400 )) bash ffi/tests/fuzz/run.sh --campaign $(FUZZ_SECONDS)

@@ -10,6 +10,8 @@
 #     -pedantic) linked dynamically through pkg-config and statically, and runs it
 #     plainly, under valgrind (--leak-check=full --error-exitcode=1), and built with
 #     -fsanitize=address,undefined;
+#   - replays the libFuzzer corpus of the C ABI (ffi/tests/fuzz/run.sh --replay; a skip
+#     line when clang-14 with libFuzzer cannot be installed);
 #   - builds the example server (examples/c) against the installed library and runs
 #     its end-to-end test (examples/c/test.sh);
 #   - builds the binary tarball (ffi/dist.sh) and builds and runs C programs against
@@ -248,6 +250,24 @@ done
 if [ "$build_only" -eq 1 ]; then
   finish
 fi
+
+# ----- the fuzz corpus ----------------------------------------------------------------
+# The libFuzzer harness (ffi/tests/fuzz) over its committed corpus, -runs=0 per file.
+# Skipped (counted neither passed nor failed) only when clang-14 with libFuzzer cannot be
+# installed (ffi/tests/fuzz/run.sh exits 3).
+note "fuzz replay"
+fuzz_log="$(mktemp)"
+bounded "$EXAMPLE_TIMEOUT" "$here/fuzz/run.sh" --replay >"$fuzz_log" 2>&1
+fuzz_rc=$?
+if [ "$fuzz_rc" -eq 3 ]; then
+  printf 'skip the fuzz corpus replay (ffi/tests/fuzz/run.sh --replay): clang-14 with libFuzzer cannot be installed\n'
+elif [ "$fuzz_rc" -eq 0 ]; then
+  pass "the fuzz corpus replays clean (ffi/tests/fuzz/run.sh --replay: $(tail -n1 "$fuzz_log" | sed 's/^fuzz replay: //'))"
+else
+  fail "the fuzz corpus replays clean (ffi/tests/fuzz/run.sh --replay)"
+  sed 's/^/    /' "$fuzz_log" | tail -n 40
+fi
+rm -f "$fuzz_log"
 if [ -x "$root/examples/c/test.sh" ]; then
   note "examples/c"
   check "examples/c: HTTP server drains on SIGTERM (examples/c/test.sh)" \
