@@ -95,7 +95,8 @@ with_cmake() {
     || { cat "$tmp/cmake.log" >&2; return 1; }
   # CMake records the library's directory in the build tree's RPATH.
   ldd "$tmp/cmake-build/consumer" | grep -q "libshutdown\.so\.[0-9]* => $prefix/lib/" \
-    || { echo "not linked to the unpacked libshutdown.so" >&2; return 1; }
+    || { echo "not linked to the unpacked libshutdown.so:" >&2; ldd "$tmp/cmake-build/consumer" >&2;
+         grep -i 'rpath\|shutdown' "$tmp/cmake.log" >&2; return 1; }
   "$tmp/cmake-build/consumer"
 }
 step "CMake (pkg_check_modules IMPORTED_TARGET): builds and runs" with_cmake

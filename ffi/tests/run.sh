@@ -183,7 +183,7 @@ run_program() {
   local log; log="$(mktemp)"
   bounded "$secs" "$@" >"$log" 2>&1
   local rc=$?
-  local line; line="$(grep -E '^[a-z]+: [0-9]+ passed, [0-9]+ failed$' "$log" | tail -n1)"
+  local line; line="$(grep -E '^[a-z_]+: [0-9]+ passed, [0-9]+ failed$' "$log" | tail -n1)"
   local p=0 f=0
   if [ -n "$line" ]; then
     p="$(sed -E 's/.*: ([0-9]+) passed.*/\1/' <<<"$line")"
@@ -191,7 +191,8 @@ run_program() {
   fi
   passed=$((passed + p))
   failed=$((failed + f))
-  if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
+  # A crash, a hang, or a program that never said how it went, is one more failure.
+  if { [ "$rc" -ne 0 ] || [ -z "$line" ]; } && [ "$f" -eq 0 ]; then
     failed=$((failed + 1))
   fi
   if [ "$rc" -ne 0 ] || [ "$f" -ne 0 ] || [ -z "$line" ]; then
