@@ -10,6 +10,9 @@ pub const MAX_TIMEOUT: Duration = Duration::from_secs(24 * 60 * 60);
 /// The default [`Builder::announce_settle`].
 pub const DEFAULT_ANNOUNCE_SETTLE: Duration = Duration::from_millis(100);
 
+/// The default [`Builder::connection_grace`].
+pub const DEFAULT_CONNECTION_GRACE: Duration = Duration::from_millis(100);
+
 /// How [`Shutdown::should_close`](crate::Shutdown::should_close) advises keep-alive
 /// connections to close.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -63,6 +66,7 @@ pub struct Config {
     pub(crate) forced_exit_code: i32,
     pub(crate) close_strategy: CloseStrategy,
     pub(crate) signals: Vec<i32>,
+    pub(crate) connection_grace: Duration,
 }
 
 impl Config {
@@ -105,6 +109,11 @@ impl Config {
     /// The signals [`listen_signals`](crate::Shutdown::listen_signals) installs handlers for.
     pub fn signals(&self) -> &[i32] {
         &self.signals
+    }
+    /// How long a keep-alive connection must have been idle, once admission closed,
+    /// before it is dismissed.
+    pub fn connection_grace(&self) -> Duration {
+        self.connection_grace
     }
 }
 
@@ -169,6 +178,7 @@ impl Default for Builder {
                 forced_exit_code: 1,
                 close_strategy: CloseStrategy::Immediate,
                 signals: vec![signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT],
+                connection_grace: DEFAULT_CONNECTION_GRACE,
             },
             manual_clock: false,
         }
@@ -248,6 +258,19 @@ impl Builder {
         self
     }
 
+    /// How long a keep-alive connection must have been idle, once admission has closed,
+    /// before it is dismissed (default 100 ms; see [`Connection`](crate::Connection)).
+    /// A client that got a keep-alive response just before the close may already have
+    /// sent its next request on that connection: closing the connection under it resets
+    /// the request. Within the grace the request arrives and is served, with
+    /// `Connection: close`. Connections idle for longer are dismissed at once, so the
+    /// grace costs a drain nothing when no connection was just active. The drain's own
+    /// deadline bounds it.
+    pub fn connection_grace(mut self, d: Duration) -> Self {
+        self.config.connection_grace = d;
+        self
+    }
+
     /// Run on a virtual clock moved only by [`Shutdown::advance`](crate::Shutdown::advance):
     /// for simulations and tests. Hooks then run inline, and no driver is needed.
     pub fn manual_clock(mut self) -> Self {
@@ -262,6 +285,7 @@ impl Builder {
         check_timeout("announce_settle", c.announce_settle, true)?;
         check_timeout("drain_timeout", c.drain_timeout, false)?;
         check_timeout("close_timeout", c.close_timeout, false)?;
+        check_timeout("connection_grace", c.connection_grace, true)?;
         if let Some(n) = c.announce_probes {
             if n == 0 {
                 return Err(ConfigError::new("announce_probes", "must be at least 1"));

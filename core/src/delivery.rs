@@ -1,5 +1,5 @@
 //! Ordered delivery of what the machine asks the host to see or do: milestone
-//! callbacks and hook calls.
+//! callbacks, hook calls and connection dismissals.
 //!
 //! Steps are queued in the machine's order, under the machine's lock, and delivered
 //! outside it by one thread at a time: whichever thread finds the queue idle delivers
@@ -11,10 +11,12 @@
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use crate::connection::ConnectionId;
 use crate::machine::HookId;
 use crate::report::Milestone;
 
 pub(crate) type MilestoneCallback = Arc<dyn Fn(Milestone) + Send + Sync>;
+pub(crate) type DismissCallback = Arc<dyn Fn(&[ConnectionId]) + Send + Sync>;
 
 /// One step for the host.
 pub(crate) enum Delivery {
@@ -22,6 +24,8 @@ pub(crate) enum Delivery {
     Milestone(Milestone, Vec<MilestoneCallback>),
     /// Call this hook, if the machine still says it is due.
     StartHook(HookId),
+    /// Tell these callbacks which connections were dismissed.
+    Dismissed(Vec<ConnectionId>, Vec<DismissCallback>),
 }
 
 #[derive(Default)]

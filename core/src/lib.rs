@@ -120,6 +120,7 @@ pub mod admission;
 mod admission;
 mod clock;
 mod config;
+mod connection;
 mod delivery;
 #[cfg(feature = "loom")]
 pub mod driver;
@@ -133,8 +134,10 @@ mod shutdown;
 mod signals;
 
 pub use config::{
-    Builder, CloseStrategy, Config, ConfigError, Escalation, DEFAULT_ANNOUNCE_SETTLE, MAX_TIMEOUT,
+    Builder, CloseStrategy, Config, ConfigError, Escalation, DEFAULT_ANNOUNCE_SETTLE,
+    DEFAULT_CONNECTION_GRACE, MAX_TIMEOUT,
 };
+pub use connection::{Connection, ConnectionId, Request, CONNECTION_KIND};
 pub use hooks::{BoxError, HookDone, HookOptions, HookResult};
 pub use kinds::{Kind, KindError, MAX_KINDS};
 pub use machine::{HookError, Phase};

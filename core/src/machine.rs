@@ -87,6 +87,9 @@ pub enum Action {
     StartHook(HookId),
     /// A repeated trigger asked to end the process now (the report is final).
     Terminate,
+    /// The connection deadline passed ([`Machine::set_connection_deadline`]): dismiss
+    /// the idle connections that are due.
+    DismissIdle,
 }
 
 #[derive(Debug, Clone)]
@@ -162,6 +165,7 @@ pub struct Machine {
     announce_deadline: Option<Instant>,
     drain_deadline: Option<Instant>,
     close_deadline: Option<Instant>,
+    connection_deadline: Option<Instant>,
     hooks: Vec<HookSlot>,
     forced: Option<ForceCause>,
     in_flight_at_trigger: u64,
@@ -192,6 +196,7 @@ impl Machine {
             announce_deadline: None,
             drain_deadline: None,
             close_deadline: None,
+            connection_deadline: None,
             hooks: Vec::new(),
             forced: None,
             in_flight_at_trigger: 0,
@@ -324,6 +329,20 @@ impl Machine {
         true
     }
 
+    /// When the next idle connection falls due for dismissal (the host's connection
+    /// table keeps the connections; the machine keeps the time). Only during the quiesce
+    /// stage; `replace` sets it as given, otherwise the earlier deadline wins.
+    pub fn set_connection_deadline(&mut self, at: Option<Instant>, replace: bool) {
+        if self.phase != Phase::Draining || !self.quiescing {
+            return;
+        }
+        self.connection_deadline = match (replace, self.connection_deadline, at) {
+            (true, _, at) => at,
+            (false, Some(a), Some(b)) => Some(a.min(b)),
+            (false, a, b) => a.or(b),
+        };
+    }
+
     /// The last guard left while admission was closed.
     pub fn drained(&mut self, now: Instant) {
         if self.phase == Phase::Draining && self.quiescing {
@@ -385,6 +404,7 @@ impl Machine {
             self.announce_deadline,
             self.drain_deadline,
             self.close_deadline,
+            self.connection_deadline,
             hook_deadline,
         ]
         .into_iter()
@@ -396,6 +416,10 @@ impl Machine {
     pub fn handle_timeout(&mut self, now: Instant, in_flight: impl FnOnce() -> InFlight) {
         if self.announce_deadline.is_some_and(|d| now >= d) {
             self.enter_quiescing(now);
+        }
+        if self.connection_deadline.is_some_and(|d| now >= d) {
+            self.connection_deadline = None;
+            self.actions.push_back(Action::DismissIdle);
         }
         if self.drain_deadline.is_some_and(|d| now >= d) {
             log::warn!("shutdown: drain deadline passed");
@@ -485,6 +509,7 @@ impl Machine {
     fn begin_closing(&mut self, now: Instant) {
         self.phase = Phase::Closing;
         self.drain_deadline = None;
+        self.connection_deadline = None;
         self.reach(now, Milestone::Closing);
     }
 

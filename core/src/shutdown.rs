@@ -12,7 +12,8 @@ use event_listener::Event;
 use crate::admission::{self, Close, DrainSink, RawGuard};
 use crate::clock::Clock;
 use crate::config::{Builder, CloseStrategy, Config, ConfigError};
-use crate::delivery::{Deliveries, Delivery, MilestoneCallback};
+use crate::connection::{Connection, Outcome, Table, CONNECTION_KIND};
+use crate::delivery::{Deliveries, Delivery, DismissCallback, MilestoneCallback};
 use crate::driver::role::{step_wakes_driver, Role};
 use crate::hooks::{self, BoxFuture, HookBody, HookDone, HookOptions, HookResult};
 use crate::kinds::{Kind, KindError, Kinds};
@@ -31,6 +32,7 @@ pub(crate) struct State {
     pub(crate) machine: Machine,
     hooks: Vec<Option<HookBody>>,
     callbacks: Vec<MilestoneCallback>,
+    dismiss_callbacks: Vec<DismissCallback>,
     /// Async hooks waiting for the async driver to poll them.
     pub(crate) async_hooks: Vec<(HookId, BoxFuture)>,
 }
@@ -43,6 +45,8 @@ pub(crate) struct Inner {
     pub(crate) clock: Clock,
     status: AtomicU8,
     kinds: Kinds,
+    /// Connections and the quiesce boundary (see `connection`).
+    pub(crate) connections: Table,
     state: Mutex<State>,
     /// Notified on every status change (phase, admission, cancellation).
     pub(crate) changed: Event,
@@ -127,6 +131,15 @@ impl Guard {
             raw,
             kind: self.kind,
         }
+    }
+
+    /// A child labelled `kind` instead of this guard's own label.
+    pub(crate) fn child_of(&self, kind: Option<Kind>) -> Guard {
+        let raw = self.raw.child();
+        if let Some(k) = kind {
+            raw.get().kinds.enter(k);
+        }
+        Guard { raw, kind }
     }
 
     /// The guard's label, if it has one.
@@ -218,10 +231,12 @@ impl Builder {
             clock: Clock::new(self.manual_clock),
             status: AtomicU8::new(Phase::Running as u8),
             kinds: Kinds::new(),
+            connections: Table::new(config.connection_grace),
             state: Mutex::new(State {
                 machine,
                 hooks: Vec::new(),
                 callbacks: Vec::new(),
+                dismiss_callbacks: Vec::new(),
                 async_hooks: Vec::new(),
             }),
             changed: Event::new(),
@@ -246,6 +261,8 @@ impl Builder {
 struct Effects {
     status_changed: bool,
     reached_done: bool,
+    /// The boundary reserve, released: dropped once no lock is held.
+    released: Vec<RawGuard<Inner>>,
 }
 
 impl Shutdown {
@@ -297,7 +314,61 @@ impl Shutdown {
 
     /// Guards in flight now.
     pub fn in_flight(&self) -> u64 {
-        self.handle.in_flight()
+        let reserve = u64::from(self.inner().connections.reserve_held());
+        self.handle.in_flight().saturating_sub(reserve)
+    }
+
+    // ----- connections --------------------------------------------------------------
+
+    /// Registers a connection the host just accepted (see [`Connection`]). Once the
+    /// drain is over it comes back already dismissed: close it.
+    pub fn connection(&self) -> Connection {
+        let now = self.inner().clock.now();
+        let (shared, out) = self.inner().connections.open(now);
+        self.apply_table(out);
+        Connection::new(self.clone(), shared)
+    }
+
+    /// Connections open now (registered and not yet dropped).
+    pub fn connections(&self) -> usize {
+        self.inner().connections.len()
+    }
+
+    /// Calls `f` with the ids of the connections the engine dismisses, in batches, on
+    /// the thread that caused it (the trigger, the driver, the host call that closed
+    /// the last busy connection), one batch at a time and in order with the milestones:
+    /// a host that keeps its connections in a map closes those that are idle, and calls
+    /// [`Connection::reading`] on those where a request is arriving. `f` must not block.
+    pub fn on_dismissed(&self, f: impl Fn(&[crate::ConnectionId]) + Send + Sync + 'static) {
+        self.lock().dismiss_callbacks.push(Arc::new(f));
+    }
+
+    /// A guard for a request on a connection after admission closed, while the
+    /// boundary holds (a child of its reserve).
+    pub(crate) fn boundary_guard(&self, kind: Option<Kind>) -> Option<Guard> {
+        let raw = self.inner().connections.boundary_guard()?;
+        if let Some(k) = kind {
+            raw.get().kinds.enter(k);
+        }
+        Some(Guard { raw, kind })
+    }
+
+    /// Carries out what a connection-table step left to do, outside the table's lock.
+    pub(crate) fn apply_table(&self, out: Outcome) {
+        if let Some(due) = out.next_due {
+            self.with_machine(|m, _, _| m.set_connection_deadline(Some(due), false));
+        }
+        if !out.dismissed.is_empty() {
+            let st = self.lock();
+            self.inner().deliveries.push(Delivery::Dismissed(
+                out.dismissed,
+                st.dismiss_callbacks.clone(),
+            ));
+            drop(st);
+            self.deliver();
+        }
+        // Last: releasing the reserve may end the drain.
+        drop(out.released);
     }
 
     // ----- queries ------------------------------------------------------------------
@@ -520,10 +591,19 @@ impl Shutdown {
         self.inner().state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// What is in flight, for the machine: guards (the boundary reserve is not work)
+    /// and connections on which a request was arriving (cut work if the drain ends now).
     fn in_flight_snapshot(&self) -> InFlight {
+        let table = &self.inner().connections;
+        let reserve = u64::from(table.reserve_held());
+        let reading = table.reading();
+        let mut by_kind = self.inner().kinds.snapshot();
+        if reading > 0 {
+            *by_kind.entry(CONNECTION_KIND.to_string()).or_default() += reading;
+        }
         InFlight {
-            total: self.handle.in_flight(),
-            by_kind: self.inner().kinds.snapshot(),
+            total: self.handle.in_flight().saturating_sub(reserve) + reading,
+            by_kind,
         }
     }
 
@@ -558,6 +638,7 @@ impl Shutdown {
             self.inner().wake.notify(usize::MAX);
         }
         self.deliver();
+        drop(effects.released);
         result
     }
 
@@ -585,12 +666,31 @@ impl Shutdown {
                         .push(Delivery::Milestone(m, st.callbacks.clone()));
                     fx.reached_done |= m == Milestone::Done;
                     fx.status_changed = true;
+                    if m == Milestone::Closing {
+                        let out = inner.connections.end_boundary();
+                        self.queue_table(st, out, fx);
+                    }
                 }
-                Action::CloseAdmission => match self.handle.close() {
-                    Close::Drained => st.machine.drained(now),
-                    Close::Waiting(n) => log::info!("shutdown: admission closed, {n} in flight"),
-                    Close::AlreadyClosed => {}
-                },
+                Action::CloseAdmission => {
+                    // The reserve is taken while admission is still open.
+                    let out = inner
+                        .connections
+                        .begin_boundary(now, || self.handle.try_acquire());
+                    st.machine.set_connection_deadline(out.next_due, true);
+                    self.queue_table(st, out, fx);
+                    match self.handle.close() {
+                        Close::Drained => st.machine.drained(now),
+                        Close::Waiting(n) => {
+                            log::info!("shutdown: admission closed, {n} in flight")
+                        }
+                        Close::AlreadyClosed => {}
+                    }
+                }
+                Action::DismissIdle => {
+                    let out = inner.connections.dismiss_due(now);
+                    st.machine.set_connection_deadline(out.next_due, true);
+                    self.queue_table(st, out, fx);
+                }
                 Action::Cancel => {
                     self.handle.end_drain();
                     inner.status.fetch_or(CANCELLED, Ordering::AcqRel);
@@ -603,6 +703,18 @@ impl Shutdown {
         if fx.status_changed {
             inner.changed.notify(usize::MAX);
         }
+    }
+
+    /// A connection-table step taken under the machine's lock: its dismissals are
+    /// queued in the machine's order, its released reserve dropped after the lock.
+    fn queue_table(&self, st: &State, out: Outcome, fx: &mut Effects) {
+        if !out.dismissed.is_empty() {
+            self.inner().deliveries.push(Delivery::Dismissed(
+                out.dismissed,
+                st.dismiss_callbacks.clone(),
+            ));
+        }
+        fx.released.extend(out.released);
     }
 
     /// Where `should_close` reads the announce window from, lock-free.
@@ -626,6 +738,19 @@ impl Shutdown {
                     {
                         log::error!(
                             "shutdown: milestone callback panicked: {}",
+                            hooks::panic_message(&*p)
+                        );
+                    }
+                }
+            }
+            Delivery::Dismissed(ids, callbacks) => {
+                for cb in callbacks {
+                    let ids = &ids;
+                    if let Err(p) =
+                        std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || cb(ids)))
+                    {
+                        log::error!(
+                            "shutdown: dismissal callback panicked: {}",
                             hooks::panic_message(&*p)
                         );
                     }
