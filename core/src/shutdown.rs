@@ -321,7 +321,8 @@ impl Shutdown {
     // ----- connections --------------------------------------------------------------
 
     /// Registers a connection the host just accepted (see [`Connection`]). Once the
-    /// drain is over it comes back already dismissed: close it.
+    /// drain is over it comes back already dismissed (the dismissal callbacks are not
+    /// called for it): close it.
     pub fn connection(&self) -> Connection {
         let now = self.inner().clock.now();
         let (shared, out) = self.inner().connections.open(now);
