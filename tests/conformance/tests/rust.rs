@@ -261,7 +261,7 @@ impl Engine for RustEngine {
     }
 
     fn disconnect(&mut self, conn: &str) {
-        self.conns.remove(conn).expect("an open connection");
+        drop(self.conns.remove(conn).expect("an open connection"));
     }
 
     fn dismissed(&mut self) -> Vec<String> {
