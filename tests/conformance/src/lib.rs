@@ -51,6 +51,19 @@ pub struct ScenarioConfig {
     /// `"immediate"` or `"gradual"`.
     pub close_strategy: Option<String>,
     pub connection_grace_ms: Option<u64>,
+    /// Long-lived kinds and their policies, in this order.
+    #[serde(default)]
+    pub long_lived: Vec<LongLivedSpec>,
+}
+
+/// A long-lived kind's drain policy.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LongLivedSpec {
+    pub kind: String,
+    /// `"draining"` or `"quiescing"` (default).
+    pub notify_at: Option<String>,
+    pub grace_ms: u64,
 }
 
 fn some_or_null<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>

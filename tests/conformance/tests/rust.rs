@@ -5,8 +5,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use libshutdown::{
-    CloseStrategy, Connection, ConnectionId, Escalation, Guard, HookDone, HookOptions, Reason,
-    Request, Shutdown,
+    CloseStrategy, Connection, ConnectionId, Escalation, Guard, HookDone, HookOptions, LongLived,
+    Milestone, Reason, Request, Shutdown,
 };
 use libshutdown_conformance::{
     run_all, Engine, HookBehavior, ReasonSpec, Scenario, State, Target, TraceEntry,
@@ -30,6 +30,16 @@ struct RustEngine {
 }
 
 struct Rust;
+
+/// A milestone by name, for policies that name one the core must refuse.
+fn milestone(name: &str) -> Milestone {
+    match name {
+        "draining" => Milestone::Draining,
+        "quiescing" => Milestone::Quiescing,
+        "closing" => Milestone::Closing,
+        _ => Milestone::Done,
+    }
+}
 
 fn ms(v: u64) -> Duration {
     Duration::from_millis(v)
@@ -79,6 +89,15 @@ impl Target for Rust {
         }
         if let Some(v) = c.connection_grace_ms {
             b = b.connection_grace(ms(v));
+        }
+        for l in &c.long_lived {
+            let mut p = LongLived::new(ms(l.grace_ms));
+            match l.notify_at.as_deref() {
+                None | Some("quiescing") => {}
+                Some("draining") => p = p.notify_at(Milestone::Draining),
+                Some(other) => p = p.notify_at(milestone(other)),
+            }
+            b = b.long_lived(&l.kind, p);
         }
         let sd = b.build().map_err(|e| e.to_string())?;
         let names: Arc<Mutex<BTreeMap<ConnectionId, String>>> = Default::default();
