@@ -74,6 +74,7 @@ typedef struct {
 
 static conn_t conns[MAX_CONNS];
 static int nconns;
+static int accepted_dismissed; /* a connection came back dismissed at accept */
 
 /* Ids of dismissed connections, from the dismissal callback (any thread) to the loop. */
 static struct {
@@ -341,6 +342,10 @@ static void accept_all(const shutdown_t *sd, int lfd) {
         shutdown_connection_id(c->sc, &c->sid);
         c->fd = cfd;
         c->state = READING;
+        /* Accepted once the drain is over: dismissed already, with no callback. */
+        bool d = false;
+        if (shutdown_connection_is_dismissed(c->sc, &d) == SHUTDOWN_STATUS_OK && d)
+            c->dismissed = accepted_dismissed = 1;
         nconns++;
     }
 }
@@ -545,8 +550,10 @@ int main(int argc, char **argv) {
         }
 
         /* Last: the dismissal callbacks of this iteration's library calls are queued. */
-        if (readable_now(dismissals.efd))
+        if (readable_now(dismissals.efd) || accepted_dismissed) {
+            accepted_dismissed = 0;
             close_dismissed(sd);
+        }
     }
 
     while (nconns > 0)

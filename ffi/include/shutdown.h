@@ -612,11 +612,11 @@ shutdown_status_t shutdown_config_builder_validate(const shutdown_config_builder
 /**
  * Registers a connection the host just accepted and writes its handle to
  * `*out_conn`. Once the drain is over the connection comes back already dismissed
- * (shutdown_connection_is_dismissed()): close it. Free it with
- * shutdown_connection_free() when the host closes the connection.
+ * (shutdown_connection_is_dismissed(); the dismissal callbacks are not called for
+ * it): close it. Free it with shutdown_connection_free() when the host closes the
+ * connection.
  *
- * Thread: any. Callbacks: once the drain is over, the dismissal callbacks run on this
- * thread with the new connection's id before it returns.
+ * Thread: any. Callbacks: none.
  */
 shutdown_status_t shutdown_connection_new(const shutdown_t *engine,
                                           shutdown_connection_t **out_conn);
@@ -742,9 +742,9 @@ shutdown_status_t shutdown_request_upgrade(shutdown_request_t *request,
  *
  * Thread: any. Callbacks: `callback` runs on the thread that caused the dismissal:
  * the driver thread (a connection's grace passed, a deadline), the thread calling
- * shutdown_trigger(), shutdown_advance(), shutdown_connection_new(),
- * shutdown_connection_free(), shutdown_request_finish(), shutdown_guard_release() or
- * shutdown_hook_done().
+ * shutdown_trigger(), shutdown_readiness_probed(), shutdown_advance(),
+ * shutdown_connection_free(), shutdown_request_finish(), shutdown_request_upgrade(),
+ * shutdown_guard_release() or shutdown_hook_done().
  */
 shutdown_status_t shutdown_on_dismissed(const shutdown_t *engine,
                                         shutdown_dismissed_fn callback,

@@ -43,11 +43,11 @@ pub type ShutdownDismissedFn =
 
 /// Registers a connection the host just accepted and writes its handle to
 /// `*out_conn`. Once the drain is over the connection comes back already dismissed
-/// (shutdown_connection_is_dismissed()): close it. Free it with
-/// shutdown_connection_free() when the host closes the connection.
+/// (shutdown_connection_is_dismissed(); the dismissal callbacks are not called for
+/// it): close it. Free it with shutdown_connection_free() when the host closes the
+/// connection.
 ///
-/// Thread: any. Callbacks: once the drain is over, the dismissal callbacks run on this
-/// thread with the new connection's id before it returns.
+/// Thread: any. Callbacks: none.
 #[no_mangle]
 pub unsafe extern "C" fn shutdown_connection_new(
     engine: *const Engine,
@@ -319,9 +319,9 @@ pub unsafe extern "C" fn shutdown_request_upgrade(
 ///
 /// Thread: any. Callbacks: `callback` runs on the thread that caused the dismissal:
 /// the driver thread (a connection's grace passed, a deadline), the thread calling
-/// shutdown_trigger(), shutdown_advance(), shutdown_connection_new(),
-/// shutdown_connection_free(), shutdown_request_finish(), shutdown_guard_release() or
-/// shutdown_hook_done().
+/// shutdown_trigger(), shutdown_readiness_probed(), shutdown_advance(),
+/// shutdown_connection_free(), shutdown_request_finish(), shutdown_request_upgrade(),
+/// shutdown_guard_release() or shutdown_hook_done().
 #[no_mangle]
 pub unsafe extern "C" fn shutdown_on_dismissed(
     engine: *const Engine,
