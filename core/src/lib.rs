@@ -131,6 +131,7 @@ mod hooks;
 mod kinds;
 mod long_lived;
 pub mod machine;
+mod options;
 mod report;
 mod shutdown;
 mod signals;
@@ -145,6 +146,7 @@ pub use hooks::{BoxError, HookDone, HookOptions, HookResult};
 pub use kinds::{Kind, KindError, MAX_KINDS};
 pub use long_lived::LongLived;
 pub use machine::{HookError, Phase};
+pub use options::{option_spec, OptionKind, OptionSpec, OptionValue, OPTIONS};
 pub use report::{
     signal_name, ForceCause, HookOutcome, HookReport, InFlight, Milestone, Reason, Report,
     Transition,
