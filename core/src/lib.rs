@@ -133,7 +133,8 @@ mod shutdown;
 mod signals;
 
 pub use config::{
-    Builder, CloseStrategy, Config, ConfigError, Escalation, DEFAULT_ANNOUNCE_SETTLE, MAX_TIMEOUT,
+    Builder, CloseStrategy, Config, ConfigError, Escalation, DEFAULT_ANNOUNCE_SETTLE,
+    DEFAULT_SAME_SIGNAL_WINDOW, MAX_TIMEOUT,
 };
 pub use hooks::{BoxError, HookDone, HookOptions, HookResult};
 pub use kinds::{Kind, KindError, MAX_KINDS};

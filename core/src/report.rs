@@ -190,8 +190,12 @@ pub struct HookReport {
 pub struct Report {
     /// What started it.
     pub reason: Reason,
-    /// How many triggers arrived (repeats escalate).
+    /// How many triggers arrived (repeats escalate), duplicates not counted.
     pub triggers: u32,
+    /// Signal triggers taken for a duplicate delivery of the previous one (the same
+    /// signal within [`Escalation::same_signal_window`](crate::Escalation::same_signal_window)):
+    /// neither counted in `triggers` nor escalating.
+    pub duplicate_triggers: u32,
     /// The milestones reached, in order, with times since the first trigger.
     pub timeline: Vec<Transition>,
     /// Guards in flight when the drain started.
@@ -267,14 +271,27 @@ impl fmt::Display for Report {
             Some(ForceCause::Escalation) => "forced: repeated trigger".to_string(),
             Some(ForceCause::Terminated) => "terminated: repeated trigger".to_string(),
         };
-        writeln!(
+        write!(
             f,
-            "shutdown report: {verdict}, exit code {} (reason: {}, {} trigger{})",
+            "shutdown report: {verdict}, exit code {} (reason: {}, {} trigger{}",
             self.exit_code,
             self.reason,
             self.triggers,
             if self.triggers == 1 { "" } else { "s" }
         )?;
+        if self.duplicate_triggers > 0 {
+            write!(
+                f,
+                ", {} duplicate{} not counted",
+                self.duplicate_triggers,
+                if self.duplicate_triggers == 1 {
+                    ""
+                } else {
+                    "s"
+                }
+            )?;
+        }
+        writeln!(f, ")")?;
         for (i, t) in self.timeline.iter().enumerate() {
             let at = t.at.as_secs_f64() * 1e3;
             write!(f, "  {:>10}  at {at:>9.1} ms", t.milestone.as_str())?;
@@ -330,6 +347,7 @@ mod tests {
         let r = Report {
             reason: Reason::Manual("say \"hi\"".into()),
             triggers: 1,
+            duplicate_triggers: 2,
             timeline: vec![Transition {
                 milestone: Milestone::Done,
                 at: Duration::from_micros(1500),
@@ -352,6 +370,10 @@ mod tests {
             "{j}"
         );
         assert!(
+            j.contains(r#""triggers":1,"duplicate_triggers":2,"timeline""#),
+            "{j}"
+        );
+        assert!(
             j.contains(r#""timeline":[{"milestone":"done","at_ms":1.5}]"#),
             "{j}"
         );
@@ -367,6 +389,10 @@ mod tests {
         let shown = r.to_string();
         assert!(
             shown.contains("forced: drain deadline passed, exit code 1"),
+            "{shown}"
+        );
+        assert!(
+            shown.contains("1 trigger, 2 duplicates not counted)"),
             "{shown}"
         );
     }
