@@ -271,27 +271,22 @@ impl fmt::Display for Report {
             Some(ForceCause::Escalation) => "forced: repeated trigger".to_string(),
             Some(ForceCause::Terminated) => "terminated: repeated trigger".to_string(),
         };
-        write!(
+        // The first line's shape is parsed by tools (tests/storm): duplicates go below.
+        writeln!(
             f,
-            "shutdown report: {verdict}, exit code {} (reason: {}, {} trigger{}",
+            "shutdown report: {verdict}, exit code {} (reason: {}, {} trigger{})",
             self.exit_code,
             self.reason,
             self.triggers,
             if self.triggers == 1 { "" } else { "s" }
         )?;
         if self.duplicate_triggers > 0 {
-            write!(
+            writeln!(
                 f,
-                ", {} duplicate{} not counted",
-                self.duplicate_triggers,
-                if self.duplicate_triggers == 1 {
-                    ""
-                } else {
-                    "s"
-                }
+                "  duplicate signal deliveries not counted: {}",
+                self.duplicate_triggers
             )?;
         }
-        writeln!(f, ")")?;
         for (i, t) in self.timeline.iter().enumerate() {
             let at = t.at.as_secs_f64() * 1e3;
             write!(f, "  {:>10}  at {at:>9.1} ms", t.milestone.as_str())?;
@@ -392,7 +387,7 @@ mod tests {
             "{shown}"
         );
         assert!(
-            shown.contains("1 trigger, 2 duplicates not counted)"),
+            shown.contains("(reason: manual (say \"hi\"), 1 trigger)\n  duplicate signal deliveries not counted: 2\n"),
             "{shown}"
         );
     }
