@@ -48,6 +48,7 @@ const FIELD_TO_OPTION = {
   drain_timeout: 'drainTimeout',
   close_timeout: 'closeTimeout',
   grace_period: 'gracePeriod',
+  same_signal_window: 'sameSignalWindow',
   forced_exit_code: 'forcedExitCode',
   signals: 'signals',
 };
@@ -89,6 +90,7 @@ const OPTIONS = new Set([
   'gracePeriod',
   'forceAt',
   'terminateAt',
+  'sameSignalWindow',
   'forcedExitCode',
   'closeStrategy',
   'signals',
@@ -159,6 +161,7 @@ function normalize(options) {
   const terminateAt = count(options, 'terminateAt', { nullable: true });
   if (terminateAt === null) n.terminateAtOff = true;
   else n.terminateAt = terminateAt;
+  n.sameSignalWindowMs = millis(options, 'sameSignalWindow');
   const code = options.forcedExitCode;
   if (code !== undefined) {
     // The core's rule (Config: forced_exit_code), checked here so that every refused

@@ -138,7 +138,7 @@ mod signals;
 
 pub use config::{
     Builder, CloseStrategy, Config, ConfigError, Escalation, DEFAULT_ANNOUNCE_SETTLE,
-    DEFAULT_CONNECTION_GRACE, MAX_TIMEOUT,
+    DEFAULT_CONNECTION_GRACE, DEFAULT_SAME_SIGNAL_WINDOW, MAX_TIMEOUT,
 };
 pub use connection::{Connection, ConnectionId, Request, CONNECTION_KIND};
 pub use event::Event;

@@ -123,6 +123,11 @@ pub const OPTIONS: &[OptionSpec] = &[
         "SHUTDOWN_CONNECTION_GRACE_MS",
         OptionKind::Millis,
     ),
+    spec(
+        "same_signal_window_ms",
+        "SHUTDOWN_SAME_SIGNAL_WINDOW_MS",
+        OptionKind::Millis,
+    ),
 ];
 
 const fn spec(name: &'static str, env: &'static str, kind: OptionKind) -> OptionSpec {
@@ -247,6 +252,7 @@ impl Builder {
             "close_timeout_ms" => c.close_timeout = d.unwrap_or_default(),
             "grace_period_ms" => c.grace_period = d,
             "connection_grace_ms" => c.connection_grace = d.unwrap_or_default(),
+            "same_signal_window_ms" => c.escalation.same_signal_window = d.unwrap_or_default(),
             _ => unreachable!("{name} is not a duration of the schema"),
         }
         self
@@ -366,6 +372,7 @@ mod tests {
                 )
             })
             .and_then(|b| b.set("connection_grace_ms", OptionValue::Number(0.0)))
+            .and_then(|b| b.set("same_signal_window_ms", OptionValue::Number(250.0)))
             .unwrap();
         let c = b.config().unwrap();
         assert_eq!(c.drain_delay(), Duration::from_millis(500));
@@ -380,7 +387,7 @@ mod tests {
         assert_eq!(c.connection_grace(), Duration::ZERO);
         assert_eq!(
             OPTIONS.len(),
-            12,
+            13,
             "a new field needs its schema entry and a test"
         );
     }

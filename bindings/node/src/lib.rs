@@ -59,6 +59,8 @@ pub struct NativeOptions {
     pub force_at_off: Option<bool>,
     pub terminate_at: Option<u32>,
     pub terminate_at_off: Option<bool>,
+    /// The escalation's same-signal window; 0: off.
+    pub same_signal_window_ms: Option<f64>,
     pub forced_exit_code: Option<i32>,
     /// `"immediate"` or `"gradual"`.
     pub close_strategy: Option<String>,
@@ -146,6 +148,9 @@ fn builder(o: &NativeOptions) -> libshutdown::Builder {
         e.terminate_at = None;
     } else if let Some(n) = o.terminate_at {
         e.terminate_at = Some(n);
+    }
+    if let Some(v) = o.same_signal_window_ms {
+        e.same_signal_window = ms(v);
     }
     b = b.escalation(e);
     if let Some(c) = o.forced_exit_code {
@@ -841,6 +846,7 @@ mod tests {
             force_at_off: None,
             terminate_at: None,
             terminate_at_off: None,
+            same_signal_window_ms: None,
             forced_exit_code: None,
             close_strategy: None,
             signals: None,
@@ -864,6 +870,7 @@ mod tests {
         o.grace_period_off = Some(true);
         o.force_at_off = Some(true);
         o.terminate_at = Some(4);
+        o.same_signal_window_ms = Some(0.0);
         o.forced_exit_code = Some(9);
         o.close_strategy = Some("gradual".into());
         o.signals = Some(vec![15]);
@@ -875,6 +882,7 @@ mod tests {
         assert_eq!(c.grace_period(), None);
         assert_eq!(c.escalation().force_at, None);
         assert_eq!(c.escalation().terminate_at, Some(4));
+        assert_eq!(c.escalation().same_signal_window, Duration::ZERO);
         assert_eq!(c.forced_exit_code(), 9);
         assert_eq!(c.close_strategy(), CloseStrategy::Gradual);
         assert_eq!(c.signals(), &[15]);
@@ -889,5 +897,8 @@ mod tests {
         let mut o = options();
         o.force_at = Some(1);
         assert_eq!(validate_options(o).unwrap().field, "escalation");
+        let mut o = options();
+        o.same_signal_window_ms = Some(90_000_000.0);
+        assert_eq!(validate_options(o).unwrap().field, "same_signal_window");
     }
 }

@@ -27,6 +27,7 @@ function optionsOf(config) {
     grace_period_ms: 'gracePeriod',
     force_at: 'forceAt',
     terminate_at: 'terminateAt',
+    same_signal_window_ms: 'sameSignalWindow',
     forced_exit_code: 'forcedExitCode',
     close_strategy: 'closeStrategy',
   };

@@ -16,6 +16,9 @@ test.after(() => fs.rmSync(tmp, { recursive: true, force: true }));
 let files = 0;
 const tmpFile = (name) => path.join(tmp, `${files++}-${name}`);
 const readReport = (file) => JSON.parse(fs.readFileSync(file, 'utf8'));
+// A second press, not one delivered twice: the same signal again escalates only once
+// the default same-signal window (1 s) since the counted one has passed.
+const pastSameSignalWindow = () => new Promise((resolve) => setTimeout(resolve, 1100));
 
 test('in-flight requests complete with 200 after SIGTERM; clean drain exits 0', async () => {
   const log = tmpFile('requests.log');
@@ -151,6 +154,7 @@ test('a second SIGTERM forces: in-flight work is aborted and counted, exit code 
   await s.waitFor(/^holding a request/);
   s.kill('SIGTERM');
   await s.waitFor(/^event: quiescing/);
+  await pastSameSignalWindow();
   s.kill('SIGTERM');
   const { code } = await s.exit();
   assert.equal(code, 4, s.stderr);
@@ -170,8 +174,10 @@ test('a third signal ends the process at once with the forced exit code', async 
   await s.waitFor(/^holding a request/);
   s.kill('SIGINT');
   await s.waitFor(/^event: quiescing/);
+  await pastSameSignalWindow();
   s.kill('SIGINT');
   await s.waitFor(/^hook: stuck hangs/);
+  await pastSameSignalWindow();
   s.kill('SIGINT');
   const { code } = await s.exit();
   assert.equal(code, 5);
