@@ -67,6 +67,7 @@ pub struct Config {
     pub(crate) close_strategy: CloseStrategy,
     pub(crate) signals: Vec<i32>,
     pub(crate) connection_grace: Duration,
+    pub(crate) long_lived: Vec<(String, crate::LongLived)>,
 }
 
 impl Config {
@@ -114,6 +115,10 @@ impl Config {
     /// before it is dismissed.
     pub fn connection_grace(&self) -> Duration {
         self.connection_grace
+    }
+    /// The long-lived kinds and their policies, in registration order.
+    pub fn long_lived(&self) -> &[(String, crate::LongLived)] {
+        &self.long_lived
     }
 }
 
@@ -179,6 +184,7 @@ impl Default for Builder {
                 close_strategy: CloseStrategy::Immediate,
                 signals: vec![signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT],
                 connection_grace: DEFAULT_CONNECTION_GRACE,
+                long_lived: Vec::new(),
             },
             manual_clock: false,
         }
@@ -271,6 +277,16 @@ impl Builder {
         self
     }
 
+    /// Gives a kind of long-lived work (`"websocket"`, `"sse"`) a drain policy: when the
+    /// app is told to end it and how long it may take (see [`LongLived`](crate::LongLived)).
+    /// The kind is interned by [`build`](Self::build); take its guards with
+    /// [`Shutdown::guard_of`](crate::Shutdown::guard_of) or
+    /// [`Request::upgrade`](crate::Request::upgrade).
+    pub fn long_lived(mut self, kind: &str, policy: crate::LongLived) -> Self {
+        self.config.long_lived.push((kind.to_string(), policy));
+        self
+    }
+
     /// Run on a virtual clock moved only by [`Shutdown::advance`](crate::Shutdown::advance):
     /// for simulations and tests. Hooks then run inline, and no driver is needed.
     pub fn manual_clock(mut self) -> Self {
@@ -286,6 +302,7 @@ impl Builder {
         check_timeout("drain_timeout", c.drain_timeout, false)?;
         check_timeout("close_timeout", c.close_timeout, false)?;
         check_timeout("connection_grace", c.connection_grace, true)?;
+        crate::long_lived::validate(&c.long_lived)?;
         if let Some(n) = c.announce_probes {
             if n == 0 {
                 return Err(ConfigError::new("announce_probes", "must be at least 1"));

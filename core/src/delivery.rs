@@ -9,23 +9,21 @@
 //! Closing is never overtaken by another thread's Done.
 
 use std::collections::VecDeque;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Mutex, MutexGuard};
 
-use crate::connection::ConnectionId;
+use std::time::Duration;
+
+use crate::event::Event;
 use crate::machine::HookId;
-use crate::report::Milestone;
 
-pub(crate) type MilestoneCallback = Arc<dyn Fn(Milestone) + Send + Sync>;
-pub(crate) type DismissCallback = Arc<dyn Fn(&[ConnectionId]) + Send + Sync>;
+pub(crate) use crate::event::EventCallback;
 
 /// One step for the host.
 pub(crate) enum Delivery {
-    /// Call these callbacks (the ones registered when the milestone was reached).
-    Milestone(Milestone, Vec<MilestoneCallback>),
+    /// Call these callbacks (the ones registered when it happened) with this event.
+    Event(Duration, Event, Vec<EventCallback>),
     /// Call this hook, if the machine still says it is due.
     StartHook(HookId),
-    /// Tell these callbacks which connections were dismissed.
-    Dismissed(Vec<ConnectionId>, Vec<DismissCallback>),
 }
 
 #[derive(Default)]

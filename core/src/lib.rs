@@ -126,9 +126,12 @@ mod delivery;
 pub mod driver;
 #[cfg(not(feature = "loom"))]
 mod driver;
+mod event;
 mod hooks;
 mod kinds;
+mod long_lived;
 pub mod machine;
+mod options;
 mod report;
 mod shutdown;
 mod signals;
@@ -138,9 +141,12 @@ pub use config::{
     DEFAULT_CONNECTION_GRACE, MAX_TIMEOUT,
 };
 pub use connection::{Connection, ConnectionId, Request, CONNECTION_KIND};
+pub use event::Event;
 pub use hooks::{BoxError, HookDone, HookOptions, HookResult};
 pub use kinds::{Kind, KindError, MAX_KINDS};
+pub use long_lived::LongLived;
 pub use machine::{HookError, Phase};
+pub use options::{option_spec, OptionKind, OptionSpec, OptionValue, OPTIONS};
 pub use report::{
     signal_name, ForceCause, HookOutcome, HookReport, InFlight, Milestone, Reason, Report,
     Transition,

@@ -28,6 +28,7 @@ use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use crate::config::Config;
+use crate::long_lived::Streams;
 use crate::report::{
     ForceCause, HookOutcome, HookReport, InFlight, Milestone, Reason, Report, Transition,
 };
@@ -90,6 +91,15 @@ pub enum Action {
     /// The connection deadline passed ([`Machine::set_connection_deadline`]): dismiss
     /// the idle connections that are due.
     DismissIdle,
+    /// Tell the app to end its long-lived work of this kind (its policy's milestone).
+    StreamsEnding(String),
+    /// The grace of this long-lived kind ran out: this many of its guards were still
+    /// held, now counted as aborted; the host cuts them.
+    StreamsCut(String, u64),
+    /// Hook `id` is being called now (after [`Machine::hook_started`] said it is due).
+    HookCalled(HookId),
+    /// Hook `id` reached its outcome ([`Machine::hook_outcome`]).
+    HookEnded(HookId),
 }
 
 #[derive(Debug, Clone)]
@@ -166,6 +176,7 @@ pub struct Machine {
     drain_deadline: Option<Instant>,
     close_deadline: Option<Instant>,
     connection_deadline: Option<Instant>,
+    streams: Streams,
     hooks: Vec<HookSlot>,
     forced: Option<ForceCause>,
     in_flight_at_trigger: u64,
@@ -197,6 +208,7 @@ impl Machine {
             drain_deadline: None,
             close_deadline: None,
             connection_deadline: None,
+            streams: Streams::new(&config.long_lived),
             hooks: Vec::new(),
             forced: None,
             in_flight_at_trigger: 0,
@@ -319,14 +331,31 @@ impl Machine {
         if self.phase == Phase::Done {
             return false;
         }
+        self.count_aborted(count, kind);
+        true
+    }
+
+    fn count_aborted(&mut self, count: u64, kind: Option<&str>) {
         // Saturating: a host's count is not trusted to stay in range (the C fuzzer
         // passed u64::MAX twice).
         self.aborted.total = self.aborted.total.saturating_add(count);
-        if let Some(k) = kind {
+        if let Some(k) = kind.filter(|_| count > 0) {
             let n = self.aborted.by_kind.entry(k.to_string()).or_default();
             *n = n.saturating_add(count);
         }
-        true
+    }
+
+    /// The name of a hook.
+    pub fn hook_name(&self, id: HookId) -> Option<&str> {
+        self.hooks.get(id).map(|h| h.name.as_str())
+    }
+
+    /// The name and outcome of a hook that has ended.
+    pub fn hook_outcome(&self, id: HookId) -> Option<(&str, &HookOutcome)> {
+        match &self.hooks.get(id)?.state {
+            HookState::Finished { outcome, .. } => Some((&self.hooks[id].name, outcome)),
+            _ => None,
+        }
     }
 
     /// When the next idle connection falls due for dismissal (the host's connection
@@ -367,6 +396,7 @@ impl Machine {
             started: now,
             deadline: (now + slot.timeout).min(close_deadline),
         };
+        self.actions.push_back(Action::HookCalled(id));
         true
     }
 
@@ -387,6 +417,7 @@ impl Machine {
             outcome,
             duration: now.saturating_duration_since(started),
         };
+        self.actions.push_back(Action::HookEnded(id));
         self.advance_hooks(now);
     }
 
@@ -405,6 +436,7 @@ impl Machine {
             self.drain_deadline,
             self.close_deadline,
             self.connection_deadline,
+            self.streams.poll_timeout(),
             hook_deadline,
         ]
         .into_iter()
@@ -414,6 +446,14 @@ impl Machine {
 
     /// Applies every deadline that has passed at `now`.
     pub fn handle_timeout(&mut self, now: Instant, in_flight: impl FnOnce() -> InFlight) {
+        // Asked at most once, for the stream cuts and the drain cut of this instant.
+        let mut source = Some(in_flight);
+        let mut cached: Option<InFlight> = None;
+        let mut snap = || {
+            cached
+                .get_or_insert_with(|| source.take().map(|f| f()).unwrap_or_default())
+                .clone()
+        };
         if self.announce_deadline.is_some_and(|d| now >= d) {
             self.enter_quiescing(now);
         }
@@ -421,16 +461,23 @@ impl Machine {
             self.connection_deadline = None;
             self.actions.push_back(Action::DismissIdle);
         }
+        if self.phase == Phase::Draining {
+            for (name, n) in self.streams.due(now, &mut snap) {
+                log::warn!("shutdown: long-lived {name:?}: grace over, {n} cut");
+                self.count_aborted(n, Some(&name));
+                self.actions.push_back(Action::StreamsCut(name, n));
+            }
+        }
         if self.drain_deadline.is_some_and(|d| now >= d) {
             log::warn!("shutdown: drain deadline passed");
-            self.cut_drain(now, ForceCause::DrainTimeout, in_flight());
+            self.cut_drain(now, ForceCause::DrainTimeout, snap());
             return;
         }
         if self.phase != Phase::Closing {
             return;
         }
         let budget_gone = self.close_deadline.is_some_and(|d| now >= d);
-        for slot in &mut self.hooks {
+        for (id, slot) in self.hooks.iter_mut().enumerate() {
             if let HookState::Running { started, deadline } = slot.state {
                 if budget_gone || now >= deadline {
                     log::warn!("shutdown: hook {:?} timed out", slot.name);
@@ -438,6 +485,7 @@ impl Machine {
                         outcome: HookOutcome::TimedOut,
                         duration: now.saturating_duration_since(started),
                     };
+                    self.actions.push_back(Action::HookEnded(id));
                 }
             }
         }
@@ -458,6 +506,9 @@ impl Machine {
         let at = now.saturating_duration_since(self.triggered_at.unwrap_or(now));
         self.timeline.push(Transition { milestone: m, at });
         self.actions.push_back(Action::Milestone(m));
+        for name in self.streams.reached(m, now) {
+            self.actions.push_back(Action::StreamsEnding(name));
+        }
     }
 
     fn enter_draining(&mut self, now: Instant) {
@@ -491,6 +542,8 @@ impl Machine {
     fn abort_drain(&mut self, now: Instant, cause: ForceCause, in_flight: InFlight) {
         self.enter_quiescing(now);
         self.forced.get_or_insert(cause);
+        // Streams counted at their own cut are not counted twice.
+        let in_flight = self.streams.uncounted(in_flight);
         // Added, not replaced: work the host already reported cut stays counted.
         self.aborted.total = self.aborted.total.saturating_add(in_flight.total);
         for (k, n) in in_flight.by_kind {
@@ -510,6 +563,7 @@ impl Machine {
         self.phase = Phase::Closing;
         self.drain_deadline = None;
         self.connection_deadline = None;
+        self.streams.end();
         self.reach(now, Milestone::Closing);
     }
 
@@ -547,12 +601,13 @@ impl Machine {
 
     /// Hooks never called (pending, or due but not yet called) end as skipped.
     fn skip_pending_hooks(&mut self) {
-        for slot in &mut self.hooks {
+        for (id, slot) in self.hooks.iter_mut().enumerate() {
             if matches!(slot.state, HookState::Pending | HookState::Starting) {
                 slot.state = HookState::Finished {
                     outcome: HookOutcome::Skipped,
                     duration: Duration::ZERO,
                 };
+                self.actions.push_back(Action::HookEnded(id));
             }
         }
     }
@@ -566,12 +621,13 @@ impl Machine {
     }
 
     fn end_running_hooks(&mut self, now: Instant, outcome: HookOutcome) {
-        for slot in &mut self.hooks {
+        for (id, slot) in self.hooks.iter_mut().enumerate() {
             if let HookState::Running { started, .. } = slot.state {
                 slot.state = HookState::Finished {
                     outcome: outcome.clone(),
                     duration: now.saturating_duration_since(started),
                 };
+                self.actions.push_back(Action::HookEnded(id));
             }
         }
     }

@@ -90,6 +90,17 @@ pub enum Milestone {
 }
 
 impl Milestone {
+    /// The milestone's stable code, the same in every language: 1 draining,
+    /// 2 quiescing, 3 closing, 4 done (see [`Event::code`](crate::Event::code)).
+    pub fn code(self) -> u32 {
+        match self {
+            Milestone::Draining => 1,
+            Milestone::Quiescing => 2,
+            Milestone::Closing => 3,
+            Milestone::Done => 4,
+        }
+    }
+
     /// The lowercase name used in traces and JSON.
     pub fn as_str(self) -> &'static str {
         match self {

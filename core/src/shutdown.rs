@@ -7,14 +7,15 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use event_listener::Event;
+use event_listener::Event as Notifier;
 
 use crate::admission::{self, Close, DrainSink, RawGuard};
 use crate::clock::Clock;
 use crate::config::{Builder, CloseStrategy, Config, ConfigError};
 use crate::connection::{Connection, Outcome, Table, CONNECTION_KIND};
-use crate::delivery::{Deliveries, Delivery, DismissCallback, MilestoneCallback};
+use crate::delivery::{Deliveries, Delivery, EventCallback};
 use crate::driver::role::{step_wakes_driver, Role};
+use crate::event::Event;
 use crate::hooks::{self, BoxFuture, HookBody, HookDone, HookOptions, HookResult};
 use crate::kinds::{Kind, KindError, Kinds};
 use crate::machine::{Action, HookError, HookId, Machine, Phase};
@@ -31,8 +32,8 @@ pub type StopDriver = Box<dyn Fn() + Send + Sync>;
 pub(crate) struct State {
     pub(crate) machine: Machine,
     hooks: Vec<Option<HookBody>>,
-    callbacks: Vec<MilestoneCallback>,
-    dismiss_callbacks: Vec<DismissCallback>,
+    /// The event stream's callbacks.
+    callbacks: Vec<EventCallback>,
     /// Async hooks waiting for the async driver to poll them.
     pub(crate) async_hooks: Vec<(HookId, BoxFuture)>,
 }
@@ -49,9 +50,9 @@ pub(crate) struct Inner {
     pub(crate) connections: Table,
     state: Mutex<State>,
     /// Notified on every status change (phase, admission, cancellation).
-    pub(crate) changed: Event,
+    pub(crate) changed: Notifier,
     /// Wakes the driver: new deadline, drained, queued async hook.
-    pub(crate) wake: Event,
+    pub(crate) wake: Notifier,
     pub(crate) drained_pending: AtomicBool,
     /// Milestone callbacks and hook calls, in the machine's order.
     deliveries: Deliveries,
@@ -61,6 +62,9 @@ pub(crate) struct Inner {
     pub(crate) retired: AtomicBool,
     /// The latest engine-started driver thread, joined by `retire_engine_driver`.
     pub(crate) engine_thread: Mutex<Option<JoinHandle<()>>>,
+    /// Long-lived kinds told to end (bit per kind), and those cut.
+    ending: AtomicU64,
+    cut: AtomicU64,
     announce_start: AtomicU64,
     announce_end: AtomicU64,
     advice_seq: AtomicU64,
@@ -109,6 +113,17 @@ impl DrainSink for Inner {
 #[derive(Clone)]
 pub struct Shutdown {
     handle: admission::Handle<Inner>,
+}
+
+impl std::fmt::Debug for Shutdown {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shutdown")
+            .field("phase", &self.phase())
+            .field("accepting", &self.is_accepting())
+            .field("in_flight", &self.in_flight())
+            .field("connections", &self.connections())
+            .finish()
+    }
 }
 
 /// Proof that one unit of work is in flight; the drain waits for it. Released on drop.
@@ -236,21 +251,26 @@ impl Builder {
                 machine,
                 hooks: Vec::new(),
                 callbacks: Vec::new(),
-                dismiss_callbacks: Vec::new(),
                 async_hooks: Vec::new(),
             }),
-            changed: Event::new(),
-            wake: Event::new(),
+            changed: Notifier::new(),
+            wake: Notifier::new(),
             drained_pending: AtomicBool::new(false),
             deliveries: Deliveries::default(),
             role: Role::new(),
             retired: AtomicBool::new(false),
             engine_thread: Mutex::new(None),
+            ending: AtomicU64::new(0),
+            cut: AtomicU64::new(0),
             announce_start: AtomicU64::new(0),
             announce_end: AtomicU64::new(0),
             advice_seq: AtomicU64::new(0),
             config,
         };
+        for (name, _) in &inner.config.long_lived {
+            // Validated: a name and room for every kind.
+            let _ = inner.kinds.intern(name);
+        }
         Ok(Shutdown {
             handle: admission::Handle::new(inner),
         })
@@ -321,7 +341,8 @@ impl Shutdown {
     // ----- connections --------------------------------------------------------------
 
     /// Registers a connection the host just accepted (see [`Connection`]). Once the
-    /// drain is over it comes back already dismissed: close it.
+    /// drain is over it comes back already dismissed (the dismissal callbacks are not
+    /// called for it): close it.
     pub fn connection(&self) -> Connection {
         let now = self.inner().clock.now();
         let (shared, out) = self.inner().connections.open(now);
@@ -340,7 +361,42 @@ impl Shutdown {
     /// a host that keeps its connections in a map closes those that are idle, and calls
     /// [`Connection::reading`] on those where a request is arriving. `f` must not block.
     pub fn on_dismissed(&self, f: impl Fn(&[crate::ConnectionId]) + Send + Sync + 'static) {
-        self.lock().dismiss_callbacks.push(Arc::new(f));
+        self.on_event(move |_, e| {
+            if let Event::Dismissed(ids) = e {
+                f(ids)
+            }
+        });
+    }
+
+    // ----- long-lived work ----------------------------------------------------------
+
+    /// Whether the app was told to end its long-lived work of `kind` (its
+    /// [`LongLived`](crate::LongLived) policy's milestone was reached).
+    pub fn is_ending(&self, kind: Kind) -> bool {
+        self.inner().ending.load(Ordering::Acquire) & kind_bit(kind) != 0
+    }
+
+    /// Whether the grace of long-lived `kind` ran out: what is left of it is cut.
+    pub fn is_cut(&self, kind: Kind) -> bool {
+        self.inner().cut.load(Ordering::Acquire) & kind_bit(kind) != 0
+    }
+
+    /// Resolves once the app is told to end its long-lived work of `kind` (or the
+    /// drain is over, for a kind with no policy); a stream's task selects on it.
+    pub fn ending(&self, kind: Kind) -> impl Future<Output = ()> + Send + 'static {
+        let sd = self.clone();
+        async move {
+            loop {
+                if sd.is_ending(kind) || sd.status_reached(reached_closing) {
+                    return;
+                }
+                let listener = sd.inner().changed.listen();
+                if sd.is_ending(kind) || sd.status_reached(reached_closing) {
+                    return;
+                }
+                listener.await;
+            }
+        }
     }
 
     /// A guard for a request on a connection after admission closed, while the
@@ -360,10 +416,7 @@ impl Shutdown {
         }
         if !out.dismissed.is_empty() {
             let st = self.lock();
-            self.inner().deliveries.push(Delivery::Dismissed(
-                out.dismissed,
-                st.dismiss_callbacks.clone(),
-            ));
+            self.emit(&st, Event::Dismissed(out.dismissed));
             drop(st);
             self.deliver();
         }
@@ -533,6 +586,18 @@ impl Shutdown {
     /// milestones are delivered one at a time, never nested, even when `f` itself
     /// moves the shutdown on. `f` must not block.
     pub fn on_milestone(&self, f: impl Fn(Milestone) + Send + Sync + 'static) {
+        self.on_event(move |_, e| {
+            if let Event::Milestone(m) = e {
+                f(*m)
+            }
+        });
+    }
+
+    /// Calls `f` with every [`Event`] from now on, with the engine's time since it was
+    /// built (on its clock), once each and in the machine's order, under the same rules
+    /// as [`on_milestone`](Self::on_milestone): on the thread that caused it, never
+    /// nested, and `f` must not block.
+    pub fn on_event(&self, f: impl Fn(Duration, &Event) + Send + Sync + 'static) {
         self.lock().callbacks.push(Arc::new(f));
     }
 
@@ -661,9 +726,10 @@ impl Shutdown {
                         | (old & PHASE_MASK).max(bits & PHASE_MASK)
                         | (bits & !PHASE_MASK);
                     inner.status.store(new, Ordering::Release);
-                    inner
-                        .deliveries
-                        .push(Delivery::Milestone(m, st.callbacks.clone()));
+                    if new & CANCELLED != 0 && old & CANCELLED == 0 {
+                        self.emit(st, Event::Cancelled);
+                    }
+                    self.emit(st, Event::Milestone(m));
                     fx.reached_done |= m == Milestone::Done;
                     fx.status_changed = true;
                     if m == Milestone::Closing {
@@ -693,11 +759,41 @@ impl Shutdown {
                 }
                 Action::Cancel => {
                     self.handle.end_drain();
-                    inner.status.fetch_or(CANCELLED, Ordering::AcqRel);
+                    let old = inner.status.fetch_or(CANCELLED, Ordering::AcqRel);
+                    if old & CANCELLED == 0 {
+                        self.emit(st, Event::Cancelled);
+                    }
                     fx.status_changed = true;
                 }
                 Action::StartHook(id) => inner.deliveries.push(Delivery::StartHook(id)),
-                Action::Terminate => {}
+                Action::Terminate => self.emit(st, Event::Terminate),
+                Action::StreamsEnding(name) => {
+                    if let Some(kind) = self.mark_kind(&inner.ending, &name) {
+                        self.emit(st, Event::StreamsEnding(kind));
+                        fx.status_changed = true;
+                    }
+                }
+                Action::StreamsCut(name, count) => {
+                    if let Some(kind) = self.mark_kind(&inner.cut, &name) {
+                        self.emit(st, Event::StreamsCut { kind, count });
+                        fx.status_changed = true;
+                    }
+                }
+                Action::HookCalled(id) => {
+                    if let Some(name) = st.machine.hook_name(id) {
+                        let name = name.to_string();
+                        self.emit(st, Event::HookStarted { name });
+                    }
+                }
+                Action::HookEnded(id) => {
+                    if let Some((name, outcome)) = st.machine.hook_outcome(id) {
+                        let event = Event::HookFinished {
+                            name: name.to_string(),
+                            outcome: outcome.clone(),
+                        };
+                        self.emit(st, event);
+                    }
+                }
             }
         }
         if fx.status_changed {
@@ -705,16 +801,33 @@ impl Shutdown {
         }
     }
 
+    /// Queues an event for the callbacks, in the machine's order (call with the
+    /// machine's lock held).
+    fn emit(&self, st: &State, event: Event) {
+        if st.callbacks.is_empty() {
+            return;
+        }
+        let clock = &self.inner().clock;
+        let at = clock.since_epoch(clock.now());
+        self.inner()
+            .deliveries
+            .push(Delivery::Event(at, event, st.callbacks.clone()));
+    }
+
     /// A connection-table step taken under the machine's lock: its dismissals are
     /// queued in the machine's order, its released reserve dropped after the lock.
     fn queue_table(&self, st: &State, out: Outcome, fx: &mut Effects) {
         if !out.dismissed.is_empty() {
-            self.inner().deliveries.push(Delivery::Dismissed(
-                out.dismissed,
-                st.dismiss_callbacks.clone(),
-            ));
+            self.emit(st, Event::Dismissed(out.dismissed));
         }
         fx.released.extend(out.released);
+    }
+
+    /// Marks a long-lived kind in `word` and returns it.
+    fn mark_kind(&self, word: &AtomicU64, name: &str) -> Option<Kind> {
+        let kind = self.inner().kinds.intern(name).ok()?;
+        word.fetch_or(kind_bit(kind), Ordering::AcqRel);
+        Some(kind)
     }
 
     /// Where `should_close` reads the announce window from, lock-free.
@@ -731,26 +844,16 @@ impl Shutdown {
     /// `delivery`), user code outside the lock.
     fn deliver(&self) {
         self.inner().deliveries.deliver_all(|step| match step {
-            Delivery::Milestone(m, callbacks) => {
+            Delivery::Event(at, event, callbacks) => {
                 for cb in callbacks {
+                    let event = &event;
                     if let Err(p) =
-                        std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || cb(m)))
+                        std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
+                            cb(at, event)
+                        }))
                     {
                         log::error!(
-                            "shutdown: milestone callback panicked: {}",
-                            hooks::panic_message(&*p)
-                        );
-                    }
-                }
-            }
-            Delivery::Dismissed(ids, callbacks) => {
-                for cb in callbacks {
-                    let ids = &ids;
-                    if let Err(p) =
-                        std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || cb(ids)))
-                    {
-                        log::error!(
-                            "shutdown: dismissal callback panicked: {}",
+                            "shutdown: event callback panicked: {}",
                             hooks::panic_message(&*p)
                         );
                     }
@@ -865,6 +968,10 @@ pub(crate) fn reached_done(s: u8) -> bool {
 }
 pub(crate) fn reached_cancelled(s: u8) -> bool {
     s & CANCELLED != 0
+}
+
+fn kind_bit(kind: Kind) -> u64 {
+    1u64 << (kind.0 as u32 % 64)
 }
 
 fn splitmix64(mut x: u64) -> u64 {

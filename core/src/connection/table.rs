@@ -136,7 +136,11 @@ impl Table {
                 st.due.push_back((due, 0, shared.clone()));
                 out.next_due = Some(due);
             }
-            Boundary::Over => dismiss(&shared, &mut out),
+            // Dismissed before the host knows its id: it sees that on the connection
+            // itself, not through the callbacks.
+            Boundary::Over => {
+                shared.flags.fetch_or(DISMISSED, Ordering::AcqRel);
+            }
         }
         (shared, out)
     }

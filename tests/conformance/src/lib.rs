@@ -50,6 +50,20 @@ pub struct ScenarioConfig {
     pub forced_exit_code: Option<i32>,
     /// `"immediate"` or `"gradual"`.
     pub close_strategy: Option<String>,
+    pub connection_grace_ms: Option<u64>,
+    /// Long-lived kinds and their policies, in this order.
+    #[serde(default)]
+    pub long_lived: Vec<LongLivedSpec>,
+}
+
+/// A long-lived kind's drain policy.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LongLivedSpec {
+    pub kind: String,
+    /// `"draining"` or `"quiescing"` (default).
+    pub notify_at: Option<String>,
+    pub grace_ms: u64,
 }
 
 fn some_or_null<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
@@ -120,6 +134,31 @@ pub enum Op {
         /// `true`: ok; `false`: fails with `"<name> failed"`.
         ok: bool,
     },
+    /// Register an accepted connection `conn`.
+    Connect { conn: String },
+    /// A request has begun to arrive on `conn`.
+    Reading { conn: String },
+    /// A request head arrived on `conn`: its request `id`; `admitted` is the expected
+    /// answer (a refused request is not kept).
+    Request {
+        conn: String,
+        id: String,
+        kind: Option<String>,
+        #[serde(default = "yes")]
+        admitted: bool,
+    },
+    /// Ask request `id` whether its response keeps the connection open.
+    KeepAlive { id: String, expect: bool },
+    /// The response of request `id` was sent; `keep_open` is the expected answer.
+    Finish { id: String, keep_open: Option<bool> },
+    /// Request `id` upgrades its connection; the long-lived guard is kept as `guard`.
+    Upgrade {
+        id: String,
+        guard: String,
+        kind: Option<String>,
+    },
+    /// The host closed connection `conn`.
+    Disconnect { conn: String },
     /// Check the engine's observable state; absent fields are not checked.
     Expect(StateExpect),
 }
@@ -146,6 +185,8 @@ pub struct StateExpect {
     pub should_close: Option<bool>,
     pub cancelled: Option<bool>,
     pub in_flight: Option<u64>,
+    /// The connections dismissed so far, in the order the dismissal callback said.
+    pub dismissed: Option<Vec<String>>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -199,6 +240,48 @@ pub trait Engine {
     fn trace(&mut self) -> Vec<TraceEntry>;
     /// The final report as JSON, once Done.
     fn report(&mut self) -> Option<Value>;
+
+    // Connections (the `connect` .. `disconnect` steps). A binding that has no
+    // connection API yet lists its language in those scenarios' `skip`.
+
+    /// Registers connection `conn`.
+    fn connect(&mut self, conn: &str) {
+        unsupported(conn)
+    }
+    /// A request is arriving on `conn`.
+    fn reading(&mut self, conn: &str) {
+        unsupported(conn)
+    }
+    /// A request on `conn`, kept under `id` when admitted; returns whether it was.
+    fn request(&mut self, conn: &str, id: &str, kind: Option<&str>) -> bool {
+        let _ = (id, kind);
+        unsupported(conn)
+    }
+    /// The keep-alive answer of request `id`.
+    fn keep_alive(&mut self, id: &str) -> bool {
+        unsupported(id)
+    }
+    /// Finishes request `id`; returns whether the connection stays open.
+    fn finish(&mut self, id: &str) -> bool {
+        unsupported(id)
+    }
+    /// Upgrades request `id`; the long-lived guard is kept as guard `guard`.
+    fn upgrade(&mut self, id: &str, guard: &str, kind: Option<&str>) {
+        let _ = (guard, kind);
+        unsupported(id)
+    }
+    /// Closes connection `conn`.
+    fn disconnect(&mut self, conn: &str) {
+        unsupported(conn)
+    }
+    /// The connections dismissed so far, in callback order.
+    fn dismissed(&mut self) -> Vec<String> {
+        unsupported("dismissed")
+    }
+}
+
+fn unsupported(what: &str) -> ! {
+    panic!("this binding's runner has no connection steps ({what}): list it in the scenario's skip")
 }
 
 /// A language binding that can build engines.
@@ -287,7 +370,52 @@ pub fn run(scenario: &Scenario, target: &dyn Target) -> Result<Outcome, String> 
             Op::Trigger { reason } => engine.trigger(reason),
             Op::Probe => engine.readiness_probed(),
             Op::FinishHook { name, ok } => engine.finish_hook(name, *ok),
+            Op::Connect { conn } => engine.connect(conn),
+            Op::Reading { conn } => engine.reading(conn),
+            Op::Request {
+                conn,
+                id,
+                kind,
+                admitted,
+            } => {
+                let got = engine.request(conn, id, kind.as_deref());
+                if got != *admitted {
+                    let _ = writeln!(
+                        failures,
+                        "step {i} at {now} ms: request {id} on {conn}: admitted {got}, expected {admitted}"
+                    );
+                }
+            }
+            Op::KeepAlive { id, expect } => {
+                let got = engine.keep_alive(id);
+                if got != *expect {
+                    let _ = writeln!(
+                        failures,
+                        "step {i} at {now} ms: keep_alive of {id} is {got}, expected {expect}"
+                    );
+                }
+            }
+            Op::Finish { id, keep_open } => {
+                let got = engine.finish(id);
+                if keep_open.is_some_and(|w| w != got) {
+                    let _ = writeln!(
+                        failures,
+                        "step {i} at {now} ms: finish of {id} keeps it open: {got}, expected {keep_open:?}"
+                    );
+                }
+            }
+            Op::Upgrade { id, guard, kind } => engine.upgrade(id, guard, kind.as_deref()),
+            Op::Disconnect { conn } => engine.disconnect(conn),
             Op::Expect(want) => {
+                if let Some(w) = &want.dismissed {
+                    let got = engine.dismissed();
+                    if &got != w {
+                        let _ = writeln!(
+                            failures,
+                            "step {i} at {now} ms: dismissed {got:?}, expected {w:?}"
+                        );
+                    }
+                }
                 let got = engine.state();
                 let mut check = |field: &str, want: Option<String>, got: String| {
                     if let Some(w) = want {

@@ -4,7 +4,10 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use libshutdown::{CloseStrategy, Escalation, Guard, HookDone, HookOptions, Reason, Shutdown};
+use libshutdown::{
+    CloseStrategy, Connection, ConnectionId, Escalation, Guard, HookDone, HookOptions, LongLived,
+    Milestone, Reason, Request, Shutdown,
+};
 use libshutdown_conformance::{
     run_all, Engine, HookBehavior, ReasonSpec, Scenario, State, Target, TraceEntry,
 };
@@ -15,6 +18,11 @@ type Pending = Arc<Mutex<BTreeMap<String, HookDone>>>;
 struct RustEngine {
     sd: Shutdown,
     guards: BTreeMap<String, Guard>,
+    conns: BTreeMap<String, Connection>,
+    requests: BTreeMap<String, Request>,
+    /// Scenario names of the connections, by the engine's id.
+    names: Arc<Mutex<BTreeMap<ConnectionId, String>>>,
+    dismissed: Arc<Mutex<Vec<String>>>,
     trace: Arc<Mutex<Vec<TraceEntry>>>,
     manual: Pending,
     /// Hooks that never finish: kept so their completion is never dropped.
@@ -22,6 +30,16 @@ struct RustEngine {
 }
 
 struct Rust;
+
+/// A milestone by name, for policies that name one the core must refuse.
+fn milestone(name: &str) -> Milestone {
+    match name {
+        "draining" => Milestone::Draining,
+        "quiescing" => Milestone::Quiescing,
+        "closing" => Milestone::Closing,
+        _ => Milestone::Done,
+    }
+}
 
 fn ms(v: u64) -> Duration {
     Duration::from_millis(v)
@@ -69,7 +87,28 @@ impl Target for Rust {
             Some("gradual") => b = b.close_strategy(CloseStrategy::Gradual),
             Some(other) => return Err(format!("close_strategy: unknown {other}")),
         }
+        if let Some(v) = c.connection_grace_ms {
+            b = b.connection_grace(ms(v));
+        }
+        for l in &c.long_lived {
+            let mut p = LongLived::new(ms(l.grace_ms));
+            match l.notify_at.as_deref() {
+                None | Some("quiescing") => {}
+                Some("draining") => p = p.notify_at(Milestone::Draining),
+                Some(other) => p = p.notify_at(milestone(other)),
+            }
+            b = b.long_lived(&l.kind, p);
+        }
         let sd = b.build().map_err(|e| e.to_string())?;
+        let names: Arc<Mutex<BTreeMap<ConnectionId, String>>> = Default::default();
+        let dismissed: Arc<Mutex<Vec<String>>> = Default::default();
+        let (n, d) = (names.clone(), dismissed.clone());
+        sd.on_dismissed(move |ids| {
+            let names = n.lock().unwrap();
+            d.lock()
+                .unwrap()
+                .extend(ids.iter().map(|id| names[id].clone()));
+        });
 
         let trace = Arc::new(Mutex::new(Vec::new()));
         let (t, clock) = (trace.clone(), sd.clone());
@@ -111,6 +150,10 @@ impl Target for Rust {
         Ok(Box::new(RustEngine {
             sd,
             guards: BTreeMap::new(),
+            conns: BTreeMap::new(),
+            requests: BTreeMap::new(),
+            names,
+            dismissed,
             trace,
             manual,
             _hung: hung,
@@ -194,6 +237,54 @@ impl Engine for RustEngine {
         self.sd
             .report()
             .map(|r| serde_json::from_str(&r.to_json()).unwrap())
+    }
+
+    fn connect(&mut self, conn: &str) {
+        let c = self.sd.connection();
+        self.names.lock().unwrap().insert(c.id(), conn.to_string());
+        // A connection accepted once the drain is over comes back dismissed.
+        if c.is_dismissed() {
+            self.dismissed.lock().unwrap().push(conn.to_string());
+        }
+        self.conns.insert(conn.to_string(), c);
+    }
+
+    fn reading(&mut self, conn: &str) {
+        self.conns[conn].reading();
+    }
+
+    fn request(&mut self, conn: &str, id: &str, kind: Option<&str>) -> bool {
+        let c = &self.conns[conn];
+        let r = match kind {
+            Some(k) => c.request_of(self.sd.kind(k).unwrap()),
+            None => c.request(),
+        };
+        r.map(|r| self.requests.insert(id.to_string(), r)).is_some()
+    }
+
+    fn keep_alive(&mut self, id: &str) -> bool {
+        self.requests
+            .get_mut(id)
+            .expect("a live request")
+            .keep_alive()
+    }
+
+    fn finish(&mut self, id: &str) -> bool {
+        self.requests.remove(id).expect("a live request").finish()
+    }
+
+    fn upgrade(&mut self, id: &str, guard: &str, kind: Option<&str>) {
+        let kind = kind.map(|k| self.sd.kind(k).unwrap());
+        let r = self.requests.remove(id).expect("a live request");
+        self.guards.insert(guard.to_string(), r.upgrade(kind));
+    }
+
+    fn disconnect(&mut self, conn: &str) {
+        drop(self.conns.remove(conn).expect("an open connection"));
+    }
+
+    fn dismissed(&mut self) -> Vec<String> {
+        self.dismissed.lock().unwrap().clone()
     }
 }
 
