@@ -130,12 +130,12 @@ function attach(sd, server, options) {
 
   function track(conn) {
     let id = -1;
-    let pending = false;
+    let dismissed = false;
     if (!h2) {
       id = open();
       if (id < 0) {
         id = -id;
-        pending = true;
+        dismissed = true; // accepted once the drain is over
       }
     }
     const st = new ConnectionState(conn, id, tlsServer && !(conn instanceof tls.TLSSocket));
@@ -147,7 +147,7 @@ function attach(sd, server, options) {
       if (over) conn.destroy();
       else if (quiescing) conn.close();
     }
-    if (pending) sd._drain(); // it may have come back dismissed
+    if (dismissed) destroyAtEnd(st);
     return st;
   }
 

@@ -351,14 +351,15 @@ impl Hot {
         self.shared.pending.load(Ordering::Acquire)
     }
 
-    /// Registers an accepted connection: its id, negated when events are pending (a
-    /// connection accepted once the drain is over comes back dismissed).
+    /// Registers an accepted connection: its id, negated when it came back dismissed
+    /// (accepted once the drain is over: the core tells no callback of it).
     #[inline]
     fn open(&self) -> f64 {
         let conn = self.sd.connection();
         let id = conn.id();
+        let dismissed = conn.is_dismissed();
         self.conns.borrow_mut().insert(id, conn);
-        if self.pending() {
+        if dismissed {
             -(id as f64)
         } else {
             id as f64
@@ -602,8 +603,8 @@ impl NativeShutdown {
     // The per-connection and per-request path: plain functions bound to the engine (see
     // `acquireFn`). Connection ids are the core's (`f64`, exact below 2^53).
 
-    /// `connOpen() -> id`: registers an accepted connection (`-id` when events are
-    /// pending: read them; the connection may have come back dismissed).
+    /// `connOpen() -> id`: registers an accepted connection (`-id`: it came back
+    /// dismissed, the drain is over: close it).
     #[napi(catch_unwind)]
     pub fn conn_open_fn<'env>(&self, env: &'env Env) -> napi::Result<Function<'env, (), f64>> {
         let hot = self.hot.clone();
