@@ -25,6 +25,12 @@ export interface ShutdownOptions {
   drainTimeout?: number;
   /** The budget of all cleanup hooks together (default 5000). */
   closeTimeout?: number;
+  /**
+   * Once admission has closed, how long a keep-alive connection must have been idle
+   * before attach() closes it, in ms (default 100): a client that reused it just
+   * before is served, not reset.
+   */
+  connectionGrace?: number;
   /** The orchestrator's budget (default 30000); the phase budgets must fit. null: no check. */
   gracePeriod?: number | null;
   /** The trigger number that forces the closing phase (default 2). null: never. */
