@@ -25,12 +25,26 @@ export interface ShutdownOptions {
   drainTimeout?: number;
   /** The budget of all cleanup hooks together (default 5000). */
   closeTimeout?: number;
+  /**
+   * Once admission has closed, how long a keep-alive connection must have been idle
+   * before attach() closes it, in ms (default 100): a client that reused it just
+   * before is served, not reset.
+   */
+  connectionGrace?: number;
   /** The orchestrator's budget (default 30000); the phase budgets must fit. null: no check. */
   gracePeriod?: number | null;
   /** The trigger number that forces the closing phase (default 2). null: never. */
   forceAt?: number | null;
   /** The trigger number that ends the process at once (default 3). null: never. */
   terminateAt?: number | null;
+  /**
+   * The same signal again less than this long after the previous counted one is the
+   * same trigger delivered twice (one Ctrl-C under npm or pnpm run: the terminal's and
+   * the relayed copy, milliseconds apart): not counted, no escalation (default 1000;
+   * 0: off). A human's second Ctrl-C rarely comes within a second. Different signals
+   * and manual triggers are never duplicates.
+   */
+  sameSignalWindow?: number;
   /** The exit code when anything was forced, aborted or failed (default 1, 1..255). */
   forcedExitCode?: number;
   /** Keep-alive advice: close at once ('immediate', default) or ramp up ('gradual'). */
@@ -74,6 +88,8 @@ export interface HookReport {
 export interface Report {
   reason: Reason;
   triggers: number;
+  /** Signal triggers taken for a duplicate delivery of the previous one (not in triggers). */
+  duplicate_triggers: number;
   /** Milestones reached, with times since the first trigger. */
   timeline: Array<{ milestone: Milestone; at_ms: number }>;
   in_flight_at_trigger: number;

@@ -23,6 +23,8 @@ const DONE = 3;
 const AFTER_DONE_GRACE_MS = native.afterDoneGraceMs();
 const MILESTONES = ['draining', 'quiescing', 'closing', 'done'];
 const EV_MILESTONE = 0;
+const EV_HOOK_START = 1;
+const EV_DISMISSED = 2;
 
 // ----- errors -----------------------------------------------------------------------
 
@@ -48,8 +50,10 @@ const FIELD_TO_OPTION = {
   drain_timeout: 'drainTimeout',
   close_timeout: 'closeTimeout',
   grace_period: 'gracePeriod',
+  same_signal_window: 'sameSignalWindow',
   forced_exit_code: 'forcedExitCode',
   signals: 'signals',
+  connection_grace: 'connectionGrace',
 };
 
 function configError(field, reason) {
@@ -89,11 +93,13 @@ const OPTIONS = new Set([
   'gracePeriod',
   'forceAt',
   'terminateAt',
+  'sameSignalWindow',
   'forcedExitCode',
   'closeStrategy',
   'signals',
   'exitOnDone',
   'manualClock',
+  'connectionGrace',
 ]);
 
 function millis(options, name) {
@@ -151,6 +157,7 @@ function normalize(options) {
   n.announceSettleMs = millis(options, 'announceSettle');
   n.drainTimeoutMs = millis(options, 'drainTimeout');
   n.closeTimeoutMs = millis(options, 'closeTimeout');
+  n.connectionGraceMs = millis(options, 'connectionGrace');
   if (options.gracePeriod === null) n.gracePeriodOff = true;
   else n.gracePeriodMs = millis(options, 'gracePeriod');
   const forceAt = count(options, 'forceAt', { nullable: true });
@@ -159,6 +166,7 @@ function normalize(options) {
   const terminateAt = count(options, 'terminateAt', { nullable: true });
   if (terminateAt === null) n.terminateAtOff = true;
   else n.terminateAt = terminateAt;
+  n.sameSignalWindowMs = millis(options, 'sameSignalWindow');
   const code = options.forcedExitCode;
   if (code !== undefined) {
     // The core's rule (Config: forced_exit_code), checked here so that every refused
@@ -216,9 +224,6 @@ function rethrowLater(e) {
 
 const kSlot = Symbol('slot');
 const RELEASED = -1;
-// A unit of work admitted while the engine was Running, counted here rather than by a
-// call into the addon; its guard of the core is taken at the first trigger (adopt()).
-const LOCAL = -2;
 
 /** One unit of work in flight. Release it exactly once (more calls are no-ops). */
 class Guard {
@@ -238,7 +243,7 @@ class Guard {
     const slot = this[kSlot];
     if (slot === RELEASED) return false;
     this[kSlot] = RELEASED;
-    this._sd._give(slot, this._kind);
+    if (this._sd._releaseSlot(slot)) this._sd._drain();
     return true;
   }
 
@@ -246,7 +251,7 @@ class Guard {
   child() {
     const slot = this[kSlot];
     if (slot === RELEASED) throw new Error('libshutdown: child() of a released guard');
-    return new Guard(this._sd, this._sd._childOf(slot, this._kind), this._kind);
+    return new Guard(this._sd, this._sd._native.acquireChild(slot), this._kind);
   }
 }
 
@@ -266,15 +271,24 @@ class Shutdown extends EventEmitter {
     // The per-request path: plain functions bound to the engine (no `this` to unwrap).
     this._acquire = this._native.acquireFn();
     this._releaseSlot = this._native.releaseFn();
+    // Connections (attach()): the core's connection API, as plain functions too.
+    this._conn = {
+      open: this._native.connOpenFn(),
+      close: this._native.connCloseFn(),
+      request: this._native.connRequestFn(null),
+      keepAlive: this._native.requestKeepAliveFn(),
+      finish: this._native.requestFinishFn(),
+    };
+    // Called with each connection id the core dismisses (attach(), the conformance runner).
+    this._dismissHandlers = [];
+    // Called just before the first trigger, while the engine still runs (attach()).
+    this._beforeTrigger = [];
     instances.set(id, new WeakRef(this));
     forget.register(this, id);
     this._manual = opts.manualClock;
     this._exitOnDone = exitOnDone;
     this._running = true; // phase === 'running': only a trigger from here ends it
-    this._localPlain = 0; // unlabelled work admitted while running (see LOCAL)
-    this._localKinds = new Map(); // label -> work admitted while running
     this._kinds = new Set(); // labels checked by the core
-    this._adopters = []; // attach(): hand their in-flight work to the core at the trigger
     this._inDrain = false;
     this._hooks = [];
     this._keepAlive = null;
@@ -323,10 +337,7 @@ class Shutdown extends EventEmitter {
 
   /** Guards in flight now. */
   get inFlight() {
-    let local = this._localPlain;
-    for (const n of this._localKinds.values()) local += n;
-    for (const a of this._adopters) local += a.count();
-    return this._native.inFlight + local;
+    return this._native.inFlight;
   }
 
   /** Time since this engine was built, on its clock (virtual or real), in ms. */
@@ -467,8 +478,12 @@ class Shutdown extends EventEmitter {
    * admission has closed. `kind` labels it for the report.
    */
   guard(kind) {
-    if (kind !== undefined) this._checkKind(kind);
-    const slot = this._take(kind);
+    let slot;
+    if (kind === undefined) slot = this._acquire();
+    else {
+      this._checkKind(kind);
+      slot = this._native.acquireOf(kind);
+    }
     return slot === RELEASED ? null : new Guard(this, slot, kind);
   }
 
@@ -483,71 +498,15 @@ class Shutdown extends EventEmitter {
     this._kinds.add(kind);
   }
 
-  // Work admitted while Running is counted here (no call into the addon per unit of
-  // work); the first trigger hands the count to the core (_adopt) before anything
-  // else happens, so the core sees exactly the guards it would have seen one by one.
-
-  /** A slot, LOCAL, or RELEASED when admission has closed. */
-  _take(kind) {
-    if (this._running) {
-      if (kind === undefined) this._localPlain++;
-      else this._localKinds.set(kind, (this._localKinds.get(kind) ?? 0) + 1);
-      return LOCAL;
-    }
-    return kind === undefined ? this._acquire() : this._native.acquireOf(kind);
-  }
-
-  _give(slot, kind) {
-    if (slot !== LOCAL) {
-      if (this._releaseSlot(slot)) this._drain();
-    } else if (this._running) {
-      if (kind === undefined) this._localPlain--;
-      else this._localKinds.set(kind, this._localKinds.get(kind) - 1);
-    } else if (this._native.releaseAdopted(kind ?? null)) {
-      this._drain();
-    }
-  }
-
-  _childOf(slot, kind) {
-    if (slot !== LOCAL) return this._native.acquireChild(slot);
-    if (this._running) return this._take(kind);
-    return this._native.childOfAdopted(kind ?? null);
-  }
-
   /**
-   * Runs one trigger of the core (`fire()` returns whether events are pending). The
-   * first hands the local work to the core before it. A repeat while draining may cut
-   * the drain; only the core knows whether it does, and its phase afterwards says so:
-   * the attachments set their reserve down before the repeat (so that a cut does not
-   * count it as work) and take it up again unless the drain was cut.
+   * Runs one trigger of the core (`fire()` returns whether events are pending). Only
+   * JavaScript triggers (no native signal handler), so the first trigger is known here
+   * before the core sees it: the attachments record what the response heads already
+   * sent said (keep-alive) while the engine still runs.
    */
   _triggerWith(fire) {
-    if (this._running) {
-      this._adopt();
-      if (fire()) this._drain();
-      return;
-    }
-    const repeat = this._native.phase === DRAINING;
-    if (repeat) for (const a of this._adopters) a.beforeRepeat();
-    try {
-      if (fire()) this._drain();
-    } finally {
-      if (repeat) {
-        const cut = this._native.phase !== DRAINING;
-        for (const a of this._adopters) a.afterRepeat(cut);
-      }
-    }
-  }
-
-  /** Just before the first trigger: the core takes the guards of the local work. */
-  _adopt() {
-    if (!this._running) return;
-    for (const a of this._adopters) a.adopt();
-    this._running = false;
-    if (this._localPlain > 0) this._native.adopt(null, this._localPlain);
-    for (const [kind, n] of this._localKinds) if (n > 0) this._native.adopt(kind, n);
-    this._localPlain = 0;
-    this._localKinds.clear();
+    if (this._running) for (const f of this._beforeTrigger) f();
+    if (fire()) this._drain();
   }
 
   /**
@@ -701,8 +660,10 @@ class Shutdown extends EventEmitter {
         if (events.length === 0) break;
         for (let i = 0; i < events.length; i += 3) {
           try {
-            if (events[i] === EV_MILESTONE) this._milestone(events[i + 1], events[i + 2]);
-            else this._startHook(events[i + 1]);
+            const kind = events[i];
+            if (kind === EV_MILESTONE) this._milestone(events[i + 1], events[i + 2]);
+            else if (kind === EV_HOOK_START) this._startHook(events[i + 1]);
+            else if (kind === EV_DISMISSED) this._dismissed(events[i + 1]);
           } catch (e) {
             // A throwing listener must not lose the events after it.
             rethrowLater(e);
@@ -711,6 +672,16 @@ class Shutdown extends EventEmitter {
       }
     } finally {
       this._inDrain = false;
+    }
+  }
+
+  _dismissed(id) {
+    for (const f of this._dismissHandlers) {
+      try {
+        f(id);
+      } catch (e) {
+        rethrowLater(e);
+      }
     }
   }
 

@@ -12,6 +12,10 @@ pub const DEFAULT_ANNOUNCE_SETTLE: Duration = Duration::from_millis(100);
 
 /// The default [`Builder::connection_grace`].
 pub const DEFAULT_CONNECTION_GRACE: Duration = Duration::from_millis(100);
+/// The default [`Escalation::same_signal_window`]: 1 s. A relay such as npm's or
+/// pnpm's delivers its copy of a Ctrl-C within milliseconds; a human's deliberate
+/// second Ctrl-C rarely comes within a second. Configurable.
+pub const DEFAULT_SAME_SIGNAL_WINDOW: Duration = Duration::from_secs(1);
 
 /// How [`Shutdown::should_close`](crate::Shutdown::should_close) advises keep-alive
 /// connections to close.
@@ -42,6 +46,17 @@ pub struct Escalation {
     ///
     /// [`listen_signals`]: crate::Shutdown::listen_signals
     pub terminate_at: Option<u32>,
+    /// A signal trigger that is the same signal as the previous counted signal trigger
+    /// and comes less than this long after it is the same trigger delivered twice, not
+    /// a request to escalate: it is not counted and does not escalate (the report's
+    /// `duplicate_triggers` counts it). One Ctrl-C under `npm run` or `pnpm run`
+    /// reaches the server twice, a few milliseconds apart: from the terminal (to the
+    /// whole process group) and from the package manager's relay. Default
+    /// [`DEFAULT_SAME_SIGNAL_WINDOW`] (1 s: a relay takes milliseconds, a human's
+    /// second Ctrl-C rarely comes within a second); [`Duration::ZERO`] turns it off.
+    /// Different signals (SIGTERM then SIGINT) and manual or fatal triggers are never
+    /// taken for duplicates.
+    pub same_signal_window: Duration,
 }
 
 impl Default for Escalation {
@@ -49,6 +64,7 @@ impl Default for Escalation {
         Escalation {
             force_at: Some(2),
             terminate_at: Some(3),
+            same_signal_window: DEFAULT_SAME_SIGNAL_WINDOW,
         }
     }
 }
@@ -331,6 +347,7 @@ impl Builder {
             }
         }
         let e = c.escalation;
+        check_timeout("same_signal_window", e.same_signal_window, true)?;
         if let Some(f) = e.force_at {
             if f < 2 {
                 return Err(ConfigError::new(
@@ -428,13 +445,38 @@ mod tests {
         let e = Escalation {
             force_at: Some(1),
             terminate_at: None,
+            ..Escalation::default()
         };
         assert_eq!(err(Builder::default().escalation(e)).field(), "escalation");
         let e = Escalation {
             force_at: Some(3),
             terminate_at: Some(3),
+            ..Escalation::default()
         };
         assert_eq!(err(Builder::default().escalation(e)).field(), "escalation");
+    }
+
+    #[test]
+    fn same_signal_window_is_checked() {
+        assert_eq!(
+            Builder::default()
+                .validate()
+                .unwrap()
+                .escalation()
+                .same_signal_window,
+            Duration::from_secs(1)
+        );
+        let window = |d| {
+            Builder::default().escalation(Escalation {
+                same_signal_window: d,
+                ..Escalation::default()
+            })
+        };
+        window(Duration::ZERO).validate().unwrap();
+        window(MAX_TIMEOUT).validate().unwrap();
+        let e = err(window(MAX_TIMEOUT + Duration::from_millis(1)));
+        assert_eq!(e.field(), "same_signal_window");
+        assert!(e.reason().contains("maximum"), "{e}");
     }
 
     #[test]

@@ -131,13 +131,14 @@ mod hooks;
 mod kinds;
 mod long_lived;
 pub mod machine;
+mod options;
 mod report;
 mod shutdown;
 mod signals;
 
 pub use config::{
     Builder, CloseStrategy, Config, ConfigError, Escalation, DEFAULT_ANNOUNCE_SETTLE,
-    DEFAULT_CONNECTION_GRACE, MAX_TIMEOUT,
+    DEFAULT_CONNECTION_GRACE, DEFAULT_SAME_SIGNAL_WINDOW, MAX_TIMEOUT,
 };
 pub use connection::{Connection, ConnectionId, Request, CONNECTION_KIND};
 pub use event::Event;
@@ -145,6 +146,7 @@ pub use hooks::{BoxError, HookDone, HookOptions, HookResult};
 pub use kinds::{Kind, KindError, MAX_KINDS};
 pub use long_lived::LongLived;
 pub use machine::{HookError, Phase};
+pub use options::{option_spec, OptionKind, OptionSpec, OptionValue, OPTIONS};
 pub use report::{
     signal_name, ForceCause, HookOutcome, HookReport, InFlight, Milestone, Reason, Report,
     Transition,

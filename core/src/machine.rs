@@ -164,6 +164,7 @@ pub struct Machine {
     close_timeout: Duration,
     force_at: Option<u32>,
     terminate_at: Option<u32>,
+    same_signal_window: Duration,
     forced_exit_code: i32,
 
     phase: Phase,
@@ -171,6 +172,9 @@ pub struct Machine {
     triggered_at: Option<Instant>,
     reason: Option<Reason>,
     triggers: u32,
+    duplicate_triggers: u32,
+    /// The previous counted signal trigger: its signal's name and when it came.
+    last_signal: Option<(String, Instant)>,
     probes: u32,
     announce_deadline: Option<Instant>,
     drain_deadline: Option<Instant>,
@@ -197,12 +201,15 @@ impl Machine {
             close_timeout: config.close_timeout,
             force_at: config.escalation.force_at,
             terminate_at: config.escalation.terminate_at,
+            same_signal_window: config.escalation.same_signal_window,
             forced_exit_code: config.forced_exit_code,
             phase: Phase::Running,
             quiescing: false,
             triggered_at: None,
             reason: None,
             triggers: 0,
+            duplicate_triggers: 0,
+            last_signal: None,
             probes: 0,
             announce_deadline: None,
             drain_deadline: None,
@@ -271,11 +278,29 @@ impl Machine {
     }
 
     /// A trigger (signal, manual, fatal). The first starts the drain; repeats escalate
-    /// as configured. `in_flight` is asked only when the count is needed.
+    /// as configured. A signal that is the same signal as the previous counted signal
+    /// trigger and comes less than `same_signal_window` after it is that trigger
+    /// delivered twice (a Ctrl-C under `npm run`): counted as a duplicate only.
+    /// `in_flight` is asked only when the count is needed.
     pub fn trigger(&mut self, now: Instant, reason: Reason, in_flight: impl FnOnce() -> InFlight) {
         if self.phase == Phase::Done {
             log::debug!("shutdown: trigger ({reason}) ignored, already done");
             return;
+        }
+        if let Reason::Signal(name) = &reason {
+            if let Some((last, at)) = &self.last_signal {
+                let since = now.saturating_duration_since(*at);
+                if last == name && since < self.same_signal_window {
+                    self.duplicate_triggers += 1;
+                    log::info!(
+                        "shutdown: {reason} {since:?} after the same signal: a duplicate \
+                         delivery of that trigger (same_signal_window {:?}), not counted",
+                        self.same_signal_window
+                    );
+                    return;
+                }
+            }
+            self.last_signal = Some((name.clone(), now));
         }
         self.triggers += 1;
         if self.phase == Phase::Running {
@@ -682,6 +707,7 @@ impl Machine {
                 .clone()
                 .unwrap_or_else(|| Reason::Manual(String::new())),
             triggers: self.triggers,
+            duplicate_triggers: self.duplicate_triggers,
             timeline: self.timeline.clone(),
             in_flight_at_trigger: self.in_flight_at_trigger,
             aborted: self.aborted.total,
@@ -696,5 +722,133 @@ impl Machine {
             report.exit_code
         );
         self.report = Some(report);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Escalation;
+    use crate::Shutdown;
+
+    fn machine(window: Option<Duration>) -> Machine {
+        let mut e = Escalation::default();
+        if let Some(w) = window {
+            e.same_signal_window = w;
+        }
+        let config = Shutdown::builder()
+            .drain_timeout(Duration::from_secs(10))
+            .close_timeout(Duration::from_secs(1))
+            .escalation(e)
+            .config()
+            .unwrap();
+        Machine::new(&config)
+    }
+
+    fn one() -> InFlight {
+        InFlight {
+            total: 1,
+            ..Default::default()
+        }
+    }
+
+    fn sig(name: &str) -> Reason {
+        Reason::Signal(name.to_string())
+    }
+
+    const fn ms(n: u64) -> Duration {
+        Duration::from_millis(n)
+    }
+
+    #[test]
+    fn the_same_signal_within_the_window_is_one_trigger() {
+        let mut m = machine(None);
+        let t0 = Instant::now();
+        m.trigger(t0, sig("SIGINT"), one);
+        m.trigger(t0 + ms(2), sig("SIGINT"), one);
+        assert_eq!(m.phase(), Phase::Draining, "no escalation");
+        m.drained(t0 + ms(300));
+        let r = m.report().unwrap();
+        assert_eq!((r.triggers, r.duplicate_triggers), (1, 1));
+        assert_eq!((r.forced, r.aborted, r.exit_code), (None, 0, 0));
+    }
+
+    #[test]
+    fn repeats_after_the_window_different_signals_and_manual_triggers_escalate() {
+        let t0 = Instant::now();
+        // The same signal, 1.5 s later.
+        let mut m = machine(None);
+        m.trigger(t0, sig("SIGINT"), one);
+        m.trigger(t0 + ms(1500), sig("SIGINT"), one);
+        assert_eq!(m.phase(), Phase::Done);
+        let r = m.report().unwrap();
+        assert_eq!((r.triggers, r.duplicate_triggers), (2, 0));
+        assert_eq!(r.forced, Some(ForceCause::Escalation));
+        // Exactly the window later: no longer within it.
+        let mut m = machine(None);
+        m.trigger(t0, sig("SIGINT"), one);
+        m.trigger(t0 + ms(1000), sig("SIGINT"), one);
+        assert_eq!(m.report().unwrap().triggers, 2);
+        // SIGTERM then SIGINT, 2 ms apart.
+        let mut m = machine(None);
+        m.trigger(t0, sig("SIGTERM"), one);
+        m.trigger(t0 + ms(2), sig("SIGINT"), one);
+        assert_eq!(m.report().unwrap().forced, Some(ForceCause::Escalation));
+        // Manual triggers, the same one twice at once.
+        let mut m = machine(None);
+        m.trigger(t0, "deploy".into(), one);
+        m.trigger(t0, "deploy".into(), one);
+        assert_eq!(m.report().unwrap().forced, Some(ForceCause::Escalation));
+        // A signal right after a manual trigger: nothing to be a duplicate of.
+        let mut m = machine(None);
+        m.trigger(t0, "deploy".into(), one);
+        m.trigger(t0 + ms(2), sig("SIGINT"), one);
+        assert_eq!(m.report().unwrap().forced, Some(ForceCause::Escalation));
+        // Window zero: off.
+        let mut m = machine(Some(Duration::ZERO));
+        m.trigger(t0, sig("SIGINT"), one);
+        m.trigger(t0, sig("SIGINT"), one);
+        let r = m.report().unwrap();
+        assert_eq!((r.triggers, r.duplicate_triggers), (2, 0));
+        assert_eq!(r.forced, Some(ForceCause::Escalation));
+    }
+
+    #[test]
+    fn the_window_runs_from_the_counted_trigger() {
+        let t0 = Instant::now();
+        let mut m = machine(None);
+        m.trigger(t0, sig("SIGINT"), one);
+        m.trigger(t0 + ms(900), sig("SIGINT"), one); // a duplicate: does not move the window
+        assert_eq!(m.phase(), Phase::Draining);
+        m.trigger(t0 + ms(1100), sig("SIGINT"), one); // a second press: forces
+        assert_eq!(m.phase(), Phase::Done, "no hooks: Closing ends at once");
+        let r = m.report().unwrap();
+        assert_eq!((r.triggers, r.duplicate_triggers), (2, 1));
+        assert_eq!(r.forced, Some(ForceCause::Escalation));
+    }
+
+    #[test]
+    fn each_press_of_a_relayed_ctrl_c_counts_once() {
+        // force_at 2, terminate_at 3, each press delivered twice 2 ms apart; a hook
+        // keeps Closing open after the force.
+        let t0 = Instant::now();
+        let mut m = machine(None);
+        let hook = m.add_hook("db", 0, ms(500)).unwrap();
+        for at in [0, 2, 1500, 1502] {
+            m.trigger(t0 + ms(at), sig("SIGINT"), one);
+        }
+        assert_eq!(m.phase(), Phase::Closing, "forced once, not terminated");
+        while let Some(a) = m.poll_action() {
+            if a == Action::StartHook(hook) {
+                assert!(m.hook_started(t0 + ms(1502), hook));
+            }
+        }
+        m.trigger(t0 + ms(1600), sig("SIGINT"), one); // 100 ms after the counted press
+        assert_eq!(m.phase(), Phase::Closing);
+        m.trigger(t0 + ms(2600), sig("SIGINT"), one);
+        let r = m.report().unwrap();
+        assert_eq!((r.triggers, r.duplicate_triggers), (3, 3));
+        assert_eq!(r.forced, Some(ForceCause::Terminated));
+        assert!(std::iter::from_fn(|| m.poll_action()).any(|a| a == Action::Terminate));
     }
 }

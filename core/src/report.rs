@@ -201,8 +201,12 @@ pub struct HookReport {
 pub struct Report {
     /// What started it.
     pub reason: Reason,
-    /// How many triggers arrived (repeats escalate).
+    /// How many triggers arrived (repeats escalate), duplicates not counted.
     pub triggers: u32,
+    /// Signal triggers taken for a duplicate delivery of the previous one (the same
+    /// signal within [`Escalation::same_signal_window`](crate::Escalation::same_signal_window)):
+    /// neither counted in `triggers` nor escalating.
+    pub duplicate_triggers: u32,
     /// The milestones reached, in order, with times since the first trigger.
     pub timeline: Vec<Transition>,
     /// Guards in flight when the drain started.
@@ -278,6 +282,7 @@ impl fmt::Display for Report {
             Some(ForceCause::Escalation) => "forced: repeated trigger".to_string(),
             Some(ForceCause::Terminated) => "terminated: repeated trigger".to_string(),
         };
+        // The first line's shape is parsed by tools (tests/storm): duplicates go below.
         writeln!(
             f,
             "shutdown report: {verdict}, exit code {} (reason: {}, {} trigger{})",
@@ -286,6 +291,13 @@ impl fmt::Display for Report {
             self.triggers,
             if self.triggers == 1 { "" } else { "s" }
         )?;
+        if self.duplicate_triggers > 0 {
+            writeln!(
+                f,
+                "  duplicate signal deliveries not counted: {}",
+                self.duplicate_triggers
+            )?;
+        }
         for (i, t) in self.timeline.iter().enumerate() {
             let at = t.at.as_secs_f64() * 1e3;
             write!(f, "  {:>10}  at {at:>9.1} ms", t.milestone.as_str())?;
@@ -341,6 +353,7 @@ mod tests {
         let r = Report {
             reason: Reason::Manual("say \"hi\"".into()),
             triggers: 1,
+            duplicate_triggers: 2,
             timeline: vec![Transition {
                 milestone: Milestone::Done,
                 at: Duration::from_micros(1500),
@@ -363,6 +376,10 @@ mod tests {
             "{j}"
         );
         assert!(
+            j.contains(r#""triggers":1,"duplicate_triggers":2,"timeline""#),
+            "{j}"
+        );
+        assert!(
             j.contains(r#""timeline":[{"milestone":"done","at_ms":1.5}]"#),
             "{j}"
         );
@@ -378,6 +395,10 @@ mod tests {
         let shown = r.to_string();
         assert!(
             shown.contains("forced: drain deadline passed, exit code 1"),
+            "{shown}"
+        );
+        assert!(
+            shown.contains("(reason: manual (say \"hi\"), 1 trigger)\n  duplicate signal deliveries not counted: 2\n"),
             "{shown}"
         );
     }

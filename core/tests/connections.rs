@@ -137,6 +137,25 @@ fn a_request_still_arriving_at_the_deadline_is_cut_and_counted() {
 }
 
 #[test]
+fn a_dismissed_connection_kept_for_an_arriving_request_is_dismissed_again_at_the_end() {
+    let sd = engine();
+    let seen = recorder(&sd);
+    let conn = sd.connection();
+    sd.advance(ms(500)).unwrap();
+    sd.trigger("deploy");
+    assert_eq!(*seen.lock().unwrap(), vec![conn.id()]);
+    conn.reading(); // the host found bytes on it: it keeps it and waits for the head
+    sd.advance(ms(1000)).unwrap();
+    assert_eq!(
+        *seen.lock().unwrap(),
+        vec![conn.id(), conn.id()],
+        "the drain is over: cut it"
+    );
+    let r = sd.report().unwrap();
+    assert_eq!(r.aborted_by_kind.get(CONNECTION_KIND), Some(&1), "{r}");
+}
+
+#[test]
 fn a_response_that_announced_keep_alive_before_the_close_keeps_its_connection() {
     let sd = engine();
     let conn = sd.connection();

@@ -21,6 +21,7 @@ fn manual(drain_ms: u64, close_ms: u64) -> Shutdown {
         .escalation(Escalation {
             force_at: None,
             terminate_at: None,
+            ..Default::default()
         })
         .build()
         .unwrap()
@@ -130,6 +131,7 @@ fn milestones_are_ordered_across_threads() {
             .escalation(Escalation {
                 force_at: None,
                 terminate_at: Some(2),
+                ..Default::default()
             })
             .build()
             .unwrap();

@@ -237,7 +237,17 @@ fn failing_panicking_and_hanging_hooks_never_stop_the_others() {
 
 #[test]
 fn escalation_in_real_time() {
-    let sd = engine();
+    // The same signal twice at once: the same-signal window off, or the second would
+    // be taken for a duplicate delivery of the first.
+    let sd = Shutdown::builder()
+        .drain_timeout(Duration::from_secs(10))
+        .close_timeout(Duration::from_secs(5))
+        .escalation(libshutdown::Escalation {
+            same_signal_window: Duration::ZERO,
+            ..Default::default()
+        })
+        .build()
+        .unwrap();
     let _stuck = sd.guard().unwrap();
     let driver = sd.spawn_driver();
     sd.trigger(Reason::signal(15));
@@ -338,6 +348,7 @@ fn racing_triggers_start_one_drain() {
         .escalation(libshutdown::Escalation {
             force_at: None,
             terminate_at: None,
+            ..Default::default()
         })
         .build()
         .unwrap();

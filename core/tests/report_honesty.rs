@@ -82,14 +82,15 @@ fn a_repeated_trigger_during_closing_ends_the_remaining_hooks() {
     .unwrap();
     sd.trigger(Reason::signal(2));
     assert_eq!(sd.phase(), libshutdown::Phase::Closing);
-    sd.advance(Duration::from_millis(100)).unwrap();
+    // Past the same-signal window: a second press, not the first delivered twice.
+    sd.advance(Duration::from_millis(1500)).unwrap();
     sd.trigger(Reason::signal(2)); // the second Ctrl-C
     let report = sd
         .report()
         .expect("a repeated trigger in Closing reaches Done at once");
     assert_eq!(report.forced, Some(ForceCause::Escalation), "{report}");
     assert_eq!(report.hooks[0].outcome, HookOutcome::Cancelled, "{report}");
-    assert_eq!(report.hooks[0].duration, Duration::from_millis(100));
+    assert_eq!(report.hooks[0].duration, Duration::from_millis(1500));
     assert_eq!(report.hooks[1].outcome, HookOutcome::Skipped, "{report}");
     assert!(!second_called.load(Ordering::SeqCst));
     assert_ne!(report.exit_code, 0);
@@ -101,7 +102,7 @@ fn a_repeated_trigger_during_closing_ends_the_remaining_hooks() {
         .at;
     assert_eq!(
         done_at,
-        Duration::from_millis(100),
+        Duration::from_millis(1500),
         "no wait for the hook's timeout"
     );
 }
@@ -112,6 +113,7 @@ fn without_escalation_a_repeat_during_closing_changes_nothing() {
         .escalation(Escalation {
             force_at: None,
             terminate_at: None,
+            ..Default::default()
         })
         .build()
         .unwrap();

@@ -68,6 +68,7 @@ fn storm_child() {
         .escalation(Escalation {
             force_at: None,
             terminate_at: None,
+            ..Default::default()
         })
         .build()
         .unwrap();

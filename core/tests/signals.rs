@@ -326,12 +326,19 @@ mod unix {
         clean_drain(libc::SIGINT, "SIGINT");
     }
 
+    /// A second press, not one delivered twice: the same signal again only escalates
+    /// once the default same-signal window since the first has passed.
+    fn past_the_same_signal_window() {
+        std::thread::sleep(libshutdown::DEFAULT_SAME_SIGNAL_WINDOW + Duration::from_millis(100));
+    }
+
     fn second_sigterm_forces_the_drain_with_the_forced_exit_code() {
         let mut c = Spawned::start("hold");
         c.expect("READY");
         c.signal(libc::SIGTERM);
         // The first signal was taken (a second one sent earlier could merge with it).
         c.expect("DRAINING");
+        past_the_same_signal_window();
         c.signal(libc::SIGTERM);
         let (status, out, err) = c.finish();
         let ctx = context(&out, &err);
@@ -361,6 +368,7 @@ mod unix {
         c.signal(libc::SIGTERM);
         c.expect("DRAINING");
         // The second skips the drain; the cleanup hook starts and hangs.
+        past_the_same_signal_window();
         c.signal(libc::SIGTERM);
         c.expect("HOOK STARTED");
         // The third ends the process now, hook or no hook; SIGINT counts like SIGTERM.

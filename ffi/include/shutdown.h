@@ -542,6 +542,19 @@ shutdown_status_t shutdown_config_builder_set_terminate_at(shutdown_config_build
                                                            uint32_t trigger);
 
 /**
+ * How long after a counted signal trigger the same signal again is taken for a
+ * duplicate delivery of it, in milliseconds (default 1000; 0: off): not counted, no
+ * escalation. One Ctrl-C under `npm run` reaches the process twice a few milliseconds
+ * apart (the terminal's, to the process group, and the package manager's relay); a
+ * human's second Ctrl-C rarely comes within a second. Different signals and manual
+ * triggers are never duplicates. At most 24 h (checked at build).
+ *
+ * Thread: one at a time per builder. Callbacks: none.
+ */
+shutdown_status_t shutdown_config_builder_set_same_signal_window_ms(shutdown_config_builder_t *builder,
+                                                                    uint64_t ms);
+
+/**
  * The exit code when anything was forced, aborted or failed (default 1; 1 to 255).
  *
  * Thread: one at a time per builder. Callbacks: none.
@@ -1148,11 +1161,20 @@ shutdown_status_t shutdown_report_reason_detail(const shutdown_report_t *report,
                                                 const char **out_value);
 
 /**
- * How many triggers arrived (repeats escalate).
+ * How many triggers arrived (repeats escalate), duplicates not counted.
  *
  * Thread: any. Callbacks: none.
  */
 shutdown_status_t shutdown_report_triggers(const shutdown_report_t *report, uint32_t *out_value);
+
+/**
+ * How many signal triggers were taken for a duplicate delivery of the previous one
+ * (the same signal within the same-signal window): not counted in triggers.
+ *
+ * Thread: any. Callbacks: none.
+ */
+shutdown_status_t shutdown_report_duplicate_triggers(const shutdown_report_t *report,
+                                                     uint32_t *out_value);
 
 /**
  * Why it was not clean (a shutdown_forced_t; SHUTDOWN_FORCED_NONE when nothing was

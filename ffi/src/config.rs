@@ -294,6 +294,28 @@ pub unsafe extern "C" fn shutdown_config_builder_set_terminate_at(
     }
 }
 
+/// How long after a counted signal trigger the same signal again is taken for a
+/// duplicate delivery of it, in milliseconds (default 1000; 0: off): not counted, no
+/// escalation. One Ctrl-C under `npm run` reaches the process twice a few milliseconds
+/// apart (the terminal's, to the process group, and the package manager's relay); a
+/// human's second Ctrl-C rarely comes within a second. Different signals and manual
+/// triggers are never duplicates. At most 24 h (checked at build).
+///
+/// Thread: one at a time per builder. Callbacks: none.
+#[no_mangle]
+pub unsafe extern "C" fn shutdown_config_builder_set_same_signal_window_ms(
+    builder: *mut ConfigBuilder,
+    ms: u64,
+) -> ShutdownStatus {
+    // SAFETY: the caller's contract, passed on.
+    unsafe {
+        set(builder, |b| {
+            b.escalation.same_signal_window = millis(ms);
+            Ok(())
+        })
+    }
+}
+
 /// The exit code when anything was forced, aborted or failed (default 1; 1 to 255).
 ///
 /// Thread: one at a time per builder. Callbacks: none.

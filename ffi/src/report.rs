@@ -210,7 +210,7 @@ pub unsafe extern "C" fn shutdown_report_reason_detail(
     get(report, out_value, |r| r.detail.as_ptr())
 }
 
-/// How many triggers arrived (repeats escalate).
+/// How many triggers arrived (repeats escalate), duplicates not counted.
 ///
 /// Thread: any. Callbacks: none.
 #[no_mangle]
@@ -219,6 +219,18 @@ pub unsafe extern "C" fn shutdown_report_triggers(
     out_value: *mut u32,
 ) -> ShutdownStatus {
     get(report, out_value, |r| r.report.triggers)
+}
+
+/// How many signal triggers were taken for a duplicate delivery of the previous one
+/// (the same signal within the same-signal window): not counted in triggers.
+///
+/// Thread: any. Callbacks: none.
+#[no_mangle]
+pub unsafe extern "C" fn shutdown_report_duplicate_triggers(
+    report: *const ReportHandle,
+    out_value: *mut u32,
+) -> ShutdownStatus {
+    get(report, out_value, |r| r.report.duplicate_triggers)
 }
 
 /// Why it was not clean (a shutdown_forced_t; SHUTDOWN_FORCED_NONE when nothing was

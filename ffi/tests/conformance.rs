@@ -159,6 +159,9 @@ impl Target for C {
                 let v = v.unwrap_or(0);
                 assert_eq!(shutdown_config_builder_set_terminate_at(b, v), OK);
             }
+            if let Some(v) = c.same_signal_window_ms {
+                assert_eq!(shutdown_config_builder_set_same_signal_window_ms(b, v), OK);
+            }
             if let Some(v) = c.forced_exit_code {
                 assert_eq!(shutdown_config_builder_set_forced_exit_code(b, v), OK);
             }

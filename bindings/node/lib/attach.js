@@ -1,28 +1,37 @@
 'use strict';
 // attach(): drains an http, https or http2 server with a Shutdown.
 //
-// What the core decides (admission, readiness, keep-alive advice, deadlines) is asked of
-// the core; this file only applies it to Node's objects:
+// Every decision is the core's (its connection API, core/src/connection): this file
+// only tells it what Node sees and applies its answers to Node's objects.
 //
-// - every request holds a guard until its response closes; a refused guard (admission
-//   closed) is answered 503 with Connection: close;
+// - every accepted connection is registered with the core (http: 'connection'; https:
+//   the TCP connection at 'connection', before its TLS handshake, so a client that
+//   connected before admission closed is known to the core from its first instant);
+// - every request takes its guard from its connection; a refused one (admission
+//   closed, and the connection is not one the drain still serves) is answered 503 with
+//   Connection: close;
+// - whether a response keeps its connection open is the core's answer, asked when the
+//   response head is decided; when the core says close, the socket closes after that
+//   response, as Node does for Connection: close;
+// - the core dismisses a connection (idle long enough after admission closed, or the
+//   drain is over): one on which no byte of a new request has been read since its last
+//   response is destroyed; on one where a request is arriving, the core is told
+//   (reading) and the request is served. At Closing, what is left is destroyed; the core
+//   counts the requests cut (guards in flight, connections reading);
+// - a WebSocket upgrade or a CONNECT tunnel becomes long-lived work (kinds
+//   "websocket", "tunnel"): the drain waits for it until its socket closes;
 // - an optional readiness route answers 200 while ready and 503 while draining, and
 //   reports each 503 to the core (the adaptive announce window);
-// - once the drain starts, responses carry Connection: close whenever the core advises
-//   it (HTTP/2: the session gets a GOAWAY), including responses already in flight whose
-//   headers are not sent yet;
-// - when admission closes: the listener is closed; idle keep-alive connections are
-//   closed by Node's parser-aware closeIdleConnections() (a connection on which a
-//   request has started to arrive is not idle, so a client mid-request is never cut);
-//   busy ones close right after their response;
-// - when the drain is over (clean or cut short) every connection left is destroyed and
-//   counted; one cut while a request was still arriving on it (no guard: the core does
-//   not know of it) is recorded in the report as aborted work, kind "connection".
+// - when admission closes, the listener is closed (http2: sessions get a GOAWAY).
+//
+// http2 sessions are not connections of the core yet: their streams take plain guards.
 
+const net = require('node:net');
 const tls = require('node:tls');
 
 const kState = Symbol('libshutdown.connection');
-const REFUSED = -1; // acquire(): admission has closed
+const kSlot = Symbol('libshutdown.request');
+const REFUSED = -1; // connRequest()/acquire(): refused
 
 // Http2Server and Http2SecureServer are not exported: recognise them by name.
 function isHttp2Server(server) {
@@ -31,14 +40,16 @@ function isHttp2Server(server) {
 }
 
 class ConnectionState {
-  constructor(conn) {
-    this.conn = conn; // a net.Socket / tls.TLSSocket, or an Http2Session
-    this.active = 0; // requests in flight on it that hold a guard
-    this.requests = 0; // requests seen on it
-    this.res = null; // the latest response on it (http1)
-    this.more = null; // earlier responses still unfinished while Running (pipelining)
-    this.guard = -1; // a guard kept for the request arriving when admission closed
-    this.upgraded = false; // taken over by an 'upgrade' or 'connect' listener
+  constructor(conn, id, handshaking) {
+    this.conn = conn; // the accepted net.Socket (for TLS: the TCP socket), or an Http2Session
+    this.http = conn; // the socket HTTP is read from (TLS: the TLSSocket once secure)
+    this.id = id; // the core's connection id (-1: http2, none)
+    this.active = 0; // requests in flight on it
+    this.res = null; // its latest response (http/1)
+    this.mark = 0; // http.bytesRead when its last response finished (or at connect)
+    this.secure = !handshaking; // HTTP can be read from it (TLS: the handshake is done)
+    this.reading = false; // told the core a request is arriving
+    this.upgraded = -1; // the long-lived guard of an upgrade, while held
   }
 }
 
@@ -70,19 +81,24 @@ function attach(sd, server, options) {
   }
 
   const nat = sd._native;
-  // Once the engine has left Running: one call into the addon per request and per
-  // response, to plain functions bound to the engine. While it runs, no call at all
-  // (the work is counted by the Shutdown and handed to the core at the trigger).
-  const acquire = kind === null ? sd._acquire : nat.acquireOfFn(kind);
+  // The per-connection and per-request path: plain functions bound to the engine.
+  const C = sd._conn;
+  const open = C.open;
+  const closeConn = C.close;
+  const keepAlive = C.keepAlive;
+  const finish = C.finish;
+  const request = kind === null ? C.request : nat.connRequestFn(kind);
+  const acquire = kind === null ? sd._acquire : nat.acquireOfFn(kind); // http2
   const release = sd._releaseSlot;
-  const recordCut = recordAbortedFn(nat);
   const h2 = isHttp2Server(server);
-  const connEvent = h2 ? 'session' : server instanceof tls.Server ? 'secureConnection' : 'connection';
-  const conns = new Set();
+  const tlsServer = !h2 && server instanceof tls.Server;
+  const conns = new Set(); // ConnectionState of every open connection
+  const byId = new Map(); // core id -> ConnectionState
+  const inflight = new Set(); // http/1 responses in flight
   const rpLen = readyPath === null ? 0 : readyPath.length;
   let quiescing = false;
   let over = false;
-  let sweepQueued = false;
+  let listenerClosed = false;
 
   const stats = {
     /** Requests answered 503 because admission had closed. */
@@ -95,25 +111,99 @@ function attach(sd, server, options) {
     requestsAborted: 0,
   };
 
+  // ----- connections ----------------------------------------------------------------
+
   function onConnClose() {
-    conns.delete(this);
     const st = this[kState];
-    if (st !== undefined && st.guard !== REFUSED) {
-      const slot = st.guard;
-      st.guard = REFUSED;
-      if (release(slot)) sd._drain();
+    if (st === undefined || st.conn !== this) return;
+    conns.delete(st);
+    if (st.upgraded !== REFUSED) {
+      const g = st.upgraded;
+      st.upgraded = REFUSED;
+      if (release(g)) sd._drain();
+    }
+    if (st.id >= 0) {
+      byId.delete(st.id);
+      if (closeConn(st.id)) sd._drain();
     }
   }
 
   function track(conn) {
-    const st = new ConnectionState(conn);
+    let id = -1;
+    let dismissed = false;
+    if (!h2) {
+      id = open();
+      if (id < 0) {
+        id = -id;
+        dismissed = true; // accepted once the drain is over
+      }
+    }
+    const st = new ConnectionState(conn, id, tlsServer && !(conn instanceof tls.TLSSocket));
     conn[kState] = st;
-    conns.add(conn);
+    conns.add(st);
+    if (id >= 0) byId.set(id, st);
     conn.on('close', onConnClose);
-    if (over) conn.destroy();
-    else if (quiescing && h2) conn.close();
+    if (h2) {
+      if (over) conn.destroy();
+      else if (quiescing) conn.close();
+    }
+    if (dismissed) destroyAtEnd(st);
     return st;
   }
+
+  // The TLS socket of a TCP connection registered at 'connection'.
+  function secured(tlsSocket) {
+    const st = tlsSocket._parent?.[kState];
+    if (st === undefined) return;
+    st.http = tlsSocket;
+    st.secure = true;
+    st.mark = tlsSocket.bytesRead;
+    tlsSocket[kState] = st;
+    // Dismissed during its handshake (told the core a request was arriving): a client
+    // sends its request with or right after the handshake's last flight; one that has
+    // sent nothing by the next turn of the loop was idle.
+    if (st.reading) {
+      setImmediate(() => {
+        if (st.active === 0 && tlsSocket.bytesRead === st.mark && !tlsSocket.destroyed && nat.connDismissed(st.id)) {
+          tlsSocket.destroy();
+        }
+      });
+    }
+  }
+
+  // The core dismissed connection `id`.
+  function onDismissed(id) {
+    const st = byId.get(id);
+    if (st === undefined) return; // another attachment's, or closed meanwhile
+    if (over) {
+      destroyAtEnd(st);
+      return;
+    }
+    // A request may have arrived since (the dismissal came from the driver's thread):
+    // its guard holds the connection, which the core will dismiss again once idle.
+    if (st.active !== 0 || st.upgraded !== REFUSED) return;
+    if (!st.secure || st.http.bytesRead !== st.mark) {
+      // A request is arriving (TLS: the handshake is still under way).
+      st.reading = true;
+      if (nat.connReading(id)) sd._drain();
+      return;
+    }
+    st.http.destroy();
+  }
+
+  function destroyAtEnd(st) {
+    const c = st.http;
+    if (c.destroyed && st.conn.destroyed) return;
+    stats.connectionsDestroyed++;
+    stats.requestsAborted += st.active;
+    if (st.active === 0 && st.upgraded === REFUSED && (st.reading || (st.secure && st.http.bytesRead !== st.mark))) {
+      stats.requestsAborted++;
+    }
+    c.destroy();
+    if (c !== st.conn) st.conn.destroy();
+  }
+
+  // ----- requests -------------------------------------------------------------------
 
   function isReadiness(url) {
     return (
@@ -130,23 +220,14 @@ function attach(sd, server, options) {
       if (nat.readinessProbed()) sd._drain();
     }
     const headers = { 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-store' };
-    if (!ready) adviseClose(req, res, headers);
+    if (!ready && h2) goaway(req);
     res.writeHead(ready ? 200 : 503, headers);
     res.end(ready ? 'ready\n' : 'draining\n');
   }
 
-  // Once the drain has started: close the connection after this response if the core
-  // advises it. `headers`: the headers object of a response this file writes itself.
-  function adviseClose(req, res, headers) {
-    if (!nat.shouldClose()) return;
-    if (h2) {
-      const session = req.stream?.session;
-      if (session && !session.closed) session.close();
-    } else if (headers) {
-      headers.connection = 'close';
-    } else if (!res.headersSent) {
-      res.shouldKeepAlive = false;
-    }
+  function goaway(req) {
+    const session = req.stream?.session;
+    if (session && !session.closed) session.close();
   }
 
   function refuse(req, res) {
@@ -161,192 +242,123 @@ function attach(sd, server, options) {
       }
     }
     const headers = { 'content-type': 'text/plain; charset=utf-8', 'retry-after': '1' };
-    if (h2) {
-      const session = req.stream?.session;
-      if (session && !session.closed) session.close();
-    } else {
-      headers.connection = 'close';
-    }
+    if (h2) goaway(req);
+    else headers.connection = 'close';
     res.writeHead(503, headers);
     res.end('shutting down\n');
   }
 
-  // ----- the quiesce boundary -------------------------------------------------------
-  // Admission closes in the core at one instant; Node learns of connections and bytes
-  // a loop turn or two later. A connection already accepted (or waiting in the listen
-  // backlog), or a request already sent, when admission closes was opened before the
-  // close: it is served, not reset or refused. During the announce window this
-  // attachment holds one guard of its own, the reserve (not counted in inFlight).
-  // When admission closes, it keeps the listener open for one more turn of the loop
-  // (what is in the backlog is accepted), closes it, lets one more turn read what
-  // those connections already sent, then closes the idle connections; a connection
-  // with a request still arriving keeps a child of the reserve for that request. Then
-  // the reserve is released. With no announce window (drainDelay 0) there is no
-  // reserve: admission and the listener close at once.
-  let reserve = REFUSED;
-
-  // A slot for a request: the core's answer, or a child of the reserve while held.
-  function admit() {
-    const slot = acquire();
-    if (slot !== REFUSED || reserve === REFUSED) return slot;
-    return nat.acquireChild(reserve);
+  // The response's head says what the core answers (asked once per request). Of
+  // pipelined responses, only the last says Connection: close (Node sends none after
+  // one that does); the connection closes after it.
+  function decide(res) {
+    if (!keepAlive(res[kSlot]) && res[kState].res === res) res.shouldKeepAlive = false;
   }
 
-  function releaseReserve() {
-    if (reserve === REFUSED) return;
-    const slot = reserve;
-    reserve = REFUSED;
-    if (release(slot)) sd._drain();
-  }
-
-  const nextTurn = () => new Promise((resolve) => setImmediate(resolve));
-
-  async function closeAtBoundary() {
-    await nextTurn();
-    await nextTurn(); // a full poll phase has accepted what was in the backlog
-    if (!over) server.close();
-    await nextTurn(); // and read what those connections had sent
-    if (!over && reserve !== REFUSED) {
-      sweepIdle();
-      for (const c of conns) {
-        const st = c[kState];
-        if (c.destroyed || st.active !== 0 || st.guard !== REFUSED) continue;
-        // Still open and not idle: a request is arriving (the parser has begun one,
-        // or bytes came on a fresh connection). TLS connections that never completed a
-        // request cannot be told apart from idle ones: not kept.
-        if (st.requests === 0 && c instanceof tls.TLSSocket) continue;
-        st.guard = nat.acquireChild(reserve);
-      }
-    }
-    releaseReserve();
-  }
-
-  function queueSweep() {
-    if (sweepQueued) return;
-    sweepQueued = true;
-    setImmediate(sweepIdle);
-  }
-
-  // Closes idle keep-alive connections once admission is closed. Node's own
-  // closeIdleConnections() asks the HTTP parser: a connection on which a request has
-  // begun to arrive is not idle, so no client is cut mid-request. The parser counts a
-  // connection that never sent a byte as busy (for its headers timeout); those are
-  // idle too when nothing at all has been read from them.
-  function sweepIdle() {
-    sweepQueued = false;
-    if (over || h2) return;
-    const parserAware = typeof server.closeIdleConnections === 'function';
-    if (parserAware) server.closeIdleConnections();
-    for (const c of conns) {
-      const st = c[kState];
-      if (st.active !== 0 || c.destroyed) continue;
-      if (st.requests === 0 ? c.bytesRead === 0 && !(c instanceof tls.TLSSocket) : !parserAware) c.destroy();
-    }
-  }
-
-  // While the engine runs, an http/1 request costs no call into the addon and no
-  // listener: its response is remembered on its connection, and just before the first
-  // trigger (sd._adopt) every response still unfinished takes its guard then. The
-  // core sees the same in-flight work it would have seen guard by guard.
-  const done = (res) => res.writableFinished || res.destroyed;
-
-  function remember(st, res) {
-    const prev = st.res;
-    if (prev !== null && !done(prev)) {
-      // Concurrent (pipelined) responses on one connection: keep the unfinished ones.
-      const more = st.more;
-      if (more === null) st.more = [prev];
-      else {
-        more.push(prev);
-        if (more.length > 8) st.more = more.filter((r) => !done(r));
-      }
-    }
-    st.res = res;
-  }
-
-  // A guard for this response until it closes.
-  function watch(st, res, slot) {
-    st.active++;
-    res.on('close', () => {
+  // The response closed (sent, or its socket closed): its request is finished.
+  function onResClose() {
+    const res = this;
+    const slot = res[kSlot];
+    if (slot === REFUSED) return;
+    res[kSlot] = REFUSED;
+    inflight.delete(res);
+    const st = res[kState];
+    const bits = finish(slot);
+    if (st !== undefined) {
       st.active--;
       if (st.res === res) st.res = null;
-      if (release(slot)) sd._drain();
-      if (quiescing && st.active === 0) queueSweep();
-    });
-  }
-
-  // Responses in flight not yet holding a guard (while Running), for sd.inFlight.
-  function countInFlight() {
-    let n = reserve === REFUSED ? 0 : -1; // the reserve is not work
-    if (h2 || !sd._running) return n; // http2 requests always hold a guard
-    for (const c of conns) {
-      const st = c[kState];
-      if (st.res !== null && st.active === 0 && !done(st.res)) n++;
-      if (st.more !== null) for (const r of st.more) if (!done(r)) n++;
+      st.mark = st.http.bytesRead;
+      // The core says close: after this response, or after the last one pipelined
+      // behind it (its head said Connection: close, so Node closes it too).
+      if ((bits & 1) === 0 && st.active === 0 && !st.http.destroyed) st.http.destroySoon();
     }
-    return n;
-  }
-
-  function adoptInFlight() {
-    if (h2) return;
-    for (const c of conns) {
-      const st = c[kState];
-      const pending = st.more ?? [];
-      st.more = null;
-      if (st.res !== null) pending.push(st.res);
-      for (const res of pending) {
-        if (done(res)) {
-          if (st.res === res) st.res = null;
-          continue;
-        }
-        const slot = acquire(); // still Running: admitted
-        if (slot !== REFUSED) watch(st, res, slot);
-      }
-    }
+    if (bits & 2) sd._drain();
   }
 
   /** Returns true when the request was answered here. */
   function onRequest(req, res) {
     const probe = readyPath !== null && isReadiness(req.url);
-    const conn = h2 ? req.stream.session : req.socket;
-    let st = conn[kState];
-    if (st === undefined) st = track(conn);
-    st.requests++;
-    if (sd._running && !h2) {
-      remember(st, res);
-      if (probe) answerReadiness(req, res);
-      return probe;
-    }
-    // Readiness probes hold a guard too: a probe that ends the announce window still
-    // gets its answer before the drain can end.
-    let slot = st.guard;
-    if (slot !== REFUSED) st.guard = REFUSED;
-    else slot = admit();
+    if (h2) return onStream(req, res, probe);
+    const socket = req.socket;
+    let st = socket[kState];
+    if (st === undefined) st = track(socket); // connected before attach()
+    const slot = request(st.id);
     if (slot === REFUSED) {
       if (probe) answerReadiness(req, res);
       else refuse(req, res);
       return true;
     }
+    // Readiness probes hold a guard too: a probe that ends the announce window still
+    // gets its answer before the drain can end.
+    st.active++;
+    st.reading = false;
+    res[kSlot] = slot;
+    res[kState] = st;
     st.res = res;
-    watch(st, res, slot);
+    inflight.add(res);
+    res.on('close', onResClose);
+    // Once the drain has begun, the head's Connection header is decided now (while the
+    // engine runs it is keep-alive, and the first trigger records that for the heads
+    // already sent: beforeTrigger).
+    if (!sd._running) decide(res);
     if (probe) {
       answerReadiness(req, res);
       return true;
     }
-    if (!sd._running) adviseClose(req, res, null);
+    return false;
+  }
+
+  function onStream(req, res, probe) {
+    const session = req.stream.session;
+    if (session[kState] === undefined) track(session);
+    const slot = acquire();
+    if (slot === REFUSED) {
+      if (probe) answerReadiness(req, res);
+      else refuse(req, res);
+      return true;
+    }
+    const st = session[kState];
+    st.active++;
+    res.on('close', () => {
+      st.active--;
+      if (release(slot)) sd._drain();
+    });
+    if (probe) {
+      answerReadiness(req, res);
+      return true;
+    }
+    if (!sd._running && nat.shouldClose()) goaway(req);
+    return false;
+  }
+
+  // An 'upgrade' (WebSocket) or 'connect' (tunnel) request: its socket leaves HTTP and
+  // becomes long-lived work. Returns true when it was refused here.
+  function onUpgrade(req, socket, upgradeKind) {
+    let st = socket[kState];
+    if (st === undefined) st = track(socket);
+    const slot = request(st.id);
+    if (slot === REFUSED) {
+      stats.refused++;
+      socket.end('HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nRetry-After: 1\r\nContent-Length: 0\r\n\r\n');
+      return true;
+    }
+    st.reading = false;
+    st.upgraded = nat.requestUpgrade(slot, upgradeKind);
+    sd._drain(); // it no longer holds the boundary: that may end the drain
     return false;
   }
 
   const origEmit = server.emit;
+  const connEvent = h2 ? 'session' : 'connection';
   function emit(event, a, b) {
     if (event === 'request') {
       if (onRequest(a, b)) return true;
     } else if (event === connEvent) {
       if (a[kState] === undefined) track(a);
-    } else if (event === 'upgrade' || event === 'connect') {
-      // The socket leaves HTTP (WebSocket, a CONNECT tunnel): no request arrives on it.
-      const st = b?.[kState];
-      if (st !== undefined) st.upgraded = true;
+    } else if (event === 'secureConnection' && tlsServer) {
+      secured(a);
+    } else if ((event === 'upgrade' || event === 'connect') && !h2 && this.listenerCount(event) > 0) {
+      if (onUpgrade(a, b, event === 'upgrade' ? 'websocket' : 'tunnel')) return true;
     }
     return origEmit.apply(this, arguments);
   }
@@ -354,119 +366,66 @@ function attach(sd, server, options) {
 
   // ----- milestones -------------------------------------------------------------
 
+  // Just before the first trigger: the heads already sent said keep-alive (while the
+  // engine runs the core advises it); the core records it, so their connections stay
+  // open after them and are dismissed only once idle for the grace.
+  function beforeTrigger() {
+    for (const res of inflight) if (res.headersSent) keepAlive(res[kSlot]);
+  }
+
   function onDraining() {
-    if (!h2 && reserve === REFUSED && nat.accepting) reserve = acquire();
-    // Responses in flight whose headers are not sent yet: advise them too.
+    // Responses in flight whose head is not sent yet: the core's answer now.
     if (h2) {
-      for (const s of conns) if (s[kState].active > 0 && nat.shouldClose() && !s.closed) s.close();
+      for (const st of conns) if (st.active > 0 && nat.shouldClose() && !st.conn.closed) st.conn.close();
       return;
     }
-    for (const c of conns) {
-      const res = c[kState].res;
-      if (res !== null && !res.headersSent && nat.shouldClose()) res.shouldKeepAlive = false;
-    }
+    for (const res of inflight) if (!res.headersSent) decide(res);
+  }
+
+  // Closes the listener without Node's closeIdleConnections() (http.Server#close does
+  // it since Node 19): idle connections are the core's to dismiss, after the grace.
+  function closeListener() {
+    if (listenerClosed) return;
+    listenerClosed = true;
+    if (h2) server.close();
+    else net.Server.prototype.close.call(server);
   }
 
   function onQuiescing() {
     quiescing = true;
     if (h2) {
-      server.close();
+      closeListener();
       // GOAWAY: streams in flight finish, new ones go elsewhere.
-      for (const s of conns) if (!s.closed) s.close();
+      for (const st of conns) if (!st.conn.closed) st.conn.close();
       return;
     }
-    for (const c of conns) {
-      const st = c[kState];
-      if (st.res !== null && !st.res.headersSent) st.res.shouldKeepAlive = false;
-    }
-    if (reserve !== REFUSED) {
-      closeAtBoundary().catch((e) => process.nextTick(() => {
-        throw e;
-      }));
-      return;
-    }
-    server.close(); // the listener; Node >= 19 also closes idle connections here
-    sweepIdle();
+    // Two turns of the loop before the listener closes: a full poll phase accepts what
+    // is in the listen backlog. Those clients connected before admission closed; closing
+    // the listening socket would reset them (the kernel drops its accept queue), while
+    // accepted they are the core's like any other connection (served, or dismissed once
+    // idle for the grace).
+    setImmediate(() => setImmediate(closeListener));
   }
 
-  // Around a repeated trigger while draining (Shutdown#_triggerWith). Only the core
-  // knows whether it cuts the drain, and a cut counts the guards held at that instant:
-  // the reserve, which is not work, is set down before the trigger and taken up again
-  // after it unless the core cut the drain. Only while admission is open (the announce
-  // window), where nothing can end the drain meanwhile and a new guard is admitted.
-  // Once admission has closed, the reserve is held for a few loop turns at most
-  // (closeAtBoundary) and stays held: setting it down then could end the drain.
-  let reserveDown = false;
-
-  function beforeRepeat() {
-    if (reserve === REFUSED || !nat.accepting) return;
-    releaseReserve();
-    reserveDown = true;
-  }
-
-  function afterRepeat(cut) {
-    if (!reserveDown) return;
-    reserveDown = false;
-    // Refused if the announce window ended in between (the driver's deadline): the
-    // close then runs without a reserve, as with no announce window.
-    if (!cut && !over && nat.accepting) reserve = acquire();
-  }
-
-  // When the drain is over (clean or cut short): what is left is destroyed. Requests
-  // holding a guard are the core's to count (a cut counts the guards in flight). A
-  // connection on which a request was still arriving held none, so the core does not
-  // know of it: it is recorded as aborted work (kind "connection"). Idle keep-alive
-  // connections and connections that never sent a byte are not work.
+  // The drain is over (clean or cut short): the core dismisses every connection left
+  // (delivered right after this milestone) and counts what they cut.
   function onClosing() {
-    if (over) return;
     over = true;
-    releaseReserve();
-    const open = [];
-    for (const c of conns) if (!c.destroyed) open.push(c);
-    // Node's parser knows which connections are idle: those go first, not counted.
-    const parserAware = !h2 && typeof server.closeIdleConnections === 'function';
-    if (parserAware) server.closeIdleConnections();
-    let cut = 0;
-    for (const c of open) {
-      const st = c[kState];
-      stats.connectionsDestroyed++;
-      stats.requestsAborted += st.active;
-      if (c.destroyed) continue;
-      if (parserAware && requestArriving(c, st)) {
-        cut++;
-        stats.requestsAborted++;
+    closeListener();
+    // The connections the core dismissed before (kept open because a request was
+    // arriving, or busy since) are not dismissed again: they are left, so destroyed.
+    for (const st of conns) if (st.id >= 0 && nat.connDismissed(st.id)) destroyAtEnd(st);
+    if (h2) {
+      for (const st of conns) {
+        stats.connectionsDestroyed++;
+        stats.requestsAborted += st.active;
+        st.conn.destroy();
       }
-      c.destroy();
     }
-    conns.clear();
-    if (!h2 && typeof server.closeAllConnections === 'function') server.closeAllConnections();
-    if (cut > 0) recordCut(cut);
   }
 
-  // After closeIdleConnections(), of a connection still open that holds no guard:
-  // whether a request has begun to arrive on it. One that served requests is not idle
-  // for the parser, so the next has begun; a fresh one is busy for the parser from its
-  // first instant (its headers timeout), so its bytes tell (a TLSSocket's bytesRead
-  // counts decrypted bytes, not the handshake). An upgraded socket (WebSocket) is not
-  // HTTP any more: guard it to have the drain wait for it (README).
-  function requestArriving(c, st) {
-    if (st.active !== 0 || st.guard !== REFUSED || st.upgraded) return false;
-    return st.requests > 0 || c.bytesRead > 0;
-  }
-
-  const adopter = { adopt: adoptInFlight, count: countInFlight, beforeRepeat, afterRepeat };
-  sd._adopters.push(adopter);
-  // Without cleanup hooks, the core goes from Closing to Done in one step, and a Done
-  // report counts nothing more: a hook of this attachment (first of all) keeps Closing
-  // open until onClosing has destroyed the connections and recorded what they cut.
-  let detached = false;
-  try {
-    sd.onClose(CLOSE_HOOK, () => {
-      if (!detached) onClosing();
-    }, { order: -0x80000000 });
-  } catch (e) {
-    if (e.code !== 'ERR_SHUTDOWN_TOO_LATE') throw e; // attached once Closing had begun
-  }
+  sd._dismissHandlers.push(onDismissed);
+  sd._beforeTrigger.push(beforeTrigger);
   const listeners = [
     ['draining', onDraining],
     ['quiescing', onQuiescing],
@@ -486,33 +445,24 @@ function attach(sd, server, options) {
     },
     /** Stops draining this server (restores its emit, forgets its connections). */
     detach() {
-      detached = true;
       if (server.emit === emit) server.emit = origEmit;
-      const i = sd._adopters.indexOf(adopter);
-      if (i >= 0) sd._adopters.splice(i, 1);
+      const remove = (list, f) => {
+        const i = list.indexOf(f);
+        if (i >= 0) list.splice(i, 1);
+      };
+      remove(sd._dismissHandlers, onDismissed);
+      remove(sd._beforeTrigger, beforeTrigger);
       for (const [event, fn] of listeners) sd.removeListener(event, fn);
-      for (const c of conns) {
-        c.removeListener('close', onConnClose);
-        delete c[kState];
+      for (const st of conns) {
+        st.conn.removeListener('close', onConnClose);
+        delete st.conn[kState];
+        if (st.http !== st.conn) delete st.http[kState];
+        if (st.id >= 0 && closeConn(st.id)) sd._drain();
       }
       conns.clear();
+      byId.clear();
     },
   };
-}
-
-// The name of the cleanup hook each attachment registers (in the report's hooks).
-const CLOSE_HOOK = 'attach: close connections';
-// The kind under which connections cut outside any guard are counted.
-const CUT_KIND = 'connection';
-
-// `recordAborted(count)` for connections, the kind interned once; unlabelled when the
-// engine has no kind left to intern.
-function recordAbortedFn(nat) {
-  try {
-    return nat.recordAbortedFn(CUT_KIND);
-  } catch {
-    return nat.recordAbortedFn(null);
-  }
 }
 
 function optionError(Ctor, option, message) {

@@ -12,6 +12,10 @@
 //!   [`NativeShutdown::take_events`]: synchronously after any call that may have caused
 //!   them, or after a wake-up through a weak (unref'd) threadsafe function when the
 //!   core's driver thread caused them. The addon never keeps the event loop alive.
+//! - Connections (`connOpenFn` and friends) live in a map owned by the native object,
+//!   keyed by the core's connection id; their requests in a second slab, by slot. The
+//!   core's dismissals reach JavaScript through the same queue as milestones, in order
+//!   with them (event kind 2, one per connection id).
 //! - Hooks are the core's deferred hooks: the core starts them, JavaScript runs them and
 //!   reports back with [`NativeShutdown::hook_done`].
 //! - No native signal handler is ever installed (see the design notes): JavaScript
@@ -20,6 +24,7 @@
 //! Every exported function catches panics and turns them into JavaScript exceptions.
 
 use std::cell::RefCell;
+use std::collections::HashMap;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -27,8 +32,8 @@ use std::thread::ThreadId;
 use std::time::Duration;
 
 use libshutdown::{
-    CloseStrategy, Escalation, Guard, HookDone, HookError, HookOptions, HookOutcome, Kind,
-    Milestone, Reason, Shutdown, MAX_TIMEOUT,
+    CloseStrategy, Connection, Escalation, Guard, HookDone, HookError, HookOptions, HookOutcome,
+    Kind, Milestone, Reason, Request, Shutdown, MAX_TIMEOUT,
 };
 use napi::bindgen_prelude::Function;
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
@@ -39,6 +44,7 @@ use napi_derive::napi;
 /// `(EV_*, value, time since the engine was built in ms)`.
 const EV_MILESTONE: f64 = 0.0;
 const EV_HOOK_START: f64 = 1.0;
+const EV_DISMISSED: f64 = 2.0;
 
 /// The wake-up callback: a weak threadsafe function called with the instance id.
 type Wake = ThreadsafeFunction<u32, (), u32, Status, false, true>;
@@ -59,12 +65,15 @@ pub struct NativeOptions {
     pub force_at_off: Option<bool>,
     pub terminate_at: Option<u32>,
     pub terminate_at_off: Option<bool>,
+    /// The escalation's same-signal window; 0: off.
+    pub same_signal_window_ms: Option<f64>,
     pub forced_exit_code: Option<i32>,
     /// `"immediate"` or `"gradual"`.
     pub close_strategy: Option<String>,
     /// Signal numbers.
     pub signals: Option<Vec<i32>>,
     pub manual_clock: Option<bool>,
+    pub connection_grace_ms: Option<f64>,
 }
 
 /// Why a configuration was refused: the core's field name and reason.
@@ -147,6 +156,9 @@ fn builder(o: &NativeOptions) -> libshutdown::Builder {
     } else if let Some(n) = o.terminate_at {
         e.terminate_at = Some(n);
     }
+    if let Some(v) = o.same_signal_window_ms {
+        e.same_signal_window = ms(v);
+    }
     b = b.escalation(e);
     if let Some(c) = o.forced_exit_code {
         b = b.forced_exit_code(c);
@@ -161,6 +173,9 @@ fn builder(o: &NativeOptions) -> libshutdown::Builder {
     }
     if o.manual_clock == Some(true) {
         b = b.manual_clock();
+    }
+    if let Some(v) = o.connection_grace_ms {
+        b = b.connection_grace(ms(v));
     }
     b
 }
@@ -216,6 +231,11 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 impl Shared {
     fn push(&self, kind: f64, value: u32) {
+        self.push_all(kind, &[value as f64]);
+    }
+
+    /// Queues one event of `kind` per value, all at the same instant.
+    fn push_all(&self, kind: f64, values: &[f64]) {
         // On the engine's clock: the instant of the event, even on a virtual clock that
         // JavaScript reads only after advance() returns.
         let at = lock(&self.engine)
@@ -223,9 +243,11 @@ impl Shared {
             .map_or(0.0, |sd| sd.elapsed().as_secs_f64() * 1e3);
         let wake = {
             let mut q = lock(&self.queue);
-            q.events.push(kind);
-            q.events.push(value as f64);
-            q.events.push(at);
+            for &value in values {
+                q.events.push(kind);
+                q.events.push(value);
+                q.events.push(at);
+            }
             self.pending.store(true, Ordering::Release);
             let off_thread = std::thread::current().id() != self.js_thread;
             let wake = off_thread && !q.woken;
@@ -256,15 +278,24 @@ fn err(msg: impl Into<String>) -> napi::Error {
     napi::Error::new(Status::GenericFailure, msg.into())
 }
 
-/// The guards JavaScript holds, by slot number. Only the JavaScript thread touches it.
-#[derive(Default)]
-struct Slab {
-    guards: Vec<Option<Guard>>,
+/// What JavaScript holds by slot number (guards, requests). Only the JavaScript thread
+/// touches it.
+struct Slots<T> {
+    guards: Vec<Option<T>>,
     free: Vec<u32>,
 }
 
-impl Slab {
-    fn store(&mut self, g: Guard) -> i32 {
+impl<T> Default for Slots<T> {
+    fn default() -> Self {
+        Slots {
+            guards: Vec::new(),
+            free: Vec::new(),
+        }
+    }
+}
+
+impl<T> Slots<T> {
+    fn store(&mut self, g: T) -> i32 {
         match self.free.pop() {
             Some(i) => {
                 self.guards[i as usize] = Some(g);
@@ -277,12 +308,18 @@ impl Slab {
         }
     }
 
-    fn take(&mut self, slot: u32) -> Option<Guard> {
+    fn take(&mut self, slot: u32) -> Option<T> {
         let g = self.guards.get_mut(slot as usize)?.take()?;
         self.free.push(slot);
         Some(g)
     }
+
+    fn get_mut(&mut self, slot: u32) -> Option<&mut T> {
+        self.guards.get_mut(slot as usize)?.as_mut()
+    }
 }
+
+type Slab = Slots<Guard>;
 
 /// What the per-request path needs: the engine, the slab, the queue's pending flag.
 /// Shared by [`NativeShutdown`] and the closures of
@@ -291,9 +328,10 @@ struct Hot {
     sd: Shutdown,
     slab: RefCell<Slab>,
     shared: Arc<Shared>,
-    /// Guards adopted at the first trigger for the work JavaScript admitted while
-    /// Running (see [`NativeShutdown::adopt`]), by label.
-    pools: RefCell<Vec<(Option<Kind>, Vec<Guard>)>>,
+    /// The connections JavaScript registered, by the core's id.
+    conns: RefCell<HashMap<u64, Connection>>,
+    /// Their requests in flight, by slot.
+    reqs: RefCell<Slots<Request>>,
 }
 
 impl Hot {
@@ -310,7 +348,75 @@ impl Hot {
         // Take it out first: dropping a guard can run milestone callbacks.
         let g = self.slab.borrow_mut().take(slot);
         drop(g);
+        self.pending()
+    }
+
+    #[inline]
+    fn pending(&self) -> bool {
         self.shared.pending.load(Ordering::Acquire)
+    }
+
+    /// Registers an accepted connection: its id, negated when it came back dismissed
+    /// (accepted once the drain is over: the core tells no callback of it).
+    #[inline]
+    fn open(&self) -> f64 {
+        let conn = self.sd.connection();
+        let id = conn.id();
+        let dismissed = conn.is_dismissed();
+        self.conns.borrow_mut().insert(id, conn);
+        if dismissed {
+            -(id as f64)
+        } else {
+            id as f64
+        }
+    }
+
+    /// The connection was closed; returns whether events are pending.
+    #[inline]
+    fn close(&self, id: f64) -> bool {
+        // Taken out first: dropping it can end the drain (callbacks queue events).
+        let conn = self.conns.borrow_mut().remove(&(id as u64));
+        drop(conn);
+        self.pending()
+    }
+
+    /// A request arrived on connection `id`: a request slot, or -1 refused (also for
+    /// an unknown connection).
+    #[inline]
+    fn request(&self, id: f64, kind: Option<Kind>) -> i32 {
+        let req = {
+            let conns = self.conns.borrow();
+            let Some(conn) = conns.get(&(id as u64)) else {
+                return -1;
+            };
+            match kind {
+                Some(k) => conn.request_of(k),
+                None => conn.request(),
+            }
+        };
+        match req {
+            Some(r) => self.reqs.borrow_mut().store(r),
+            None => -1,
+        }
+    }
+
+    /// Whether the response of the request in `slot` keeps its connection open
+    /// (decided at the first call). `false` for a free slot.
+    #[inline]
+    fn keep_alive(&self, slot: u32) -> bool {
+        self.reqs
+            .borrow_mut()
+            .get_mut(slot)
+            .is_some_and(Request::keep_alive)
+    }
+
+    /// The response of the request in `slot` was sent: bit 0 the connection stays
+    /// open, bit 1 events are pending.
+    #[inline]
+    fn finish(&self, slot: u32) -> u32 {
+        let req = self.reqs.borrow_mut().take(slot);
+        let keep = req.is_some_and(Request::finish);
+        u32::from(keep) | (u32::from(self.pending()) << 1)
     }
 }
 
@@ -350,7 +456,13 @@ impl NativeShutdown {
             sd: sd.clone(),
             slab: RefCell::new(Slab::default()),
             shared: shared.clone(),
-            pools: RefCell::new(Vec::new()),
+            conns: RefCell::new(HashMap::new()),
+            reqs: RefCell::new(Slots::default()),
+        });
+        let s = shared.clone();
+        sd.on_dismissed(move |ids| {
+            let ids: Vec<f64> = ids.iter().map(|&id| id as f64).collect();
+            s.push_all(EV_DISMISSED, &ids);
         });
         Ok(NativeShutdown { sd, shared, hot })
     }
@@ -360,7 +472,8 @@ impl NativeShutdown {
     }
 
     /// The queued events as `(kind, value, at_ms)` triples: kind 0 is a milestone (0
-    /// draining, 1 quiescing, 2 closing, 3 done), kind 1 a hook to start (its id);
+    /// draining, 1 quiescing, 2 closing, 3 done), kind 1 a hook to start (its id), kind 2
+    /// a connection dismissed (its id: close it if idle, else call `connReading`);
     /// `at_ms` is the engine's time since it was built.
     #[napi(catch_unwind)]
     pub fn take_events(&self) -> Vec<f64> {
@@ -441,13 +554,6 @@ impl NativeShutdown {
         self.hot.release(slot)
     }
 
-    // While the engine is Running, admission is open by definition and nothing waits
-    // for guards, so the JavaScript layer counts the work it admits then itself (no
-    // call into the addon per request) and hands the count over here, just before the
-    // first trigger: from then on every unit of work is a guard of the core, exactly
-    // as if it had been taken one by one. Only JavaScript can trigger (no native
-    // signal handlers), so it always knows when the engine leaves Running.
-
     fn kind_of(&self, kind: Option<String>) -> napi::Result<Option<Kind>> {
         kind.map(|k| self.sd.kind(&k))
             .transpose()
@@ -458,70 +564,6 @@ impl NativeShutdown {
     #[napi(catch_unwind)]
     pub fn intern_kind(&self, kind: String) -> napi::Result<()> {
         self.kind_of(Some(kind)).map(drop)
-    }
-
-    /// Takes `count` guards (labelled `kind`) for work admitted while Running; returns
-    /// how many were admitted (all of them, unless the engine had already left Running).
-    #[napi(catch_unwind)]
-    pub fn adopt(&self, kind: Option<String>, count: u32) -> napi::Result<u32> {
-        let k = self.kind_of(kind)?;
-        let mut pools = self.hot.pools.borrow_mut();
-        let i = match pools.iter().position(|(pk, _)| *pk == k) {
-            Some(i) => i,
-            None => {
-                pools.push((k, Vec::new()));
-                pools.len() - 1
-            }
-        };
-        let pool = &mut pools[i].1;
-        let mut n = 0;
-        for _ in 0..count {
-            let g = match k {
-                Some(k) => self.sd.guard_of(k),
-                None => self.sd.guard(),
-            };
-            match g {
-                Some(g) => pool.push(g),
-                None => break,
-            }
-            n += 1;
-        }
-        Ok(n)
-    }
-
-    /// Releases one adopted guard labelled `kind`; returns whether events are pending.
-    #[napi(catch_unwind)]
-    pub fn release_adopted(&self, kind: Option<String>) -> napi::Result<bool> {
-        let k = self.kind_of(kind)?;
-        let g = {
-            let mut pools = self.hot.pools.borrow_mut();
-            pools
-                .iter_mut()
-                .find(|(pk, _)| *pk == k)
-                .and_then(|(_, pool)| pool.pop())
-        };
-        // Dropped outside the borrow: the last guard can start the Closing phase.
-        drop(g);
-        Ok(self.shared.pending.load(Ordering::Acquire))
-    }
-
-    /// A child of an adopted guard labelled `kind` (work started by work admitted while
-    /// Running), as a slot.
-    #[napi(catch_unwind)]
-    pub fn child_of_adopted(&self, kind: Option<String>) -> napi::Result<i32> {
-        let k = self.kind_of(kind)?;
-        let child = {
-            let pools = self.hot.pools.borrow();
-            pools
-                .iter()
-                .find(|(pk, _)| *pk == k)
-                .and_then(|(_, pool)| pool.last())
-                .map(Guard::child)
-        };
-        match child {
-            Some(c) => Ok(self.hot.slab.borrow_mut().store(c)),
-            None => Err(err("no adopted guard left to be a parent")),
-        }
     }
 
     /// `acquire()` as a plain function bound to this engine: the per-request path. A
@@ -560,6 +602,114 @@ impl NativeShutdown {
             let slot: u32 = ctx.get(0)?;
             Ok(hot.release(slot))
         })
+    }
+
+    // ----- connections ----------------------------------------------------------------
+    // The per-connection and per-request path: plain functions bound to the engine (see
+    // `acquireFn`). Connection ids are the core's (`f64`, exact below 2^53).
+
+    /// `connOpen() -> id`: registers an accepted connection (`-id`: it came back
+    /// dismissed, the drain is over: close it).
+    #[napi(catch_unwind)]
+    pub fn conn_open_fn<'env>(&self, env: &'env Env) -> napi::Result<Function<'env, (), f64>> {
+        let hot = self.hot.clone();
+        env.create_function_from_closure("connOpen", move |_| Ok(hot.open()))
+    }
+
+    /// `connClose(id) -> pending`: the connection closed.
+    #[napi(catch_unwind)]
+    pub fn conn_close_fn<'env>(&self, env: &'env Env) -> napi::Result<Function<'env, f64, bool>> {
+        let hot = self.hot.clone();
+        env.create_function_from_closure("connClose", move |ctx| {
+            let id: f64 = ctx.get(0)?;
+            Ok(hot.close(id))
+        })
+    }
+
+    /// `connRequest(id) -> slot | -1`: a request arrived on connection `id` (its head is
+    /// complete); -1: refuse it (503, `Connection: close`). Labelled `kind` when given
+    /// (interned once, here).
+    #[napi(catch_unwind)]
+    pub fn conn_request_fn<'env>(
+        &self,
+        env: &'env Env,
+        kind: Option<String>,
+    ) -> napi::Result<Function<'env, f64, i32>> {
+        let k = self.kind_of(kind)?;
+        let hot = self.hot.clone();
+        env.create_function_from_closure("connRequest", move |ctx| {
+            let id: f64 = ctx.get(0)?;
+            Ok(hot.request(id, k))
+        })
+    }
+
+    /// `requestKeepAlive(slot) -> bool`: whether the response may keep the connection
+    /// open (decided at the first call: ask when its head is written).
+    #[napi(catch_unwind)]
+    pub fn request_keep_alive_fn<'env>(
+        &self,
+        env: &'env Env,
+    ) -> napi::Result<Function<'env, u32, bool>> {
+        let hot = self.hot.clone();
+        env.create_function_from_closure("requestKeepAlive", move |ctx| {
+            let slot: u32 = ctx.get(0)?;
+            Ok(hot.keep_alive(slot))
+        })
+    }
+
+    /// `requestFinish(slot) -> bits`: the response was sent. Bit 0: the connection stays
+    /// open (0: close it after this response), bit 1: events are pending.
+    #[napi(catch_unwind)]
+    pub fn request_finish_fn<'env>(
+        &self,
+        env: &'env Env,
+    ) -> napi::Result<Function<'env, u32, u32>> {
+        let hot = self.hot.clone();
+        env.create_function_from_closure("requestFinish", move |ctx| {
+            let slot: u32 = ctx.get(0)?;
+            Ok(hot.finish(slot))
+        })
+    }
+
+    /// A request has begun to arrive on connection `id` (its head is not complete): the
+    /// drain waits for it, and counts it as cut if it ends first. Returns whether events
+    /// are pending.
+    #[napi(catch_unwind)]
+    pub fn conn_reading(&self, id: f64) -> bool {
+        if let Some(c) = self.hot.conns.borrow().get(&(id as u64)) {
+            c.reading();
+        }
+        self.pending()
+    }
+
+    /// Whether the core dismissed connection `id` (`false` for an unknown one).
+    #[napi(catch_unwind)]
+    pub fn conn_dismissed(&self, id: f64) -> bool {
+        self.hot
+            .conns
+            .borrow()
+            .get(&(id as u64))
+            .is_some_and(Connection::is_dismissed)
+    }
+
+    /// Connections registered and not yet closed.
+    #[napi(getter, catch_unwind)]
+    pub fn connections(&self) -> u32 {
+        self.sd.connections() as u32
+    }
+
+    /// The connection of the request in `slot` leaves HTTP (WebSocket, CONNECT tunnel):
+    /// the request becomes a long-lived guard (labelled `kind` when given), returned as a
+    /// guard slot (release it with `release`); -1 for a free request slot.
+    #[napi(catch_unwind)]
+    pub fn request_upgrade(&self, slot: u32, kind: Option<String>) -> napi::Result<i32> {
+        let k = self.kind_of(kind)?;
+        let req = self.hot.reqs.borrow_mut().take(slot);
+        let Some(req) = req else {
+            return Ok(-1);
+        };
+        let guard = req.upgrade(k);
+        Ok(self.hot.slab.borrow_mut().store(guard))
     }
 
     /// `recordAborted(count)` as a plain function bound to this engine and `kind`
@@ -841,10 +991,12 @@ mod tests {
             force_at_off: None,
             terminate_at: None,
             terminate_at_off: None,
+            same_signal_window_ms: None,
             forced_exit_code: None,
             close_strategy: None,
             signals: None,
             manual_clock: None,
+            connection_grace_ms: None,
         }
     }
 
@@ -864,10 +1016,13 @@ mod tests {
         o.grace_period_off = Some(true);
         o.force_at_off = Some(true);
         o.terminate_at = Some(4);
+        o.same_signal_window_ms = Some(0.0);
         o.forced_exit_code = Some(9);
         o.close_strategy = Some("gradual".into());
         o.signals = Some(vec![15]);
+        o.connection_grace_ms = Some(40.0);
         let c = builder(&o).config().unwrap();
+        assert_eq!(c.connection_grace(), Duration::from_millis(40));
         assert_eq!(c.drain_delay(), Duration::from_millis(250));
         assert_eq!(c.announce_probes(), Some(3));
         assert_eq!(c.drain_timeout(), Duration::from_secs(1));
@@ -875,6 +1030,7 @@ mod tests {
         assert_eq!(c.grace_period(), None);
         assert_eq!(c.escalation().force_at, None);
         assert_eq!(c.escalation().terminate_at, Some(4));
+        assert_eq!(c.escalation().same_signal_window, Duration::ZERO);
         assert_eq!(c.forced_exit_code(), 9);
         assert_eq!(c.close_strategy(), CloseStrategy::Gradual);
         assert_eq!(c.signals(), &[15]);
@@ -889,5 +1045,8 @@ mod tests {
         let mut o = options();
         o.force_at = Some(1);
         assert_eq!(validate_options(o).unwrap().field, "escalation");
+        let mut o = options();
+        o.same_signal_window_ms = Some(90_000_000.0);
+        assert_eq!(validate_options(o).unwrap().field, "same_signal_window");
     }
 }

@@ -28,6 +28,9 @@ test('bad options throw a TypeError or RangeError naming the option', () => {
     [{ forceAt: 1 }, RangeError, 'forceAt', 'escalation'],
     [{ forceAt: 3, terminateAt: 3 }, RangeError, 'terminateAt', 'escalation'],
     [{ forceAt: 'twice' }, TypeError, 'forceAt'],
+    [{ sameSignalWindow: '1s' }, TypeError, 'sameSignalWindow'],
+    [{ sameSignalWindow: -1 }, RangeError, 'sameSignalWindow'],
+    [{ sameSignalWindow: 90_000_000 }, RangeError, 'sameSignalWindow', 'same_signal_window'],
     [{ forcedExitCode: 0 }, RangeError, 'forcedExitCode'],
     [{ forcedExitCode: 256 }, RangeError, 'forcedExitCode'],
     [{ forcedExitCode: 1.5 }, RangeError, 'forcedExitCode'],
@@ -55,6 +58,8 @@ test('bad options throw a TypeError or RangeError naming the option', () => {
   // Valid edge cases.
   manual({ gracePeriod: null, drainTimeout: 86_400_000, closeTimeout: 1 });
   manual({ forceAt: null, terminateAt: null, signals: ['SIGTERM', 'SIGUSR2', 'HUP'], forcedExitCode: 255 });
+  manual({ sameSignalWindow: 0 });
+  manual({ sameSignalWindow: 86_400_000 });
 });
 
 test('phases, readiness, admission and events on a virtual clock', async () => {

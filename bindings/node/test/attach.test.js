@@ -359,38 +359,6 @@ test('a repeated trigger that does not escalate keeps the reserve: the quiesce b
   assert.equal(att.stats.refused, 0);
 });
 
-test('a connection cut while its request was still arriving is counted as aborted work', async (t) => {
-  // No announce window, nothing in flight: the drain ends at the trigger and what is
-  // left is destroyed (the cutting policy); the report must say so.
-  const sd = new Shutdown({ exitOnDone: false, drainDelay: 0, drainTimeout: 10_000, forcedExitCode: 5 });
-  const server = http.createServer((req, res) => res.end('ok'));
-  server.keepAliveTimeout = 600_000;
-  const accepted = [];
-  server.on('connection', (s) => accepted.push(s));
-  const att = sd.attach(server);
-  const port = await listen(t, server);
-  const partial = await connect(port);
-  partial.write('GET /?partial HTTP/1.1\r\nHost: 127.0.0.1\r\n'); // headers half sent
-  await until(() => accepted.length === 1 && accepted[0].bytesRead > 0, 'the server to read the partial request');
-  const idle = await connect(port); // a keep-alive connection idle after one request
-  idle.get('/');
-  assert.equal((await idle.response()).status, 200);
-  const silent = await connect(port); // never sends a byte
-  await until(() => accepted.length === 3, 'three connections accepted');
-
-  sd.trigger('deploy');
-  const report = await sd.done;
-  for (const c of [partial, idle, silent]) await c.whenClosed();
-  assert.equal(partial.responses.length, 0, 'cut, not answered');
-  assert.equal(report.aborted, 1, 'only the connection with a request arriving is aborted work');
-  assert.deepEqual(report.aborted_by_kind, { connection: 1 });
-  assert.equal(report.exit_code, 5);
-  // The idle and silent ones were closed when admission closed; the partial one is
-  // the only one left to destroy when the drain ends.
-  assert.equal(att.stats.connectionsDestroyed, 1);
-  assert.equal(att.stats.requestsAborted, 1);
-});
-
 test('idle keep-alive and silent connections destroyed at the end are not aborted work', async (t) => {
   const sd = new Shutdown({ exitOnDone: false, drainDelay: 0, drainTimeout: 10_000 });
   const server = http.createServer((req, res) => res.end('ok'));
@@ -440,7 +408,7 @@ test('https: a connection cut while its first request was arriving is counted; a
     return;
   }
   const tls = require('node:tls');
-  const sd = new Shutdown({ exitOnDone: false, drainDelay: 0, drainTimeout: 10_000 });
+  const sd = new Shutdown({ exitOnDone: false, drainDelay: 0, drainTimeout: 300 });
   const server = https.createServer(creds, (req, res) => res.end('ok'));
   const accepted = [];
   server.on('secureConnection', (s) => accepted.push(s));
@@ -465,25 +433,4 @@ test('https: a connection cut while its first request was arriving is counted; a
   assert.equal(report.aborted, 1);
   assert.deepEqual(report.aborted_by_kind, { connection: 1 });
   assert.equal(report.exit_code, 1);
-});
-
-test('an upgraded connection destroyed at the end is not a request cut while arriving', async (t) => {
-  const sd = new Shutdown({ exitOnDone: false, drainDelay: 0, drainTimeout: 10_000 });
-  const server = http.createServer((req, res) => res.end('ok'));
-  server.on('upgrade', (req, socket) => {
-    socket.write('HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: test\r\n\r\n');
-    socket.on('data', () => {});
-  });
-  const att = sd.attach(server);
-  const port = await listen(t, server);
-  const ws = await connect(port);
-  ws.write('GET /ws HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: Upgrade\r\nUpgrade: test\r\n\r\n');
-  assert.equal((await ws.response()).status, 101);
-  ws.write('frames of another protocol');
-  sd.trigger('deploy');
-  const report = await sd.done;
-  await ws.whenClosed();
-  assert.equal(att.stats.connectionsDestroyed, 1);
-  assert.equal(report.aborted, 0);
-  assert.equal(report.exit_code, 0);
 });

@@ -27,8 +27,10 @@ function optionsOf(config) {
     grace_period_ms: 'gracePeriod',
     force_at: 'forceAt',
     terminate_at: 'terminateAt',
+    same_signal_window_ms: 'sameSignalWindow',
     forced_exit_code: 'forcedExitCode',
     close_strategy: 'closeStrategy',
+    connection_grace_ms: 'connectionGrace',
   };
   for (const [k, v] of Object.entries(config)) {
     if (!(k in map)) throw new Error(`unknown config field ${k}`);
@@ -99,6 +101,21 @@ async function run(s) {
   }
 
   const guards = new Map();
+  // Connections through the addon's connection API (what attach() uses): name <-> core
+  // id, requests by name (their slots), the dismissals in the order they were reported.
+  const nat = sd._native;
+  const C = sd._conn;
+  const connIds = new Map();
+  const connNames = new Map();
+  const requests = new Map();
+  const requestFns = new Map();
+  const dismissed = [];
+  sd._dismissHandlers.push((id) => dismissed.push(connNames.get(id) ?? `#${id}`));
+  const requestFn = (kind) => {
+    if (kind === undefined || kind === null) return C.request;
+    if (!requestFns.has(kind)) requestFns.set(kind, nat.connRequestFn(kind));
+    return requestFns.get(kind);
+  };
   let now = 0;
   for (const [i, step] of (s.steps ?? []).entries()) {
     assert.ok(step.at_ms >= now, `${s.name}: step ${i} goes back in time`);
@@ -127,6 +144,52 @@ async function run(s) {
       case 'probe':
         sd.readinessProbed();
         break;
+      case 'connect': {
+        let id = C.open();
+        connIds.set(step.conn, Math.abs(id));
+        connNames.set(Math.abs(id), step.conn);
+        // Accepted once the drain is over: it comes back dismissed, told to no callback.
+        if (id < 0) dismissed.push(step.conn);
+        id = Math.abs(id);
+        break;
+      }
+      case 'reading':
+        if (nat.connReading(connIds.get(step.conn))) sd._drain();
+        break;
+      case 'request': {
+        const slot = requestFn(step.kind)(connIds.get(step.conn));
+        const want = step.admitted ?? true;
+        if ((slot !== -1) !== want) failures.push(`${where}: request ${step.id}: admitted ${slot !== -1}, expected ${want}`);
+        if (slot !== -1) requests.set(step.id, slot);
+        break;
+      }
+      case 'keep_alive': {
+        const got = C.keepAlive(requests.get(step.id));
+        if (step.expect !== undefined && got !== step.expect) failures.push(`${where}: keep_alive ${step.id} is ${got}, expected ${step.expect}`);
+        break;
+      }
+      case 'finish': {
+        const bits = C.finish(requests.get(step.id));
+        requests.delete(step.id);
+        const keepOpen = (bits & 1) !== 0;
+        if (step.keep_open !== undefined && keepOpen !== step.keep_open) {
+          failures.push(`${where}: finish ${step.id}: keep_open ${keepOpen}, expected ${step.keep_open}`);
+        }
+        if (bits & 2) sd._drain();
+        break;
+      }
+      case 'upgrade': {
+        const slot = nat.requestUpgrade(requests.get(step.id), step.kind ?? null);
+        requests.delete(step.id);
+        guards.set(step.guard, { release: () => sd._releaseSlot(slot) && sd._drain() });
+        sd._drain();
+        break;
+      }
+      case 'disconnect': {
+        const id = connIds.get(step.conn);
+        if (C.close(id)) sd._drain();
+        break;
+      }
       case 'finish_hook': {
         const finish = manual.get(step.name);
         assert.ok(finish, `${where}: hook ${step.name} has not started`);
@@ -145,6 +208,10 @@ async function run(s) {
         for (const k of Object.keys(got)) {
           if (step[k] !== undefined && step[k] !== got[k]) failures.push(`${where}: ${k} is ${got[k]}, expected ${step[k]}`);
         }
+        if (step.dismissed !== undefined && !jsonEq(dismissed, step.dismissed)) {
+          failures.push(`${where}: dismissed ${JSON.stringify(dismissed)}, expected ${JSON.stringify(step.dismissed)}`);
+        }
+        got.dismissed = dismissed;
         for (const k of Object.keys(step)) {
           if (k !== 'op' && k !== 'at_ms' && !(k in got)) throw new Error(`${where}: unknown expectation ${k}`);
         }

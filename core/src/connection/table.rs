@@ -260,8 +260,12 @@ impl Table {
         st.boundary = Boundary::Over;
         st.due.clear();
         out.released = st.reserve.take();
+        // Every connection left, including those dismissed earlier that the host kept
+        // because a request was arriving on them: the drain is over, cut them all.
         for conn in &st.conns {
-            dismiss(conn, &mut out);
+            conn.flags.fetch_or(DISMISSED, Ordering::AcqRel);
+            conn.dismissed.notify(usize::MAX);
+            out.dismissed.push(conn.id);
         }
         out
     }

@@ -42,6 +42,7 @@ static void test_null_everywhere(void) {
     CHECK_STATUS(shutdown_config_builder_set_grace_period_ms(NULL, 1), SHUTDOWN_STATUS_NULL_PARAMETER);
     CHECK_STATUS(shutdown_config_builder_set_force_at(NULL, 2), SHUTDOWN_STATUS_NULL_PARAMETER);
     CHECK_STATUS(shutdown_config_builder_set_terminate_at(NULL, 3), SHUTDOWN_STATUS_NULL_PARAMETER);
+    CHECK_STATUS(shutdown_config_builder_set_same_signal_window_ms(NULL, 1000), SHUTDOWN_STATUS_NULL_PARAMETER);
     CHECK_STATUS(shutdown_config_builder_set_forced_exit_code(NULL, 1), SHUTDOWN_STATUS_NULL_PARAMETER);
     CHECK_STATUS(shutdown_config_builder_set_close_strategy(NULL, SHUTDOWN_CLOSE_STRATEGY_GRADUAL),
                  SHUTDOWN_STATUS_NULL_PARAMETER);
@@ -101,6 +102,7 @@ static void test_null_everywhere(void) {
     CHECK_STATUS(shutdown_report_reason_kind(NULL, &rk), SHUTDOWN_STATUS_NULL_PARAMETER);
     CHECK_STATUS(shutdown_report_reason_detail(NULL, &s), SHUTDOWN_STATUS_NULL_PARAMETER);
     CHECK_STATUS(shutdown_report_triggers(NULL, &u32), SHUTDOWN_STATUS_NULL_PARAMETER);
+    CHECK_STATUS(shutdown_report_duplicate_triggers(NULL, &u32), SHUTDOWN_STATUS_NULL_PARAMETER);
     CHECK_STATUS(shutdown_report_forced(NULL, &fc), SHUTDOWN_STATUS_NULL_PARAMETER);
     CHECK_STATUS(shutdown_report_in_flight_at_trigger(NULL, &u64), SHUTDOWN_STATUS_NULL_PARAMETER);
     CHECK_STATUS(shutdown_report_aborted(NULL, &u64), SHUTDOWN_STATUS_NULL_PARAMETER);

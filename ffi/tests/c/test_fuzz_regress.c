@@ -38,6 +38,8 @@ static void one_round(int hold_closing) {
     CHECK_OK(shutdown_config_builder_set_close_timeout_ms(cfg, 2000));
     CHECK_OK(shutdown_config_builder_set_force_at(cfg, 0));
     CHECK_OK(shutdown_config_builder_set_terminate_at(cfg, 2));
+    /* The same signal again within milliseconds must count: the window off. */
+    CHECK_OK(shutdown_config_builder_set_same_signal_window_ms(cfg, 0));
     shutdown_t *sd = new_engine(cfg);
     order_log log;
     memset(&log, 0, sizeof log);

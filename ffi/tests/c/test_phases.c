@@ -293,6 +293,8 @@ static void test_escalation(void) {
     shutdown_config_builder_t *cfg = manual_config();
     CHECK_OK(shutdown_config_builder_set_drain_timeout_ms(cfg, 1000));
     CHECK_OK(shutdown_config_builder_set_close_timeout_ms(cfg, 500));
+    /* SIGTERM again 10 ms later is a second press past a 5 ms same-signal window. */
+    CHECK_OK(shutdown_config_builder_set_same_signal_window_ms(cfg, 5));
     shutdown_t *sd = new_engine(cfg);
     shutdown_hook_done_t *done = NULL;
     CHECK_OK(shutdown_on_close_deferred(sd, "flush", 0, 0, deferred_keep, &done));
@@ -336,6 +338,38 @@ static void test_escalation(void) {
     shutdown_report_free(r);
     CHECK_OK(shutdown_hook_done(done, 0, NULL)); /* late: ignored, freed */
     shutdown_guard_release(g);
+    shutdown_free(sd);
+}
+
+static void test_same_signal_twice_is_one_trigger(void) {
+    /* One Ctrl-C under npm run: the terminal's SIGINT and npm's relayed copy 2 ms later,
+       within the default 1 s same-signal window: one trigger, no escalation. */
+    shutdown_config_builder_t *cfg = manual_config();
+    CHECK_OK(shutdown_config_builder_set_drain_timeout_ms(cfg, 1000));
+    CHECK_OK(shutdown_config_builder_set_close_timeout_ms(cfg, 500));
+    shutdown_t *sd = new_engine(cfg);
+    shutdown_guard_t *g = NULL;
+    CHECK_OK(shutdown_guard_acquire(sd, &g));
+    CHECK_OK(shutdown_trigger_signal(sd, 2));
+    CHECK_OK(shutdown_advance(sd, 2));
+    CHECK_OK(shutdown_trigger_signal(sd, 2));
+    CHECK(phase_of(sd) == SHUTDOWN_PHASE_DRAINING);
+    CHECK(!shutdown_is_cancelled(sd));
+    shutdown_guard_release(g);
+    CHECK(phase_of(sd) == SHUTDOWN_PHASE_DONE);
+    shutdown_report_t *r = report_of(sd);
+    uint32_t n = 99;
+    CHECK_OK(shutdown_report_triggers(r, &n));
+    CHECK(n == 1);
+    CHECK_OK(shutdown_report_duplicate_triggers(r, &n));
+    CHECK(n == 1);
+    const char *json = NULL;
+    CHECK_OK(shutdown_report_json(r, &json));
+    CHECK(json != NULL && strstr(json, "\"triggers\":1,\"duplicate_triggers\":1,") != NULL);
+    int32_t code = -1;
+    CHECK_OK(shutdown_report_exit_code(r, &code));
+    CHECK(code == 0);
+    shutdown_report_free(r);
     shutdown_free(sd);
 }
 
@@ -477,6 +511,7 @@ int main(void) {
         TEST(test_adaptive_announce),
         TEST(test_drain_deadline_with_guards_left),
         TEST(test_escalation),
+        TEST(test_same_signal_twice_is_one_trigger),
         TEST(test_escalation_at_the_second_trigger_only),
         TEST(test_escalation_disabled),
         TEST(test_child_guards),

@@ -47,6 +47,8 @@ pub struct ScenarioConfig {
     pub force_at: Option<Option<u32>>,
     #[serde(default, deserialize_with = "some_or_null")]
     pub terminate_at: Option<Option<u32>>,
+    /// The escalation's same-signal window; `0` turns it off.
+    pub same_signal_window_ms: Option<u64>,
     pub forced_exit_code: Option<i32>,
     /// `"immediate"` or `"gradual"`.
     pub close_strategy: Option<String>,

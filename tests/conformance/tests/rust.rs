@@ -78,6 +78,9 @@ impl Target for Rust {
         if let Some(v) = c.terminate_at {
             e.terminate_at = v;
         }
+        if let Some(v) = c.same_signal_window_ms {
+            e.same_signal_window = ms(v);
+        }
         b = b.escalation(e);
         if let Some(v) = c.forced_exit_code {
             b = b.forced_exit_code(v);

@@ -9,6 +9,7 @@ const options: ShutdownOptions = {
   announceProbes: 2,
   drainTimeout: 10_000,
   closeTimeout: 5000,
+  connectionGrace: 100,
   gracePeriod: null,
   forceAt: 2,
   terminateAt: null,

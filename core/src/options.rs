@@ -1,0 +1,452 @@
+//! The options schema: every configuration field by one name, validated by the core
+//! for every language and for the environment.
+//!
+//! Other languages hand their options over as name/value pairs ([`Builder::set`]);
+//! deployment files set them through `SHUTDOWN_*` environment variables
+//! ([`Builder::env`]). Durations are milliseconds at this boundary. A value of the
+//! wrong type or out of range is refused with the field's name (or the variable's), at
+//! once or when the engine is built; nothing falls back silently.
+//!
+//! ```
+//! use libshutdown::{Builder, OptionValue};
+//!
+//! let b = Builder::default()
+//!     .set("drain_timeout_ms", OptionValue::Number(15_000.0))?
+//!     .set("close_strategy", OptionValue::Text("gradual".into()))?;
+//! assert_eq!(b.config()?.drain_timeout().as_millis(), 15_000);
+//! let e = Builder::default().set("close_strategy", OptionValue::Text("slow".into())).unwrap_err();
+//! assert_eq!(e.field(), "close_strategy");
+//! # Ok::<(), libshutdown::ConfigError>(())
+//! ```
+
+use std::time::Duration;
+
+use crate::config::{Builder, CloseStrategy, ConfigError};
+
+/// A value as another language or the environment hands it over, before the core has
+/// judged it.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum OptionValue {
+    /// `null` / `None`: "none" for the optional fields.
+    Null,
+    /// A number (JavaScript's only number type).
+    Number(f64),
+    /// A string.
+    Text(String),
+    /// A list (signals).
+    List(Vec<OptionValue>),
+}
+
+/// What values a field takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum OptionKind {
+    /// Milliseconds, 0 allowed where the builder allows it.
+    Millis,
+    /// Milliseconds, or null for none.
+    OptionalMillis,
+    /// A count, 1 or more.
+    Count,
+    /// A count, or null for never.
+    OptionalCount,
+    /// An integer.
+    Integer,
+    /// One of the listed words.
+    Word(&'static [&'static str]),
+    /// A list of signal names (`"SIGTERM"`) or numbers.
+    Signals,
+}
+
+/// One field of the schema.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OptionSpec {
+    /// Its name (snake case, durations ending in `_ms`).
+    pub name: &'static str,
+    /// The environment variable that sets it.
+    pub env: &'static str,
+    /// What it takes.
+    pub kind: OptionKind,
+}
+
+/// Every field, in the order the documentation lists them.
+pub const OPTIONS: &[OptionSpec] = &[
+    spec(
+        "drain_delay_ms",
+        "SHUTDOWN_DRAIN_DELAY_MS",
+        OptionKind::Millis,
+    ),
+    spec(
+        "announce_probes",
+        "SHUTDOWN_ANNOUNCE_PROBES",
+        OptionKind::Count,
+    ),
+    spec(
+        "announce_settle_ms",
+        "SHUTDOWN_ANNOUNCE_SETTLE_MS",
+        OptionKind::Millis,
+    ),
+    spec(
+        "drain_timeout_ms",
+        "SHUTDOWN_DRAIN_TIMEOUT_MS",
+        OptionKind::Millis,
+    ),
+    spec(
+        "close_timeout_ms",
+        "SHUTDOWN_CLOSE_TIMEOUT_MS",
+        OptionKind::Millis,
+    ),
+    spec(
+        "grace_period_ms",
+        "SHUTDOWN_GRACE_PERIOD_MS",
+        OptionKind::OptionalMillis,
+    ),
+    spec("force_at", "SHUTDOWN_FORCE_AT", OptionKind::OptionalCount),
+    spec(
+        "terminate_at",
+        "SHUTDOWN_TERMINATE_AT",
+        OptionKind::OptionalCount,
+    ),
+    spec(
+        "forced_exit_code",
+        "SHUTDOWN_FORCED_EXIT_CODE",
+        OptionKind::Integer,
+    ),
+    spec(
+        "close_strategy",
+        "SHUTDOWN_CLOSE_STRATEGY",
+        OptionKind::Word(&["immediate", "gradual"]),
+    ),
+    spec("signals", "SHUTDOWN_SIGNALS", OptionKind::Signals),
+    spec(
+        "connection_grace_ms",
+        "SHUTDOWN_CONNECTION_GRACE_MS",
+        OptionKind::Millis,
+    ),
+    spec(
+        "same_signal_window_ms",
+        "SHUTDOWN_SAME_SIGNAL_WINDOW_MS",
+        OptionKind::Millis,
+    ),
+];
+
+const fn spec(name: &'static str, env: &'static str, kind: OptionKind) -> OptionSpec {
+    OptionSpec { name, env, kind }
+}
+
+/// The schema entry of a field.
+pub fn option_spec(name: &str) -> Option<&'static OptionSpec> {
+    OPTIONS.iter().find(|s| s.name == name)
+}
+
+impl Builder {
+    /// Sets one field by its schema name (see [`OPTIONS`]). A value of the wrong type,
+    /// or one no configuration can hold (a negative duration, a fraction of a count), is
+    /// refused here naming the field; the rest is judged with the whole configuration
+    /// by [`build`](Self::build).
+    pub fn set(self, name: &str, value: OptionValue) -> Result<Self, ConfigError> {
+        let spec = option_spec(name).ok_or_else(|| {
+            ConfigError::new(
+                "options",
+                format!(
+                    "{name:?} is not an option (known: {})",
+                    OPTIONS
+                        .iter()
+                        .map(|s| s.name)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            )
+        })?;
+        self.apply(spec, spec.name, value)
+    }
+
+    /// Applies the `SHUTDOWN_*` environment variables that are set (see [`OPTIONS`]
+    /// for their names), over what the builder holds: a manifest, unit file or
+    /// ecosystem file sets the budgets where the platform's own numbers live. An
+    /// invalid value is refused naming the variable; an empty one counts as unset.
+    pub fn env(self) -> Result<Self, ConfigError> {
+        self.env_from(|name| std::env::var(name).ok())
+    }
+
+    /// [`env`](Self::env) with the variables read through `get` (tests, or a host
+    /// that keeps its environment elsewhere).
+    pub fn env_from(mut self, get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        for spec in OPTIONS {
+            let Some(text) = get(spec.env).filter(|t| !t.trim().is_empty()) else {
+                continue;
+            };
+            self = self.apply(spec, spec.env, parse_text(spec, text.trim()))?;
+        }
+        Ok(self)
+    }
+
+    fn apply(
+        self,
+        spec: &OptionSpec,
+        field: &'static str,
+        value: OptionValue,
+    ) -> Result<Self, ConfigError> {
+        let bad = |what: &str| {
+            Err(ConfigError::new(
+                field,
+                format!("must be {what}, not {}", show(&value)),
+            ))
+        };
+        Ok(match (spec.kind, &value) {
+            (OptionKind::Millis, OptionValue::Number(n)) => match millis(*n) {
+                Some(d) => self.set_duration(spec.name, Some(d)),
+                None => return bad("a number of milliseconds from 0"),
+            },
+            (OptionKind::OptionalMillis, OptionValue::Null) => self.set_duration(spec.name, None),
+            (OptionKind::OptionalMillis, OptionValue::Number(n)) => match millis(*n) {
+                Some(d) => self.set_duration(spec.name, Some(d)),
+                None => return bad("a number of milliseconds from 0, or null"),
+            },
+            (OptionKind::Count, OptionValue::Number(n)) => match count(*n) {
+                Some(c) => self.set_count(spec.name, Some(c)),
+                None => return bad("a whole number from 0"),
+            },
+            (OptionKind::OptionalCount, OptionValue::Null) => self.set_count(spec.name, None),
+            (OptionKind::OptionalCount, OptionValue::Number(n)) => match count(*n) {
+                Some(c) => self.set_count(spec.name, Some(c)),
+                None => return bad("a whole number from 0, or null"),
+            },
+            (OptionKind::Integer, OptionValue::Number(n))
+                if n.fract() == 0.0 && n.abs() <= i32::MAX as f64 =>
+            {
+                self.forced_exit_code(*n as i32)
+            }
+            (OptionKind::Integer, _) => return bad("a whole number"),
+            (OptionKind::Word(words), OptionValue::Text(t)) if words.contains(&t.as_str()) => self
+                .close_strategy(if t == "gradual" {
+                    CloseStrategy::Gradual
+                } else {
+                    CloseStrategy::Immediate
+                }),
+            (OptionKind::Word(words), _) => return bad(&format!("one of {}", words.join(", "))),
+            (OptionKind::Signals, OptionValue::List(items)) => {
+                let mut nums = Vec::with_capacity(items.len());
+                for item in items {
+                    match signal_number(item) {
+                        Some(n) => nums.push(n),
+                        None => return bad("a list of signal names or numbers"),
+                    }
+                }
+                self.signals(&nums)
+            }
+            (OptionKind::Signals, _) => return bad("a list of signal names or numbers"),
+            (OptionKind::Millis, _) => return bad("a number of milliseconds"),
+            (OptionKind::OptionalMillis, _) => return bad("a number of milliseconds, or null"),
+            (OptionKind::Count, _) => return bad("a whole number"),
+            (OptionKind::OptionalCount, _) => return bad("a whole number, or null"),
+        })
+    }
+
+    fn set_duration(mut self, name: &str, d: Option<Duration>) -> Self {
+        let c = &mut self.config;
+        match name {
+            "drain_delay_ms" => c.drain_delay = d.unwrap_or_default(),
+            "announce_settle_ms" => c.announce_settle = d.unwrap_or_default(),
+            "drain_timeout_ms" => c.drain_timeout = d.unwrap_or_default(),
+            "close_timeout_ms" => c.close_timeout = d.unwrap_or_default(),
+            "grace_period_ms" => c.grace_period = d,
+            "connection_grace_ms" => c.connection_grace = d.unwrap_or_default(),
+            "same_signal_window_ms" => c.escalation.same_signal_window = d.unwrap_or_default(),
+            _ => unreachable!("{name} is not a duration of the schema"),
+        }
+        self
+    }
+
+    fn set_count(mut self, name: &str, n: Option<u32>) -> Self {
+        let c = &mut self.config;
+        match name {
+            "announce_probes" => c.announce_probes = n,
+            "force_at" => c.escalation.force_at = n,
+            "terminate_at" => c.escalation.terminate_at = n,
+            _ => unreachable!("{name} is not a count of the schema"),
+        }
+        self
+    }
+}
+
+/// Milliseconds to a duration: finite and not negative; past the longest timeout it
+/// saturates there and the build refuses it with its reason.
+fn millis(n: f64) -> Option<Duration> {
+    if !n.is_finite() || n < 0.0 {
+        return None;
+    }
+    let cap = (crate::config::MAX_TIMEOUT.as_millis() as f64) * 2.0;
+    Some(Duration::from_secs_f64(n.min(cap) / 1000.0))
+}
+
+fn count(n: f64) -> Option<u32> {
+    (n.is_finite() && n >= 0.0 && n.fract() == 0.0 && n <= u32::MAX as f64).then_some(n as u32)
+}
+
+fn signal_number(v: &OptionValue) -> Option<i32> {
+    match v {
+        OptionValue::Number(n) if n.fract() == 0.0 && (1.0..=64.0).contains(n) => Some(*n as i32),
+        OptionValue::Text(t) => {
+            let t = t.trim();
+            let name = if t.starts_with("SIG") {
+                t.to_string()
+            } else {
+                format!("SIG{t}")
+            };
+            (1..=64).find(|&n| crate::report::signal_name(n) == name.to_ascii_uppercase())
+        }
+        _ => None,
+    }
+}
+
+/// An environment variable's text, read as the field's type.
+fn parse_text(spec: &OptionSpec, text: &str) -> OptionValue {
+    match spec.kind {
+        OptionKind::OptionalMillis | OptionKind::OptionalCount
+            if text.eq_ignore_ascii_case("none") || text.eq_ignore_ascii_case("null") =>
+        {
+            OptionValue::Null
+        }
+        OptionKind::Word(_) => OptionValue::Text(text.to_ascii_lowercase()),
+        OptionKind::Signals => OptionValue::List(
+            text.split(',')
+                .map(|s| match s.trim().parse::<f64>() {
+                    Ok(n) => OptionValue::Number(n),
+                    Err(_) => OptionValue::Text(s.trim().to_string()),
+                })
+                .collect(),
+        ),
+        _ => match text.parse::<f64>() {
+            Ok(n) => OptionValue::Number(n),
+            Err(_) => OptionValue::Text(text.to_string()),
+        },
+    }
+}
+
+fn show(v: &OptionValue) -> String {
+    match v {
+        OptionValue::Null => "null".into(),
+        OptionValue::Number(n) => n.to_string(),
+        OptionValue::Text(t) => format!("{t:?}"),
+        OptionValue::List(items) => format!(
+            "[{}]",
+            items.iter().map(show).collect::<Vec<_>>().join(", ")
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let m: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        move |k| m.get(k).cloned()
+    }
+
+    #[test]
+    fn every_field_of_the_schema_can_be_set() {
+        let b = Builder::default()
+            .set("drain_delay_ms", OptionValue::Number(500.0))
+            .and_then(|b| b.set("announce_probes", OptionValue::Number(2.0)))
+            .and_then(|b| b.set("announce_settle_ms", OptionValue::Number(50.0)))
+            .and_then(|b| b.set("drain_timeout_ms", OptionValue::Number(1500.5)))
+            .and_then(|b| b.set("close_timeout_ms", OptionValue::Number(700.0)))
+            .and_then(|b| b.set("grace_period_ms", OptionValue::Null))
+            .and_then(|b| b.set("force_at", OptionValue::Null))
+            .and_then(|b| b.set("terminate_at", OptionValue::Number(4.0)))
+            .and_then(|b| b.set("forced_exit_code", OptionValue::Number(9.0)))
+            .and_then(|b| b.set("close_strategy", OptionValue::Text("gradual".into())))
+            .and_then(|b| {
+                b.set(
+                    "signals",
+                    OptionValue::List(vec![
+                        OptionValue::Text("SIGUSR2".into()),
+                        OptionValue::Number(15.0),
+                    ]),
+                )
+            })
+            .and_then(|b| b.set("connection_grace_ms", OptionValue::Number(0.0)))
+            .and_then(|b| b.set("same_signal_window_ms", OptionValue::Number(250.0)))
+            .unwrap();
+        let c = b.config().unwrap();
+        assert_eq!(c.drain_delay(), Duration::from_millis(500));
+        assert_eq!(c.announce_probes(), Some(2));
+        assert_eq!(c.drain_timeout(), Duration::from_micros(1_500_500));
+        assert_eq!(c.grace_period(), None);
+        assert_eq!(c.escalation().force_at, None);
+        assert_eq!(c.escalation().terminate_at, Some(4));
+        assert_eq!(c.forced_exit_code(), 9);
+        assert_eq!(c.close_strategy(), CloseStrategy::Gradual);
+        assert_eq!(c.signals(), &[12, 15]);
+        assert_eq!(c.connection_grace(), Duration::ZERO);
+        assert_eq!(
+            OPTIONS.len(),
+            13,
+            "a new field needs its schema entry and a test"
+        );
+    }
+
+    #[test]
+    fn wrong_values_are_refused_naming_the_field() {
+        let cases = [
+            ("drain_timeout_ms", OptionValue::Number(-1.0)),
+            ("drain_timeout_ms", OptionValue::Text("10s".into())),
+            ("drain_timeout_ms", OptionValue::Number(f64::NAN)),
+            ("grace_period_ms", OptionValue::Text("none".into())),
+            ("announce_probes", OptionValue::Number(1.5)),
+            ("force_at", OptionValue::Number(-2.0)),
+            ("forced_exit_code", OptionValue::Number(1.5)),
+            ("close_strategy", OptionValue::Text("slow".into())),
+            ("close_strategy", OptionValue::Number(1.0)),
+            ("signals", OptionValue::Text("SIGTERM".into())),
+            (
+                "signals",
+                OptionValue::List(vec![OptionValue::Text("SIGNOPE".into())]),
+            ),
+        ];
+        for (name, v) in cases {
+            let e = Builder::default().set(name, v.clone()).unwrap_err();
+            assert_eq!(e.field(), name, "{v:?}: {e}");
+        }
+        let e = Builder::default()
+            .set("drainTimeout", OptionValue::Number(1.0))
+            .unwrap_err();
+        assert_eq!(e.field(), "options");
+        assert!(e.reason().contains("drain_timeout_ms"), "{e}");
+        // In range for the schema, refused by the whole configuration: at build.
+        let b = Builder::default()
+            .set("drain_timeout_ms", OptionValue::Number(0.0))
+            .unwrap();
+        assert_eq!(b.build().unwrap_err().field(), "drain_timeout");
+    }
+
+    #[test]
+    fn environment_variables_set_fields_and_errors_name_the_variable() {
+        let b = Builder::default()
+            .env_from(env(&[
+                ("SHUTDOWN_DRAIN_TIMEOUT_MS", " 12000 "),
+                ("SHUTDOWN_GRACE_PERIOD_MS", "none"),
+                ("SHUTDOWN_SIGNALS", "SIGTERM, INT"),
+                ("SHUTDOWN_CLOSE_STRATEGY", "Gradual"),
+                ("SHUTDOWN_FORCE_AT", ""),
+            ]))
+            .unwrap();
+        let c = b.config().unwrap();
+        assert_eq!(c.drain_timeout(), Duration::from_secs(12));
+        assert_eq!(c.grace_period(), None);
+        assert_eq!(c.signals(), &[15, 2]);
+        assert_eq!(c.close_strategy(), CloseStrategy::Gradual);
+        assert_eq!(c.escalation().force_at, Some(2), "empty counts as unset");
+        let e = Builder::default()
+            .env_from(env(&[("SHUTDOWN_CLOSE_TIMEOUT_MS", "5s")]))
+            .unwrap_err();
+        assert_eq!(e.field(), "SHUTDOWN_CLOSE_TIMEOUT_MS");
+        assert!(e.reason().contains("\"5s\""), "{e}");
+    }
+}
