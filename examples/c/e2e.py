@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """End-to-end test of the C example server: keep-alive connections and slow requests
 in flight, SIGTERM, the announce window (readiness 503, late requests still served),
-admission closing after two readiness probes (new connections refused), every
+admission closing after two readiness probes (new connections refused), an idle
+keep-alive connection closed by the server once the engine dismisses it, every
 in-flight request completed with 200 and "Connection: close", exit code 0.
 
 Usage: e2e.py SERVER_BINARY. Only 127.0.0.1; every wait is bounded."""
@@ -107,6 +108,11 @@ def main():
             status, headers, body = c.response()
             check(status == 200 and headers.get("connection") == "keep-alive",
                   f"keep-alive connection {i}: 200, kept alive")
+        idle = Conn(port)  # served once, then idle: dismissed after admission closes
+        idle.send("/", "idle-0")
+        status, headers, _ = idle.response()
+        check(status == 200 and headers.get("connection") == "keep-alive",
+              "idle connection: 200, kept alive")
         in_flight = []
         for i, c in enumerate(keep):
             c.send("/slow?ms=1500", f"ka-{i}-1")
@@ -145,6 +151,8 @@ def main():
             except ConnectionRefusedError:
                 return True
         check(wait_for(refused, "the listener to close"), "new connections refused after quiesce")
+        check(idle.closed_by_peer(), "the idle keep-alive connection is closed by the server (dismissed)")
+        idle.close()
 
         for c, rid in in_flight:
             try:
@@ -168,7 +176,7 @@ def main():
         lines = open(log).read().split("\n")
         accepted = {l.split()[1] for l in lines if l.startswith("accepted ")}
         completed = {l.split()[1] for l in lines if l.startswith("completed ") and l.endswith(" 200")}
-        expected = {f"ka-{i}-{k}" for i in range(3) for k in range(2)} | {"fresh-0", "fresh-1", "late-1"}
+        expected = {f"ka-{i}-{k}" for i in range(3) for k in range(2)} | {"fresh-0", "fresh-1", "late-1", "idle-0"}
         check(expected <= accepted, "every request was accepted")
         check(accepted == completed, "every accepted request completed with 200 (request log)")
     finally:

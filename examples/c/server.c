@@ -7,11 +7,19 @@
  *   GET /readyz      200 while ready; 503 while draining (and reports the probe)
  *   GET /healthz     200 (liveness)
  *
- * Keep-alive connections; one guard per request (refused requests get 503); the
- * listener closes when admission closes (shutdown_fd() is in the poll set); every
- * response carries "Connection: close" once shutdown_should_close() says so; the loop
- * ends when the shutdown is Done; a cleanup hook flushes the request log; the exit
- * code is the report's.
+ * Keep-alive connections, each registered with the engine (shutdown_connection_new()):
+ * the connection is marked reading when the first bytes of a request arrive, each
+ * complete request head takes a request (shutdown_connection_request(); refused ones
+ * get 503 with Connection: close), the response head says what
+ * shutdown_request_keep_alive() says, and shutdown_request_finish() ends it. The core
+ * decides which idle keep-alive connections to close once admission closes: its
+ * dismissal callback (shutdown_on_dismissed(), possibly on the library's driver
+ * thread) queues their ids for the loop under a mutex and wakes it through an eventfd;
+ * the loop closes a dismissed connection that is idle, and serves the request of one
+ * on which a request is arriving. The listener closes when admission closes
+ * (shutdown_fd() is in the poll set), after accepting what its backlog still holds;
+ * the loop ends when the shutdown is Done; a cleanup hook flushes the request log; the
+ * exit code is the report's.
  *
  * Usage: server [--port N] [--drain-delay-ms N] [--announce-probes N]
  *               [--drain-timeout-ms N] [--close-timeout-ms N] [--log-requests FILE]
@@ -34,6 +42,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -52,8 +61,11 @@ typedef struct {
     size_t in_len;
     char out[1024];
     size_t out_len, out_off;
-    int64_t due_ms;          /* WAITING: when the slow response is due */
-    shutdown_guard_t *guard; /* the request in flight, if any */
+    int64_t due_ms;               /* WAITING: when the slow response is due */
+    shutdown_connection_t *sc;    /* the connection, as the engine knows it */
+    uint64_t sid;                 /* its id (shutdown_connection_id()) */
+    shutdown_request_t *req;      /* the request in flight, if any */
+    int dismissed;                /* the engine asked to close it */
     char id[64];             /* X-Request-Id */
     int status;
     int close_after;
@@ -62,6 +74,33 @@ typedef struct {
 
 static conn_t conns[MAX_CONNS];
 static int nconns;
+static int accepted_dismissed; /* a connection came back dismissed at accept */
+
+/* Ids of dismissed connections, from the dismissal callback (any thread) to the loop. */
+static struct {
+    pthread_mutex_t lock;
+    uint64_t ids[MAX_CONNS];
+    size_t len;
+    int overflow; /* ids were lost: ask every connection */
+    int efd;      /* eventfd in the poll set: readable when ids are queued */
+} dismissals = {PTHREAD_MUTEX_INITIALIZER, {0}, 0, 0, -1};
+
+/* The dismissal callback: it may run on the library's driver thread, or on the loop's
+ * own thread inside a library call; it only queues and wakes the loop. */
+static void on_dismissed(void *user_data, const uint64_t *ids, size_t len) {
+    (void)user_data;
+    pthread_mutex_lock(&dismissals.lock);
+    for (size_t i = 0; i < len; i++) {
+        if (dismissals.len < MAX_CONNS)
+            dismissals.ids[dismissals.len++] = ids[i];
+        else
+            dismissals.overflow = 1;
+    }
+    pthread_mutex_unlock(&dismissals.lock);
+    uint64_t one = 1;
+    ssize_t w = write(dismissals.efd, &one, sizeof one);
+    (void)w; /* a full counter is readable already */
+}
 
 static FILE *request_log;
 static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -108,20 +147,25 @@ static void set_nonblocking(int fd) {
 
 static void close_conn(int i) {
     conn_t *c = &conns[i];
-    if (c->guard) { /* aborted mid-request (Done came first) */
+    if (c->req) { /* aborted mid-request (Done came first) */
         log_line("aborted", c->id, 0);
-        shutdown_guard_release(c->guard);
+        shutdown_request_finish(c->req, NULL);
     }
     close(c->fd);
+    shutdown_connection_free(c->sc); /* the engine learns it is closed */
     conns[i] = conns[--nconns];
 }
 
-static void respond(const shutdown_t *sd, conn_t *c, int status, const char *body) {
+static void respond(conn_t *c, int status, const char *body) {
     const char *reason = status == 200   ? "OK"
                          : status == 400 ? "Bad Request"
                          : status == 404 ? "Not Found"
                                          : "Service Unavailable";
-    c->close_after = c->client_close || shutdown_should_close(sd) || status == 503;
+    /* Without a request (refused, malformed) the connection closes after this. */
+    bool keep = false;
+    if (c->req && shutdown_request_keep_alive(c->req, &keep) != SHUTDOWN_STATUS_OK)
+        keep = false;
+    c->close_after = c->client_close || !keep || status == 503;
     c->status = status;
     c->out_len = (size_t)snprintf(c->out, sizeof c->out,
                                   "HTTP/1.1 %d %s\r\nContent-Type: text/plain\r\n"
@@ -162,24 +206,30 @@ static void handle_request(const shutdown_t *sd, conn_t *c, char *end, size_t bo
     memmove(c->in, c->in + used, c->in_len - used);
     c->in_len -= used;
 
+    /* Every request on the connection, probes included, is one the engine knows of
+     * (it clears the connection's "reading"); a probe is answered even when refused. */
+    shutdown_status_t st = shutdown_connection_request(c->sc, &c->req);
+    if (st != SHUTDOWN_STATUS_OK)
+        c->req = NULL;
+    int probe = strcmp(target, "/healthz") == 0 || strcmp(target, "/readyz") == 0;
+    if (probe)
+        c->id[0] = '\0'; /* probes are not in the request log */
     if (strcmp(target, "/healthz") == 0) {
-        respond(sd, c, 200, "ok\n");
+        respond(c, 200, "ok\n");
         return;
     }
     if (strcmp(target, "/readyz") == 0) {
         if (shutdown_is_ready(sd)) {
-            respond(sd, c, 200, "ready\n");
+            respond(c, 200, "ready\n");
         } else {
             shutdown_readiness_probed(sd); /* the balancer saw "not ready" */
-            respond(sd, c, 503, "draining\n");
+            respond(c, 503, "draining\n");
         }
         return;
     }
-    shutdown_status_t st = shutdown_guard_acquire(sd, &c->guard);
-    if (st != SHUTDOWN_STATUS_OK) {
-        c->guard = NULL;
+    if (!c->req) {
         log_line("refused", c->id, 503);
-        respond(sd, c, 503, "shutting down\n");
+        respond(c, 503, "shutting down\n");
         return;
     }
     log_line("accepted", c->id, 0);
@@ -196,9 +246,9 @@ static void handle_request(const shutdown_t *sd, conn_t *c, char *end, size_t bo
         return;
     }
     if (strcmp(target, "/") == 0)
-        respond(sd, c, 200, "hello\n");
+        respond(c, 200, "hello\n");
     else
-        respond(sd, c, 404, "not found\n");
+        respond(c, 404, "not found\n");
 }
 
 static void try_parse(const shutdown_t *sd, conn_t *c) {
@@ -221,7 +271,7 @@ static void try_parse(const shutdown_t *sd, conn_t *c) {
     if (body < 0 || (rest && *rest != '\0') || head + (size_t)body >= IN_SIZE) {
         c->client_close = 1; /* malformed or too large: answer and hang up */
         c->in_len = 0;
-        respond(sd, c, 400, "bad request\n");
+        respond(c, 400, "bad request\n");
         return;
     }
     if (c->in_len < head + (size_t)body)
@@ -236,8 +286,11 @@ static int on_readable(const shutdown_t *sd, conn_t *c) {
     ssize_t n = recv(c->fd, c->in + c->in_len, IN_SIZE - 1 - c->in_len, 0);
     if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR))
         return 0;
-    if (n > 0)
+    if (n > 0) {
+        if (c->in_len == 0 && !c->req)
+            shutdown_connection_reading(c->sc); /* the first bytes of a request */
         c->in_len += (size_t)n;
+    }
     try_parse(sd, c);
     return 1;
 }
@@ -249,17 +302,94 @@ static int on_writable(const shutdown_t *sd, conn_t *c) {
             return errno == EAGAIN || errno == EINTR;
         c->out_off += (size_t)n;
     }
-    if (c->guard) {
+    if (c->req) {
         log_line("completed", c->id, c->status);
-        shutdown_guard_release(c->guard); /* the request is over */
-        c->guard = NULL;
+        bool open = false;
+        shutdown_request_finish(c->req, &open); /* the request is over */
+        c->req = NULL;
+        if (!open)
+            c->close_after = 1;
     }
     if (c->close_after)
         return 0;
     c->state = READING;
     c->id[0] = '\0';
-    try_parse(sd, c); /* a pipelined request may be waiting */
+    if (c->in_len > 0)
+        shutdown_connection_reading(c->sc); /* a pipelined request is arriving */
+    try_parse(sd, c); /* ... and may be complete */
     return 1;
+}
+
+/* Accepts every pending connection and registers it with the engine. */
+static void accept_all(const shutdown_t *sd, int lfd) {
+    for (;;) {
+        int cfd = accept(lfd, NULL, NULL);
+        if (cfd < 0)
+            break;
+        if (nconns == MAX_CONNS) {
+            close(cfd);
+            break;
+        }
+        set_nonblocking(cfd);
+        conn_t *c = &conns[nconns];
+        memset(c, 0, sizeof *c);
+        shutdown_status_t st = shutdown_connection_new(sd, &c->sc);
+        if (st != SHUTDOWN_STATUS_OK) {
+            fprintf(stderr, "server: shutdown_connection_new: %s\n", shutdown_status_str(st));
+            close(cfd);
+            continue;
+        }
+        shutdown_connection_id(c->sc, &c->sid);
+        c->fd = cfd;
+        c->state = READING;
+        /* Accepted once the drain is over: dismissed already, with no callback. */
+        bool d = false;
+        if (shutdown_connection_is_dismissed(c->sc, &d) == SHUTDOWN_STATUS_OK && d)
+            c->dismissed = accepted_dismissed = 1;
+        nconns++;
+    }
+}
+
+static int readable_now(int fd) {
+    struct pollfd p = {fd, POLLIN, 0};
+    return poll(&p, 1, 0) == 1 && (p.revents & POLLIN);
+}
+
+/* Takes the queued dismissals and closes each dismissed connection that is idle (no
+ * byte of a new request read, none waiting in the socket); one on which a request is
+ * arriving is marked reading and served (its response says Connection: close). */
+static void close_dismissed(const shutdown_t *sd) {
+    uint64_t count;
+    ssize_t r = read(dismissals.efd, &count, sizeof count); /* clears it */
+    (void)r;
+    uint64_t ids[MAX_CONNS];
+    pthread_mutex_lock(&dismissals.lock);
+    size_t len = dismissals.len;
+    int all = dismissals.overflow;
+    memcpy(ids, dismissals.ids, len * sizeof ids[0]);
+    dismissals.len = 0;
+    dismissals.overflow = 0;
+    pthread_mutex_unlock(&dismissals.lock);
+    for (int i = 0; i < nconns; i++) {
+        conn_t *c = &conns[i];
+        for (size_t k = 0; k < len && !c->dismissed; k++)
+            c->dismissed = ids[k] == c->sid;
+        if (all && !c->dismissed) {
+            bool d = false;
+            c->dismissed = shutdown_connection_is_dismissed(c->sc, &d) == SHUTDOWN_STATUS_OK && d;
+        }
+    }
+    for (int i = nconns - 1; i >= 0; i--) {
+        conn_t *c = &conns[i];
+        if (!c->dismissed || c->state != READING || c->in_len > 0 || c->req)
+            continue; /* busy: its response closes it */
+        /* A request already on the wire is served, never reset. on_readable() marks
+         * the connection reading when bytes arrive; EOF or an error closes it. */
+        if (!on_readable(sd, c) || c->in_len == 0)
+            close_conn(i);
+        else if (c->state == WRITING && !on_writable(sd, c))
+            close_conn(i);
+    }
 }
 
 static long arg_num(int argc, char **argv, int *i) {
@@ -330,6 +460,12 @@ int main(int argc, char **argv) {
     int sdfd = -1;
     if ((st = shutdown_fd(sd, &sdfd)) != SHUTDOWN_STATUS_OK)
         die("shutdown_fd", st);
+    if ((dismissals.efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) < 0) {
+        perror("eventfd");
+        return 2;
+    }
+    if ((st = shutdown_on_dismissed(sd, on_dismissed, NULL)) != SHUTDOWN_STATUS_OK)
+        die("shutdown_on_dismissed", st);
 
     int lfd = socket(AF_INET, SOCK_STREAM, 0);
     int one = 1;
@@ -355,6 +491,7 @@ int main(int argc, char **argv) {
         int n = 0, timeout = -1;
         int64_t now = now_ms();
         pfds[n++] = (struct pollfd){sdfd, POLLIN, 0};
+        pfds[n++] = (struct pollfd){dismissals.efd, POLLIN, 0};
         int lidx = -1;
         if (lfd >= 0 && nconns < MAX_CONNS) {
             lidx = n;
@@ -383,7 +520,7 @@ int main(int argc, char **argv) {
             short re = pfds[first + i].revents;
             int keep = 1;
             if (c->state == WAITING && c->due_ms <= now)
-                respond(sd, c, 200, "done\n");
+                respond(c, 200, "done\n");
             if (c->state == READING && (re & (POLLIN | POLLHUP | POLLERR)))
                 keep = on_readable(sd, c);
             if (keep && c->state == WRITING)
@@ -392,40 +529,30 @@ int main(int argc, char **argv) {
                 close_conn(i);
         }
 
-        if (lidx >= 0 && (pfds[lidx].revents & POLLIN)) {
-            for (;;) {
-                int cfd = accept(lfd, NULL, NULL);
-                if (cfd < 0)
-                    break;
-                if (nconns == MAX_CONNS) {
-                    close(cfd);
-                    break;
-                }
-                set_nonblocking(cfd);
-                conn_t *c = &conns[nconns++];
-                memset(c, 0, sizeof *c);
-                c->fd = cfd;
-                c->state = READING;
-            }
-        }
+        if (lidx >= 0 && (pfds[lidx].revents & POLLIN))
+            accept_all(sd, lfd);
 
         if (pfds[0].revents & POLLIN) {
             shutdown_milestone_t m = SHUTDOWN_MILESTONE_NONE;
             shutdown_fd_clear(sd, &m);
             if (lfd >= 0 && !shutdown_is_accepting(sd)) {
-                /* Admission closed: stop accepting; new connections are refused. */
+                /* Admission closed: stop accepting, new connections are refused. The
+                 * clients in the backlog connected before: accept them first (the
+                 * engine serves a request of theirs that arrives within the grace,
+                 * and dismisses the connection otherwise) rather than reset them. */
+                accept_all(sd, lfd);
                 close(lfd);
                 lfd = -1;
                 fprintf(stderr, "server: admission closed, listener closed\n");
             }
-            if (m >= SHUTDOWN_MILESTONE_QUIESCING) {
-                /* Idle keep-alive connections have nothing in flight: close them. */
-                for (int i = nconns - 1; i >= 0; i--)
-                    if (conns[i].state == READING && conns[i].in_len == 0 && !conns[i].guard)
-                        close_conn(i);
-            }
             if (m == SHUTDOWN_MILESTONE_DONE)
                 done = 1;
+        }
+
+        /* Last: the dismissal callbacks of this iteration's library calls are queued. */
+        if (readable_now(dismissals.efd) || accepted_dismissed) {
+            accepted_dismissed = 0;
+            close_dismissed(sd);
         }
     }
 
@@ -441,7 +568,8 @@ int main(int argc, char **argv) {
         shutdown_report_json(report, &json) == SHUTDOWN_STATUS_OK)
         fprintf(stderr, "server: report %s\n", json);
     shutdown_report_free(report);
-    shutdown_free(sd);
+    shutdown_free(sd); /* no dismissal callback runs after this */
+    close(dismissals.efd);
     if (request_log)
         fclose(request_log);
     return code;

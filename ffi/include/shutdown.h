@@ -345,6 +345,13 @@ typedef uint32_t shutdown_close_strategy_t;
 typedef struct shutdown_config_builder_t shutdown_config_builder_t;
 
 /**
+ * An accepted connection, registered with its engine by shutdown_connection_new().
+ * Freed by shutdown_connection_free() when the host closes it; it may outlive its
+ * engine's shutdown_free().
+ */
+typedef struct shutdown_connection_t shutdown_connection_t;
+
+/**
  * An engine: one shutdown state machine, its driver thread, its fds and callbacks.
  * Created by shutdown_new(), freed by shutdown_free().
  */
@@ -368,6 +375,20 @@ typedef struct shutdown_hook_done_t shutdown_hook_done_t;
  * shutdown_report_free().
  */
 typedef struct shutdown_report_t shutdown_report_t;
+
+/**
+ * One request on a connection, holding its guard: the drain waits for it. Handed
+ * out by shutdown_connection_request(), freed by shutdown_request_finish() or
+ * shutdown_request_upgrade().
+ */
+typedef struct shutdown_request_t shutdown_request_t;
+
+/**
+ * Called with the ids (shutdown_connection_id()) of connections the engine asks the
+ * host to close, `len` of them (never 0), and the `user_data` given at registration.
+ * `ids` is valid only during the call.
+ */
+typedef void (*shutdown_dismissed_fn)(void *user_data, const uint64_t *ids, size_t len);
 
 /**
  * Called on every milestone with the `user_data` given at registration.
@@ -552,6 +573,19 @@ shutdown_status_t shutdown_config_builder_set_close_strategy(shutdown_config_bui
                                                              uint32_t strategy);
 
 /**
+ * How long a keep-alive connection (shutdown_connection_new()) must have been idle,
+ * once admission has closed, before it is dismissed, in milliseconds (default 100; 0
+ * dismisses idle connections at once). A client that got a keep-alive response just
+ * before the close may already have sent its next request on that connection: within
+ * the grace it arrives and is served, with `Connection: close`. Connections idle for
+ * longer are dismissed at once; the drain timeout bounds it.
+ *
+ * Thread: one at a time per builder. Callbacks: none.
+ */
+shutdown_status_t shutdown_config_builder_set_connection_grace_ms(shutdown_config_builder_t *builder,
+                                                                  uint64_t ms);
+
+/**
  * The signals shutdown_listen_signals() handles: the `len` entries of `signals`
  * (copied; default SIGTERM and SIGINT). `len` 0 handles none (`signals` may then be
  * NULL). SHUTDOWN_STATUS_INVALID_ARGUMENT when `len` exceeds SHUTDOWN_MAX_SIGNALS.
@@ -587,6 +621,147 @@ shutdown_status_t shutdown_config_builder_validate(const shutdown_config_builder
                                                    size_t field_len,
                                                    char *message,
                                                    size_t message_len);
+
+/**
+ * Registers a connection the host just accepted and writes its handle to
+ * `*out_conn`. Once the drain is over the connection comes back already dismissed
+ * (shutdown_connection_is_dismissed(); the dismissal callbacks are not called for
+ * it): close it. Free it with shutdown_connection_free() when the host closes the
+ * connection.
+ *
+ * Thread: any. Callbacks: none.
+ */
+shutdown_status_t shutdown_connection_new(const shutdown_t *engine,
+                                          shutdown_connection_t **out_conn);
+
+/**
+ * The host closed the connection: frees its handle. Requests still held on it stay
+ * valid and must still be finished. NULL does nothing.
+ *
+ * Thread: any, once per connection. Callbacks: closing the last connection the drain
+ * waits for may end the drain: with a manual clock its milestone and cancellation
+ * callbacks, the hooks it starts and the dismissal callbacks run on this thread;
+ * otherwise only the dismissal callbacks may (the driver thread takes over).
+ */
+void shutdown_connection_free(shutdown_connection_t *conn);
+
+/**
+ * Writes the connection's id to `*out_id`: the id shutdown_on_dismissed() reports it
+ * by. Never reused by the engine, never 0.
+ *
+ * Thread: any. Callbacks: none.
+ */
+shutdown_status_t shutdown_connection_id(const shutdown_connection_t *conn, uint64_t *out_id);
+
+/**
+ * A request has begun to arrive on the connection (its first bytes were read, its
+ * head is not complete). The drain waits for it; if the drain ends first, the report
+ * counts it as aborted work of kind "connection". A host that only sees complete
+ * requests may skip it. shutdown_connection_request() clears it.
+ *
+ * Thread: any. Callbacks: none.
+ */
+shutdown_status_t shutdown_connection_reading(const shutdown_connection_t *conn);
+
+/**
+ * Writes to `*out_dismissed` whether the engine asked the host to close this
+ * connection (it is idle and the drain no longer needs it, or the drain is over). A
+ * host that finds a request arriving on a dismissed connection calls
+ * shutdown_connection_reading() and serves that request instead.
+ *
+ * Thread: any. Callbacks: none.
+ */
+shutdown_status_t shutdown_connection_is_dismissed(const shutdown_connection_t *conn,
+                                                   bool *out_dismissed);
+
+/**
+ * A request's head arrived on the connection: writes its handle (holding its guard)
+ * to `*out_request`, or returns SHUTDOWN_STATUS_ADMISSION_CLOSED when it must be
+ * refused (answer 503 with `Connection: close`). While admission is open it is
+ * admitted as shutdown_guard_acquire() is; once admission has closed, a request on a
+ * connection the drain still waits for is admitted too (and served with
+ * `Connection: close`). Finish it with shutdown_request_finish().
+ *
+ * Thread: any. Callbacks: none.
+ */
+shutdown_status_t shutdown_connection_request(const shutdown_connection_t *conn,
+                                              shutdown_request_t **out_request);
+
+/**
+ * Like shutdown_connection_request(), the request's guard labelled with a kind id
+ * from shutdown_kind() of the connection's engine (SHUTDOWN_STATUS_INVALID_ARGUMENT
+ * for an unknown id).
+ *
+ * Thread: any. Callbacks: none.
+ */
+shutdown_status_t shutdown_connection_request_of(const shutdown_connection_t *conn,
+                                                 uint32_t kind,
+                                                 shutdown_request_t **out_request);
+
+/**
+ * Like shutdown_connection_request(), labelled with a kind by name (1 to 64 bytes of
+ * UTF-8; shutdown_kind() then shutdown_connection_request_of(); prefer those on a
+ * hot path).
+ *
+ * Thread: any. Callbacks: none.
+ */
+shutdown_status_t shutdown_connection_request_kind(const shutdown_connection_t *conn,
+                                                   const char *kind_name,
+                                                   shutdown_request_t **out_request);
+
+/**
+ * Writes to `*out_keep_alive` whether the response may keep the connection open:
+ * false means answer with `Connection: close` (HTTP/2: GOAWAY). Decided at the first
+ * call (ask when writing the response head); later calls give the same answer, and
+ * shutdown_request_finish() does what it said.
+ *
+ * Thread: any, one at a time per request. Callbacks: none.
+ */
+shutdown_status_t shutdown_request_keep_alive(shutdown_request_t *request, bool *out_keep_alive);
+
+/**
+ * The response was sent: finishes the request (its guard is released) and frees its
+ * handle. Writes to `*out_keep_open` (unless NULL) whether the connection stays open:
+ * false means close it now (its response said `Connection: close`), then call
+ * shutdown_connection_free(). SHUTDOWN_STATUS_NULL_PARAMETER for a NULL `request`.
+ *
+ * Thread: any, once per request. Callbacks: as shutdown_guard_release(); the
+ * dismissal callbacks may run on this thread too.
+ */
+shutdown_status_t shutdown_request_finish(shutdown_request_t *request, bool *out_keep_open);
+
+/**
+ * The connection leaves HTTP (a WebSocket upgrade, a CONNECT tunnel): finishes the
+ * request, frees its handle and writes to `*out_guard` a guard (release it with
+ * shutdown_guard_release()) for the long-lived work that follows, labelled with
+ * `kind_name` (1 to 64 bytes of UTF-8), or unlabelled when `kind_name` is NULL. The
+ * connection no longer holds the drain; the guard does. On an error the request is
+ * left as it was (still the caller's).
+ *
+ * Thread: any, once per request. Callbacks: as shutdown_request_finish().
+ */
+shutdown_status_t shutdown_request_upgrade(shutdown_request_t *request,
+                                           const char *kind_name,
+                                           shutdown_guard_t **out_guard);
+
+/**
+ * Calls `callback(user_data, ids, len)` with the ids of the connections the engine
+ * dismisses from now on (asks the host to close), in batches, in order with the
+ * milestones: close each that is idle; on one where a request is arriving, call
+ * shutdown_connection_reading() and serve it. It must not block and must not call
+ * shutdown_wait() or shutdown_free(); it may call the other functions. Like the
+ * milestone callbacks, it never runs once shutdown_free() has returned (it waits for
+ * one running on another thread).
+ *
+ * Thread: any. Callbacks: `callback` runs on the thread that caused the dismissal:
+ * the driver thread (a connection's grace passed, a deadline), the thread calling
+ * shutdown_trigger(), shutdown_readiness_probed(), shutdown_advance(),
+ * shutdown_connection_free(), shutdown_request_finish(), shutdown_request_upgrade(),
+ * shutdown_guard_release() or shutdown_hook_done().
+ */
+shutdown_status_t shutdown_on_dismissed(const shutdown_t *engine,
+                                        shutdown_dismissed_fn callback,
+                                        void *user_data);
 
 /**
  * Creates an engine in the Running phase from the configuration in `builder` (which

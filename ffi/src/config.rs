@@ -357,6 +357,28 @@ pub unsafe extern "C" fn shutdown_config_builder_set_close_strategy(
     }
 }
 
+/// How long a keep-alive connection (shutdown_connection_new()) must have been idle,
+/// once admission has closed, before it is dismissed, in milliseconds (default 100; 0
+/// dismisses idle connections at once). A client that got a keep-alive response just
+/// before the close may already have sent its next request on that connection: within
+/// the grace it arrives and is served, with `Connection: close`. Connections idle for
+/// longer are dismissed at once; the drain timeout bounds it.
+///
+/// Thread: one at a time per builder. Callbacks: none.
+#[no_mangle]
+pub unsafe extern "C" fn shutdown_config_builder_set_connection_grace_ms(
+    builder: *mut ConfigBuilder,
+    ms: u64,
+) -> ShutdownStatus {
+    // SAFETY: the caller's contract, passed on.
+    unsafe {
+        set(builder, |b| {
+            b.update(|c| c.connection_grace(millis(ms)));
+            Ok(())
+        })
+    }
+}
+
 /// The signals shutdown_listen_signals() handles: the `len` entries of `signals`
 /// (copied; default SIGTERM and SIGINT). `len` 0 handles none (`signals` may then be
 /// NULL). SHUTDOWN_STATUS_INVALID_ARGUMENT when `len` exceeds SHUTDOWN_MAX_SIGNALS.

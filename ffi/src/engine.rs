@@ -465,14 +465,27 @@ pub struct Engine {
     pub(crate) shared: Arc<Shared>,
     driver: Mutex<Option<Driver>>,
     signals: Mutex<Option<SignalListener>>,
-    kinds: Mutex<Vec<Kind>>,
-    kind_slots: [OnceLock<Kind>; MAX_KINDS],
+    pub(crate) kinds: Arc<KindIds>,
 }
 
-impl Engine {
-    /// Interns a guard kind name; the index is the C `kind` id.
-    pub(crate) fn intern(&self, name: &str) -> Result<u32, ShutdownStatus> {
-        let kind = self.core.kind(name).map_err(|e| match e {
+/// The C kind ids of one engine (shutdown_kind()), shared with the handles that may
+/// outlive it (connections).
+pub(crate) struct KindIds {
+    kinds: Mutex<Vec<Kind>>,
+    slots: [OnceLock<Kind>; MAX_KINDS],
+}
+
+impl KindIds {
+    fn new() -> Self {
+        KindIds {
+            kinds: Mutex::new(Vec::new()),
+            slots: std::array::from_fn(|_| OnceLock::new()),
+        }
+    }
+
+    /// Interns a guard kind name in `core`; the index is the C `kind` id.
+    pub(crate) fn intern(&self, core: &Shutdown, name: &str) -> Result<u32, ShutdownStatus> {
+        let kind = core.kind(name).map_err(|e| match e {
             shutdown_core::KindError::TooMany => ShutdownStatus::TOO_MANY_KINDS,
             _ => ShutdownStatus::INVALID_NAME,
         })?;
@@ -484,16 +497,32 @@ impl Engine {
                 kinds.len() - 1
             }
         };
-        let slot = self
-            .kind_slots
-            .get(idx)
-            .ok_or(ShutdownStatus::TOO_MANY_KINDS)?;
+        let slot = self.slots.get(idx).ok_or(ShutdownStatus::TOO_MANY_KINDS)?;
         let _ = slot.set(kind);
         Ok(idx as u32)
     }
 
+    /// The kind behind a C `kind` id, `None` for an id never handed out.
+    pub(crate) fn get(&self, id: u32) -> Option<Kind> {
+        self.slots.get(id as usize)?.get().copied()
+    }
+
+    /// A kind by name, for the functions that take one (interned, so that it has an
+    /// id as shutdown_kind() would give).
+    pub(crate) fn by_name(&self, core: &Shutdown, name: &str) -> Result<Kind, ShutdownStatus> {
+        let id = self.intern(core, name)?;
+        self.get(id).ok_or(ShutdownStatus::INVALID_ARGUMENT)
+    }
+}
+
+impl Engine {
+    /// Interns a guard kind name; the index is the C `kind` id.
+    pub(crate) fn intern(&self, name: &str) -> Result<u32, ShutdownStatus> {
+        self.kinds.intern(&self.core, name)
+    }
+
     pub(crate) fn kind_of(&self, id: u32) -> Option<Kind> {
-        self.kind_slots.get(id as usize)?.get().copied()
+        self.kinds.get(id)
     }
 
     fn close(&self) {
@@ -567,8 +596,7 @@ pub unsafe extern "C" fn shutdown_new(
             shared,
             driver: Mutex::new(driver),
             signals: Mutex::new(None),
-            kinds: Mutex::new(Vec::new()),
-            kind_slots: std::array::from_fn(|_| OnceLock::new()),
+            kinds: Arc::new(KindIds::new()),
         });
         // SAFETY: checked for NULL above.
         unsafe { put(out_engine, Box::into_raw(engine)) };

@@ -8,8 +8,9 @@
 //! Conventions (rustls-ffi's):
 //!
 //! - opaque handles (`shutdown_t`, `shutdown_config_builder_t`, `shutdown_guard_t`,
-//!   `shutdown_report_t`, `shutdown_hook_done_t`): what a `_new`/`_acquire` call hands
-//!   out, the matching `_free`/`_release`/`_done` call takes back; the
+//!   `shutdown_report_t`, `shutdown_hook_done_t`, `shutdown_connection_t`,
+//!   `shutdown_request_t`): what a `_new`/`_acquire`/`_request` call hands out, the
+//!   matching `_free`/`_release`/`_done`/`_finish` call takes back; the
 //!   `_free`/`_release` of NULL does nothing;
 //! - no public struct is an input: the configuration is a builder with setters (see
 //!   `config.rs` for why), so the ABI only ever grows by new functions;
@@ -30,6 +31,7 @@
 #![allow(clippy::missing_safety_doc)]
 
 mod config;
+mod connection;
 mod engine;
 mod guard;
 mod hooks;
@@ -38,6 +40,7 @@ mod status;
 mod util;
 
 pub use config::*;
+pub use connection::*;
 pub use engine::*;
 pub use guard::*;
 pub use hooks::*;

@@ -1,0 +1,147 @@
+'use strict';
+// 10,000 idle keep-alive sockets and no announce window: how long from the trigger to
+// the end of the drain, and the longest turn of the event loop meanwhile, for attach()
+// against a bare `server.close()` + `closeIdleConnections()` (what a server without
+// this library does), side by side, alternating, in one run. Each server is a child
+// process; the sockets are opened from this process on 127.0.0.1.
+//
+//   node bench/idle.js [--sockets N] [--rounds R]
+// Bounded: rounds x 2 variants, each at most 60 s.
+
+const { fork } = require('node:child_process');
+const net = require('node:net');
+const path = require('node:path');
+
+const args = process.argv.slice(2);
+const opt = (name, dflt) => {
+  const i = args.indexOf(`--${name}`);
+  return i >= 0 ? Number(args[i + 1]) : dflt;
+};
+const SOCKETS = Math.min(opt('sockets', 10000), 15000);
+const ROUNDS = Math.min(opt('rounds', 3), 10);
+
+if (process.argv[2] === 'serve') serve(process.argv[3]);
+else main().catch((e) => {
+  console.error(e);
+  process.exit(1);
+});
+
+// ----- the server (child) ------------------------------------------------------------
+
+function serve(variant) {
+  const http = require('node:http');
+  const { monitorEventLoopDelay } = require('node:perf_hooks');
+  const server = http.createServer({ keepAliveTimeout: 120000 }, (req, res) => res.end('ok\n'));
+  let sd = null;
+  if (variant === 'attach') {
+    const { Shutdown } = require(path.join(__dirname, '..'));
+    sd = new Shutdown({ drainTimeout: 20000, closeTimeout: 1000 });
+    sd.attach(server);
+  }
+  server.listen(0, '127.0.0.1', () => process.send({ port: server.address().port }));
+  process.on('message', (m) => {
+    if (m !== 'stop') return;
+    const h = monitorEventLoopDelay({ resolution: 1 });
+    h.enable();
+    const t0 = process.hrtime.bigint();
+    let blocked = 0;
+    // The longest single turn: a timer that should fire every millisecond.
+    let last = t0;
+    const tick = setInterval(() => {
+      const now = process.hrtime.bigint();
+      blocked = Math.max(blocked, Number(now - last) / 1e6);
+      last = now;
+    }, 1);
+    const finish = (extra) => {
+      const ms = Number(process.hrtime.bigint() - t0) / 1e6;
+      // Include the turn in which the stop itself ran.
+      blocked = Math.max(blocked, Number(process.hrtime.bigint() - last) / 1e6);
+      clearInterval(tick);
+      h.disable();
+      process.send({ ms, blocked, ...extra }, () => process.exit(0));
+    };
+    if (sd) {
+      sd.trigger('bench');
+      sd.done.then((r) => finish({ exit: r.exit_code, aborted: r.aborted }));
+    } else {
+      server.close(() => finish({ exit: 0, aborted: 0 }));
+      server.closeIdleConnections();
+    }
+  });
+}
+
+// ----- the driver (this process) -----------------------------------------------------
+
+function start(variant) {
+  return new Promise((resolve, reject) => {
+    const child = fork(__filename, ['serve', variant], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    child.once('message', (m) => resolve({ child, port: m.port }));
+    child.once('exit', (c) => reject(new Error(`${variant} exited ${c}`)));
+  });
+}
+
+function openIdle(port, n) {
+  return new Promise((resolve, reject) => {
+    const sockets = [];
+    let ready = 0;
+    let opened = 0;
+    const batch = () => {
+      // 500 at a time: the listen backlog is not the thing measured.
+      const until = Math.min(n, opened + 500);
+      for (; opened < until; opened++) {
+        const s = net.connect(port, '127.0.0.1');
+        s.setNoDelay(true);
+        let got = '';
+        s.on('data', (d) => {
+          got += d;
+          if (got.endsWith('ok\n') && !s.ready) {
+            s.ready = true;
+            if (++ready === n) resolve(sockets);
+            else if (ready === opened) batch();
+          }
+        });
+        s.on('error', () => {});
+        s.on('connect', () => s.write('GET / HTTP/1.1\r\nHost: bench\r\n\r\n'));
+        sockets.push(s);
+      }
+    };
+    batch();
+    setTimeout(() => reject(new Error(`only ${ready} of ${n} sockets ready after 60 s`)), 60000).unref();
+  });
+}
+
+async function once(variant) {
+  const { child, port } = await start(variant);
+  const sockets = await openIdle(port, SOCKETS);
+  await new Promise((r) => setTimeout(r, 300)); // all idle for longer than the grace
+  const result = await new Promise((resolve, reject) => {
+    child.once('message', resolve);
+    child.send('stop');
+    setTimeout(() => reject(new Error(`${variant}: no end after 60 s`)), 60000).unref();
+  });
+  let closed = 0;
+  for (const s of sockets) if (s.destroyed || s.readableEnded) closed++;
+  for (const s of sockets) s.destroy();
+  await new Promise((r) => child.once('exit', r));
+  return { ...result, closedSeen: closed };
+}
+
+async function main() {
+  console.log(`${SOCKETS} idle keep-alive sockets, ${ROUNDS} rounds, node ${process.version}`);
+  const rows = { attach: [], bare: [] };
+  for (let i = 0; i < ROUNDS; i++) {
+    for (const v of i % 2 ? ['bare', 'attach'] : ['attach', 'bare']) {
+      const r = await once(v);
+      rows[v].push(r);
+      console.log(`round ${i + 1} ${v.padEnd(6)} trigger->done ${r.ms.toFixed(1)} ms, longest loop turn ${r.blocked.toFixed(1)} ms, exit ${r.exit}`);
+    }
+  }
+  const median = (xs) => xs.slice().sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+  const a = median(rows.attach.map((r) => r.ms));
+  const b = median(rows.bare.map((r) => r.ms));
+  const ab = median(rows.attach.map((r) => r.blocked));
+  const bb = median(rows.bare.map((r) => r.blocked));
+  console.log(`median trigger->done: attach ${a.toFixed(1)} ms, bare ${b.toFixed(1)} ms, ratio ${(a / b).toFixed(2)}`);
+  console.log(`median longest loop turn: attach ${ab.toFixed(1)} ms, bare ${bb.toFixed(1)} ms`);
+  if (rows.attach.some((r) => r.exit !== 0)) process.exitCode = 1;
+}
