@@ -2,10 +2,14 @@
 //! stack: readiness, admission (one guard per request), keep-alive advice, the request
 //! log, the cleanup hook, and what happens when the shutdown is Done.
 //!
-//! A server turns each request into [`App::begin`], does the work a [`Begin::Admitted`]
-//! asks for (sleeping, reading the body) in its own way, and writes the [`Reply`]. The
-//! reply carries the request's guard: drop the reply only after the response is
-//! written, so the drain waits for the bytes, not just for the handler.
+//! A server registers each accepted connection with the engine
+//! ([`Shutdown::connection`]), turns each request on it into [`App::begin`], does the
+//! work a [`Begin::Admitted`] asks for (sleeping, reading the body) in its own way, and
+//! writes the [`Reply`]. The reply carries the connection's [`Request`] (its guard):
+//! drop the reply only after the response is written, so the drain waits for the
+//! bytes, not just for the handler. Whether a request is admitted after admission
+//! closed, and whether its response keeps the connection open, is the core's
+//! decision (the quiesce-boundary rule): the servers only translate it.
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
@@ -14,7 +18,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use event_listener::{Event, Listener};
-use libshutdown::{Guard, HookOptions, Kind, Report, Shutdown, SignalListener};
+use libshutdown::{Connection, HookOptions, Kind, Report, Request, Shutdown, SignalListener};
 
 use crate::cli::Options;
 
@@ -100,27 +104,23 @@ impl Admitted {
         &self.ticket.id
     }
 
-    /// The answer, once the work is done.
+    /// The answer, once the work is done: its `close` is the core's keep-alive
+    /// decision for this request, asked now, as the response head is built.
     pub fn reply(mut self, status: u16, body: impl Into<String>) -> Reply {
         self.ticket.status = status;
-        let app = self.ticket.app.clone();
-        Reply::new(
-            &app,
-            status,
-            body,
-            self.ticket.id.clone(),
-            Some(self.ticket),
-        )
+        let close = !self.ticket.request.keep_alive();
+        let id = self.ticket.id.clone();
+        Reply::new(status, body, close, id, Some(self.ticket))
     }
 }
 
-/// Holds a request's guard; logs `completed ID STATUS` when dropped, after the response
-/// was written (then releases the guard).
+/// Holds a request's [`Request`] (its guard); logs `completed ID STATUS` when dropped,
+/// after the response was written, then finishes the request.
 pub struct Ticket {
     app: Arc<App>,
     id: String,
     status: u16,
-    _guard: Guard,
+    request: Request,
 }
 
 impl Drop for Ticket {
@@ -140,15 +140,18 @@ pub struct Reply {
     pub close: bool,
     /// Echoed as `X-Request-Id`.
     pub request_id: String,
-    /// The guard of an admitted request: drop it once the response is written.
+    /// The request of an admitted request: drop it once the response is written.
     pub ticket: Option<Ticket>,
+    /// The core's request of a readiness probe (not work, not logged): drop it once
+    /// the response is written, too.
+    pub probe: Option<Request>,
 }
 
 impl Reply {
     fn new(
-        app: &App,
         status: u16,
         body: impl Into<String>,
+        close: bool,
         request_id: String,
         ticket: Option<Ticket>,
     ) -> Reply {
@@ -159,11 +162,10 @@ impl Reply {
         Reply {
             status,
             body,
-            // Asked when the response is ready, not when the request arrived: a slow
-            // request that began before the drain closes its connection after it.
-            close: app.sd.should_close(),
+            close,
             request_id,
             ticket,
+            probe: None,
         }
     }
 
@@ -239,28 +241,15 @@ impl App {
         }
     }
 
-    /// Decides what to do with one request: `method`, the request target
-    /// (`/slow?ms=10`) and the `X-Request-Id` header if any.
-    pub fn begin(self: &Arc<Self>, method: &str, target: &str, request_id: Option<&str>) -> Begin {
-        self.begin_with(method, target, request_id, None)
-    }
-
-    /// A guard taken when a connection is accepted, for its first request: a client
-    /// (a proxy without health checks) may send that request in the instant admission
-    /// closes, after the connection was accepted. Admitted as a child of this guard,
-    /// it is served instead of refused. Drop it if no request comes soon.
-    pub fn connection_reserve(&self) -> Option<Guard> {
-        self.sd.guard_of(self.http)
-    }
-
-    /// [`begin`](Self::begin) for a connection's first request, with the connection's
-    /// reserve guard.
-    pub fn begin_with(
+    /// Decides what to do with one request whose head is complete, on `conn`:
+    /// `method`, the request target (`/slow?ms=10`) and the `X-Request-Id` header if
+    /// any. The core admits it or not ([`Connection::request_of`]).
+    pub fn begin(
         self: &Arc<Self>,
+        conn: &Connection,
         method: &str,
         target: &str,
         request_id: Option<&str>,
-        reserve: Option<Guard>,
     ) -> Begin {
         let id = match request_id.map(sanitize).filter(|s| !s.is_empty()) {
             Some(id) => id,
@@ -269,24 +258,25 @@ impl App {
         let (path, query) = target.split_once('?').unwrap_or((target, ""));
         if path == "/readyz" {
             // Probes are not work: no guard, answered in every phase.
-            return Begin::Reply(if self.sd.is_ready() {
-                Reply::new(self, 200, "ready", id, None)
+            // Still a request of the connection for the core (unlabelled, so the
+            // report's `http` counts only work): it ends the request that was arriving
+            // and decides the keep-alive. Answered even when the core refuses it.
+            let mut probe = conn.request();
+            let close = !probe.as_mut().is_some_and(Request::keep_alive);
+            let mut reply = if self.sd.is_ready() {
+                Reply::new(200, "ready", close, id, None)
             } else {
                 // The balancer has seen "not ready" once more (adaptive announce).
                 self.sd.readiness_probed();
-                Reply::new(self, 503, "draining", id, None)
-            });
-        }
-        let admitted = match reserve {
-            Some(reserve) => Some(reserve.child()),
-            None => self.sd.guard_of(self.http),
-        };
-        let Some(guard) = admitted else {
-            // Admission closed: a request on a surviving keep-alive connection.
-            self.log(&format!("refused {id} 503\n"));
-            let mut reply = Reply::new(self, 503, "shutting down", id, None);
-            reply.close = true;
+                Reply::new(503, "draining", close, id, None)
+            };
+            reply.probe = probe;
             return Begin::Reply(reply);
+        }
+        let Some(request) = conn.request_of(self.http) else {
+            // The core refused it (the drain is over).
+            self.log(&format!("refused {id} 503\n"));
+            return Begin::Reply(Reply::new(503, "shutting down", true, id, None));
         };
         let work = match (method, path) {
             ("GET" | "HEAD", "/") => Ok(Work::Root),
@@ -304,7 +294,7 @@ impl App {
                 app: self.clone(),
                 id,
                 status: 0,
-                _guard: guard,
+                request,
             },
         };
         match work {
@@ -427,35 +417,50 @@ mod tests {
             options: opts,
             signals: Mutex::new(None),
         });
-        let Begin::Reply(r) = app.begin("GET", "/readyz", None) else {
+        let conn = app.sd.connection();
+        let Begin::Reply(r) = app.begin(&conn, "GET", "/readyz", None) else {
             panic!()
         };
         assert_eq!((r.status, r.close), (200, false));
-        let Begin::Admitted(a) = app.begin("GET", "/slow?ms=5", Some("r 1")) else {
+        drop(r);
+        let Begin::Admitted(a) = app.begin(&conn, "GET", "/slow?ms=5", Some("r 1")) else {
             panic!()
         };
         assert_eq!(a.work, Work::Slow(Duration::from_millis(5)));
         assert_eq!(app.sd.in_flight(), 1);
-        let Begin::Reply(r) = app.begin("GET", "/nope", None) else {
+        let Begin::Reply(r) = app.begin(&conn, "GET", "/nope", None) else {
             panic!()
         };
-        assert_eq!(r.status, 404);
+        assert_eq!((r.status, r.close), (404, false));
         drop(r);
         app.sd.trigger("test");
-        let Begin::Reply(r) = app.begin("GET", "/", Some("late")) else {
+        // A request on a connection accepted before admission closed: served, and its
+        // response closes the connection (the core's quiesce-boundary rule).
+        let Begin::Admitted(late) = app.begin(&conn, "GET", "/", Some("late")) else {
             panic!()
         };
-        assert_eq!((r.status, r.close), (503, true));
+        let r = late.reply(200, "ok");
+        assert!(r.close);
+        drop(r);
         let r = a.reply(200, "done");
         assert!(r.close, "draining: close after the response");
         assert_eq!(r.request_id, "r1");
         drop(r);
         assert_eq!(app.sd.in_flight(), 0);
+        // Its connection closed, the drain no longer holds anything for connections: a
+        // request now is refused.
+        drop(conn);
+        let conn = app.sd.connection();
+        let Begin::Reply(r) = app.begin(&conn, "GET", "/", Some("after")) else {
+            panic!()
+        };
+        assert_eq!((r.status, r.close), (503, true));
         let log = std::fs::read_to_string(&dir).unwrap();
         let _ = std::fs::remove_file(&dir);
         assert_eq!(
             log,
-            "accepted r1\naccepted auto-2\ncompleted auto-2 404\nrefused late 503\ncompleted r1 200\n"
+            "accepted r1\naccepted auto-2\ncompleted auto-2 404\naccepted late\n\
+             completed late 200\ncompleted r1 200\nrefused after 503\n"
         );
     }
 }

@@ -17,7 +17,7 @@ pub async fn bind(app: &App) -> io::Result<TcpListener> {
 
 /// Accepts connections until admission closes, then drops the listener: new
 /// connections are refused by the kernel from then on, while the connections already
-/// open go on (their requests get 503 and `Connection: close`).
+/// open go on (the core decides which are served and when an idle one is closed).
 pub async fn accept_loop(app: Arc<App>, listener: TcpListener) {
     let quiescing = app.sd.quiescing();
     let accept = async {

@@ -1,6 +1,7 @@
 //! HTTP/1.1 server on plain threads: `std::net`, one thread per connection, requests
 //! parsed by `httparse`, the blocking driver (`spawn_driver`) and `wait()`. The request
-//! policy is the module the async servers share.
+//! policy is the module the async servers share; each connection is registered with
+//! the engine, which decides when an idle one is closed (see [`Conn::fill`]).
 
 use std::io::{self, ErrorKind, Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -9,7 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use httparse::Status;
-use libshutdown::Phase;
+use libshutdown::Connection;
 use libshutdown_examples::app::{App, Begin, Reply, Work, REQUEST_ID};
 use libshutdown_examples::cli::Options;
 
@@ -17,8 +18,9 @@ use libshutdown_examples::cli::Options;
 const MAX_HEAD: usize = 64 * 1024;
 /// Largest request body.
 const MAX_BODY: usize = 1 << 20;
-/// How often a blocked read wakes up to look at the shutdown's phase.
-const READ_TICK: Duration = Duration::from_millis(100);
+/// How often a blocked read wakes up to see whether the engine dismissed the
+/// connection (it is closed that long after, at most).
+const READ_TICK: Duration = Duration::from_millis(20);
 /// A request that makes no progress for this long is dropped.
 const STALL: Duration = Duration::from_secs(30);
 
@@ -101,6 +103,7 @@ fn connection(app: Arc<App>, mut stream: TcpStream) {
     let _ = stream.set_read_timeout(Some(READ_TICK));
     let mut conn = Conn {
         app: &app,
+        conn: app.sd.connection(),
         stream: &mut stream,
         buf: Vec::with_capacity(4096),
     };
@@ -114,10 +117,13 @@ fn connection(app: Arc<App>, mut stream: TcpStream) {
         Err(e) => eprintln!("connection: {e}"),
     }
     let _ = stream.shutdown(std::net::Shutdown::Both);
+    // The engine learns that the connection is closed when `conn.conn` drops, after this.
 }
 
 struct Conn<'a> {
     app: &'a Arc<App>,
+    /// The connection, registered with the engine (dropped: closed).
+    conn: Connection,
     stream: &'a mut TcpStream,
     buf: Vec<u8>,
 }
@@ -128,9 +134,12 @@ impl Conn<'_> {
             let Some(head) = self.read_head()? else {
                 return Ok(());
             };
-            let begin = self
-                .app
-                .begin(&head.method, &head.target, head.request_id.as_deref());
+            let begin = self.app.begin(
+                &self.conn,
+                &head.method,
+                &head.target,
+                head.request_id.as_deref(),
+            );
             let admitted = matches!(begin, Begin::Admitted(_));
             // Read (or, for a refusal, skip) the body so the next request starts in sync.
             if head.expect_continue && admitted {
@@ -164,7 +173,7 @@ impl Conn<'_> {
             };
             let close = reply.close || !head.keep_alive;
             write_reply(self.stream, &reply, head.method == "HEAD", close)?;
-            // The response is written: now the guard may go.
+            // The response is written: now the request finishes (its guard goes).
             drop(reply);
             if close {
                 return Ok(());
@@ -172,19 +181,27 @@ impl Conn<'_> {
         }
     }
 
-    /// Reads more bytes. `Ok(false)`: the client closed, or the connection is idle and
-    /// the shutdown is Done.
+    /// Reads more bytes. `Ok(false)`: the client closed, or the connection is idle
+    /// (`idle`: no byte of a request read yet) and the engine dismissed it.
+    ///
+    /// The first bytes of a request mark the connection
+    /// [`reading`](Connection::reading): from then on the engine does not dismiss it
+    /// (the request is served, with `Connection: close` once admission closed), and
+    /// counts it as cut if the drain ends before its head is complete.
     fn fill(&mut self, idle: bool, since: Instant) -> io::Result<bool> {
         let mut chunk = [0u8; 4096];
         loop {
             match self.stream.read(&mut chunk) {
                 Ok(0) => return Ok(false),
                 Ok(n) => {
+                    if idle {
+                        self.conn.reading();
+                    }
                     self.buf.extend_from_slice(&chunk[..n]);
                     return Ok(true);
                 }
                 Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
-                    if idle && self.app.sd.phase() == Phase::Done {
+                    if idle && self.conn.is_dismissed() {
                         return Ok(false);
                     }
                     if !idle && since.elapsed() > STALL {
@@ -199,6 +216,10 @@ impl Conn<'_> {
 
     fn read_head(&mut self) -> io::Result<Option<Head>> {
         let since = Instant::now();
+        if !self.buf.is_empty() {
+            // A pipelined request, read with the one before.
+            self.conn.reading();
+        }
         loop {
             let mut headers = [httparse::EMPTY_HEADER; 64];
             let mut req = httparse::Request::new(&mut headers);
