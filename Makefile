@@ -67,7 +67,7 @@ stress-quick:
 # are evidence, not proof, so nginx stays in `make e2e` and the default run in CI
 # cannot be flaky on it.
 e2e-quick:
-	timeout -k 30 $(E2E_QUICK_TIMEOUT) bash tests/e2e/run.sh --quick --topologies haproxy
+	timeout -k 30 $(E2E_QUICK_TIMEOUT) bash tests/e2e/run.sh --quick --topologies haproxy --require-all
 
 e2e:
 	timeout -k 30 $(E2E_TIMEOUT) bash tests/e2e/run.sh --full

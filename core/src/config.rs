@@ -22,6 +22,7 @@ pub const DEFAULT_SAME_SIGNAL_WINDOW: Duration = Duration::from_secs(1);
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
 #[cfg_attr(feature = "serde", serde(rename_all = "snake_case"))]
+#[non_exhaustive]
 pub enum CloseStrategy {
     /// Close every keep-alive connection after its current response, from the first
     /// moment of the drain (the announce window included).

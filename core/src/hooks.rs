@@ -70,9 +70,19 @@ pub(crate) enum HookBody {
 /// The completion of a deferred hook (see
 /// [`Shutdown::on_close_deferred`](crate::Shutdown::on_close_deferred)): call
 /// [`finish`](Self::finish) once, from any thread. Dropping it unfinished records a failure.
+#[must_use = "dropping a HookDone unfinished records the hook as failed"]
 pub struct HookDone {
     sd: Option<Shutdown>,
     id: HookId,
+}
+
+impl std::fmt::Debug for HookDone {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HookDone")
+            .field("hook", &self.id)
+            .field("finished", &self.sd.is_none())
+            .finish()
+    }
 }
 
 impl HookDone {

@@ -15,7 +15,8 @@ use std::time::{Duration, Instant};
 
 use crate::report::{InFlight, Milestone};
 
-/// The drain policy of one long-lived kind; see the [module documentation](self).
+/// The drain policy of one long-lived kind: when the app is told to end its streams,
+/// and how long they may stay open after that.
 ///
 /// ```
 /// use std::time::Duration;

@@ -195,7 +195,7 @@ proptest! {
                     held.extend(g);
                 }
                 Op::Release(k) if !held.is_empty() => {
-                    held.swap_remove(k % held.len());
+                    drop(held.swap_remove(k % held.len()));
                     model.release();
                 }
                 Op::Child(k) if !held.is_empty() => {

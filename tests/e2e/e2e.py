@@ -247,8 +247,9 @@ class CArm(Arm):
         and compiles examples/c/server.c against exactly that pair: a server compiled
         against another version of the header would read a different config layout."""
         d = os.path.join(snap, "c")
+        # A second topology snapshots again into the same folder.
         for sub in ("lib", "include"):
-            os.makedirs(os.path.join(d, sub))
+            os.makedirs(os.path.join(d, sub), exist_ok=True)
         self.libdir = os.path.join(d, "lib")
         libdir = os.path.join(self.prefix, "lib")
         real = os.path.realpath(os.path.join(libdir, "libshutdown.so"))
@@ -930,8 +931,9 @@ def main():
     p.add_argument("--drain-timeout-ms", type=int, default=5000)
     p.add_argument("--close-timeout-ms", type=int, default=1000)
     p.add_argument("--grace-period-ms", type=int, default=10000)
-    p.add_argument("--nginx-upstream-idle", default="1s",
-                   help="nginx upstream keepalive_timeout (keep it below the drain delay)")
+    p.add_argument("--nginx-upstream-idle", default="60s",
+                   help="nginx upstream keepalive_timeout (default nginx's own, 60s: idle pooled "
+                        "connections outlive the announce window and meet the quiesce boundary)")
     p.add_argument("--require-all", action="store_true",
                    default=os.environ.get("E2E_REQUIRE_ALL") == "1",
                    help="a skipped arm fails the run")

@@ -69,7 +69,9 @@ fi
 target="${CARGO_TARGET_DIR:-$root/target}"
 prefix="$target/ffi-prefix"
 if [ -f examples/c/server.c ] && [ -z "${E2E_NO_BUILD:-}" ]; then
-  if [ ! -f "$prefix/lib/pkgconfig/shutdown.pc" ] && "$cargo" cinstall --version >/dev/null 2>&1; then
+  # Installed every time (cargo-c rebuilds only what changed): a prefix left by an
+  # earlier build holds an older header, and the C arm would be compiled against it.
+  if "$cargo" cinstall --version >/dev/null 2>&1; then
     say "installing libshutdown into $prefix (cargo cinstall)"
     "$cargo" cinstall -q --release -p libshutdown-ffi --prefix="$prefix" --libdir=lib \
       || say "cargo cinstall failed"

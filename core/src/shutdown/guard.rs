@@ -9,6 +9,7 @@ use super::inner::Inner;
 /// Proof that one unit of work is in flight; the drain waits for it. Released on drop.
 ///
 /// `Send + Sync`, no allocation: it is a pointer and a label.
+#[must_use = "a guard dropped at once admits nothing: hold it while the work runs"]
 pub struct Guard {
     pub(super) raw: RawGuard<Inner>,
     pub(super) kind: Option<Kind>,

@@ -185,7 +185,7 @@ impl Engine for RustEngine {
     }
 
     fn release(&mut self, id: &str) {
-        self.guards.remove(id).expect("release of an unknown guard");
+        drop(self.guards.remove(id).expect("release of an unknown guard"));
     }
 
     fn trigger(&mut self, r: &ReasonSpec) {
