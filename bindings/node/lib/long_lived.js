@@ -99,9 +99,12 @@ function attachSocketIo(sd, io, options) {
   const open = new Set(); // engine.io sockets (one per client, whatever its transport)
   const namespaces = () => (io._nsps instanceof Map ? [...io._nsps.values()] : [io.of('/')]);
   // Every client of every namespace: a DISCONNECT packet ("io server disconnect" on the
-  // client), then its engine.io connection closes once that packet is flushed.
+  // client), then its engine.io connection closes once that packet is flushed. Closed
+  // here with discard: a polling transport would otherwise wait for one more poll (up to
+  // engine.io's closeTimeout) to send its close packet to a client that has gone.
   const disconnectAll = () => {
-    for (const nsp of namespaces()) nsp.disconnectSockets(true);
+    for (const nsp of namespaces()) nsp.disconnectSockets(false);
+    for (const esock of open) esock.close(true);
   };
   function onConnection(esock) {
     // One guard per engine.io connection, of `kind`, for as long as it is open. Its HTTP
