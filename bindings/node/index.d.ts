@@ -57,6 +57,12 @@ export interface ShutdownOptions {
    * listenSignals()).
    */
   exitOnDone?: boolean;
+  /**
+   * Long-lived kinds and their drain policies (the core's Builder::long_lived), in order:
+   * at `notifyAt` ('quiescing' by default, or 'draining') the kind gets 'streamsEnding';
+   * `grace` ms later what is left of it gets 'streamsCut' and is counted as aborted.
+   */
+  longLived?: Record<string, LongLivedPolicy>;
   /** A virtual clock moved only by advance(): for simulations and tests. */
   manualClock?: boolean;
 }
@@ -154,6 +160,35 @@ export interface Attachment<S> {
   detach(): void;
 }
 
+/** The drain policy of one long-lived kind. */
+export interface LongLivedPolicy {
+  /** How long its streams may stay open once told to end, in ms. */
+  grace: number;
+  /** When they are told: 'quiescing' (admission closed, default) or 'draining'. */
+  notifyAt?: 'draining' | 'quiescing';
+}
+
+/** The integration of a ws WebSocketServer or a socket.io Server. */
+export interface LongLivedAttachment {
+  /** The long-lived kind its connections are. */
+  readonly kind: string;
+  /** Connections open now (accepted since it was attached). */
+  readonly connections: number;
+  /** Stops following the engine's events. */
+  detach(): void;
+}
+
+/** A server-sent event stream made by eventStream(). */
+export interface EventStream {
+  readonly kind: string;
+  /** Whether it has ended (end(), the engine, or the client). */
+  readonly ended: boolean;
+  /** Sends one event; false once ended (or when the socket's buffer is full). */
+  send(data: string, options?: { event?: string; id?: string }): boolean;
+  /** Ends it: the retry hint (when given), then the end of the response. */
+  end(): void;
+}
+
 export type AttachableServer = HttpServer | HttpsServer | Http2Server | Http2SecureServer;
 
 export interface ShutdownEvents {
@@ -161,6 +196,10 @@ export interface ShutdownEvents {
   quiescing: [];
   closing: [];
   done: [report: Report];
+  /** The long-lived work of this kind is to end now (its policy's milestone). */
+  streamsEnding: [kind: string];
+  /** The grace of this kind ran out: `count` of its guards were cut (counted as aborted). */
+  streamsCut: [cut: { kind: string; count: number }];
 }
 
 /** The graceful-shutdown engine (the Rust core, through an N-API addon). */
@@ -226,6 +265,16 @@ export declare class Shutdown extends EventEmitter {
 
   /** Drains an http, https or http2 server with this shutdown. */
   attach<S extends AttachableServer>(server: S, options?: AttachOptions): Attachment<S>;
+  /** Whether the long-lived work of `kind` was told to end ('streamsEnding'). */
+  isEnding(kind: string): boolean;
+  /** Whether the grace of long-lived `kind` ran out ('streamsCut'). */
+  isCut(kind: string): boolean;
+  /** Drains a `ws` WebSocketServer: close 1001 at 'streamsEnding', terminate at 'streamsCut'. */
+  attachWebSocketServer(wss: import('node:events').EventEmitter & { clients: Set<unknown> }, options?: { kind?: string }): LongLivedAttachment;
+  /** Drains a socket.io Server: clients disconnected ("io server disconnect") at 'streamsEnding'. */
+  attachSocketIo(io: { engine: unknown; of(name: string): unknown }, options?: { kind?: string }): LongLivedAttachment;
+  /** Makes `res` an SSE stream holding a long-lived guard of `kind` (default 'sse'). */
+  eventStream(req: import('node:http').IncomingMessage, res: import('node:http').ServerResponse, options?: { kind?: string; retry?: number }): EventStream;
 
   on<E extends keyof ShutdownEvents>(event: E, listener: (...args: ShutdownEvents[E]) => void): this;
   on(event: string | symbol, listener: (...args: any[]) => void): this;

@@ -14,6 +14,7 @@ const { isNativeError } = require('node:util').types;
 // The native part: this platform's prebuilt package, or a build from source (./lib/native.js).
 const native = require('./lib/native.js').load();
 const { attach } = require('./lib/attach.js');
+const longLivedWork = require('./lib/long_lived.js');
 
 const PHASES = ['running', 'draining', 'closing', 'done'];
 const DRAINING = 1; // the addon's phase numbers
@@ -22,9 +23,13 @@ const DONE = 3;
 // exits with the report's exit code: the core's rule, as its own signal listener applies it.
 const AFTER_DONE_GRACE_MS = native.afterDoneGraceMs();
 const MILESTONES = ['draining', 'quiescing', 'closing', 'done'];
-const EV_MILESTONE = 0;
-const EV_HOOK_START = 1;
-const EV_DISMISSED = 2;
+// The codes of the addon's event queue: the core's Event::code, and the addon's own 0.
+const EV_HOOK_START = 0; // a JavaScript hook is due (the addon's own)
+const EV_DONE = 4; // milestones are 1 (draining) to 4 (done)
+const EV_CANCELLED = 5;
+const EV_DISMISSED = 8;
+const EV_STREAMS_ENDING = 9;
+const EV_STREAMS_CUT = 10;
 
 // ----- errors -----------------------------------------------------------------------
 
@@ -54,6 +59,7 @@ const FIELD_TO_OPTION = {
   forced_exit_code: 'forcedExitCode',
   signals: 'signals',
   connection_grace: 'connectionGrace',
+  long_lived: 'longLived',
 };
 
 function configError(field, reason) {
@@ -100,6 +106,7 @@ const OPTIONS = new Set([
   'exitOnDone',
   'manualClock',
   'connectionGrace',
+  'longLived',
 ]);
 
 function millis(options, name) {
@@ -124,6 +131,28 @@ function bool(options, name) {
   if (v === undefined) return undefined;
   if (typeof v !== 'boolean') throw typeError(name, `must be a boolean, got ${typeof v}`);
   return v;
+}
+
+// longLived: { [kind]: { grace: ms, notifyAt: 'draining' | 'quiescing' } }, in order.
+function longLived(v) {
+  if (v === undefined) return undefined;
+  if (v === null || typeof v !== 'object' || Array.isArray(v)) {
+    throw typeError('longLived', `must be an object { [kind]: { grace, notifyAt } }, got ${v === null ? 'null' : typeof v}`);
+  }
+  return Object.entries(v).map(([kind, p]) => {
+    const name = `longLived.${kind}`;
+    if (p === null || typeof p !== 'object') throw typeError(name, `must be an object { grace, notifyAt }, got ${p === null ? 'null' : typeof p}`);
+    for (const k of Object.keys(p)) {
+      if (k !== 'grace' && k !== 'notifyAt') throw typeError(`${name}.${k}`, 'is not an option of a long-lived kind (known: grace, notifyAt)');
+    }
+    if (p.grace === undefined) throw typeError(`${name}.grace`, 'is required (milliseconds)');
+    const graceMs = millis({ [`${name}.grace`]: p.grace }, `${name}.grace`);
+    const notifyAt = p.notifyAt;
+    if (notifyAt !== undefined && !MILESTONES.includes(notifyAt)) {
+      throw rangeError(`${name}.notifyAt`, `must be "draining" or "quiescing", got ${JSON.stringify(notifyAt)}`);
+    }
+    return notifyAt === undefined ? { kind, graceMs } : { kind, graceMs, notifyAt };
+  });
 }
 
 const SIGNALS = os.constants.signals;
@@ -190,6 +219,7 @@ function normalize(options) {
     n.signals = options.signals.map(signalNumber);
   }
   n.manualClock = bool(options, 'manualClock') === true;
+  n.longLived = longLived(options.longLived);
   const exitOnDone = bool(options, 'exitOnDone');
   for (const k of Object.keys(n)) if (n[k] === undefined) delete n[k];
   const bad = native.validateOptions(n);
@@ -259,7 +289,8 @@ class Guard {
 
 /**
  * The graceful-shutdown engine. Events: 'draining', 'quiescing', 'closing',
- * 'done' (with the report).
+ * 'done' (with the report), 'streamsEnding' (a long-lived kind's name: end those
+ * streams now) and 'streamsCut' ({ kind, count }: its grace ran out).
  */
 class Shutdown extends EventEmitter {
   constructor(options) {
@@ -283,6 +314,8 @@ class Shutdown extends EventEmitter {
     this._dismissHandlers = [];
     // Called just before the first trigger, while the engine still runs (attach()).
     this._beforeTrigger = [];
+    // Long-lived streams of the integrations (lib/long_lived.js), by kind.
+    this._followers = new Map();
     instances.set(id, new WeakRef(this));
     forget.register(this, id);
     this._manual = opts.manualClock;
@@ -368,6 +401,18 @@ class Shutdown extends EventEmitter {
   /** Resolves with the report when the shutdown is done. */
   get done() {
     return this._donePromise;
+  }
+
+  /** Whether the core told the long-lived work of `kind` to end ('streamsEnding'). */
+  isEnding(kind) {
+    this._checkKind(kind);
+    return this._native.isEnding(kind);
+  }
+
+  /** Whether the grace of long-lived `kind` ran out ('streamsCut'). */
+  isCut(kind) {
+    this._checkKind(kind);
+    return this._native.isCut(kind);
   }
 
   /** Whether a keep-alive connection should close after its current response. */
@@ -648,6 +693,35 @@ class Shutdown extends EventEmitter {
     return attach(this, server, options);
   }
 
+  /**
+   * Drains a `ws` WebSocketServer: at 'streamsEnding' for `kind` (default 'websocket')
+   * every open client gets close(1001, 'going away'); at 'streamsCut' the ones left are
+   * terminated. Each connection holds a long-lived guard until its socket closes (the one
+   * attach() holds for its upgrade, when the server is attached).
+   */
+  attachWebSocketServer(wss, options) {
+    return longLivedWork.attachWebSocketServer(this, wss, options);
+  }
+
+  /**
+   * Drains a socket.io Server: at 'streamsEnding' for `kind` (default 'socket.io') every
+   * client is disconnected (reason "io server disconnect" on the client) and its
+   * engine.io connection closed; at 'streamsCut' the ones left are dropped. Each engine.io
+   * connection holds a long-lived guard of `kind` while it is open.
+   */
+  attachSocketIo(io, options) {
+    return longLivedWork.attachSocketIo(this, io, options);
+  }
+
+  /**
+   * Makes `res` a server-sent event stream: SSE headers, a long-lived guard of `kind`
+   * (default 'sse') until the response closes, and at 'streamsEnding' for it a
+   * `retry: <retry>` hint and the end of the response (the client reconnects elsewhere).
+   */
+  eventStream(req, res, options) {
+    return longLivedWork.eventStream(this, req, res, options);
+  }
+
   // ----- the core's events, delivered ------------------------------------------------
 
   /** Reads the events the core queued and acts on them, in order. Re-entrant calls return. */
@@ -658,12 +732,17 @@ class Shutdown extends EventEmitter {
       for (;;) {
         const events = this._native.takeEvents();
         if (events.length === 0) break;
-        for (let i = 0; i < events.length; i += 3) {
+        for (let i = 0; i < events.length; i += 4) {
           try {
-            const kind = events[i];
-            if (kind === EV_MILESTONE) this._milestone(events[i + 1], events[i + 2]);
-            else if (kind === EV_HOOK_START) this._startHook(events[i + 1]);
-            else if (kind === EV_DISMISSED) this._dismissed(events[i + 1]);
+            const code = events[i];
+            const a = events[i + 1];
+            if (code === EV_HOOK_START) this._startHook(a);
+            else if (code <= EV_DONE) this._milestone(code - 1, events[i + 3]);
+            else if (code === EV_CANCELLED) this._cancelled();
+            else if (code === EV_DISMISSED) this._dismissed(a);
+            else if (code === EV_STREAMS_ENDING) this._streams('ending', this._native.eventName(a));
+            else if (code === EV_STREAMS_CUT) this._streams('cut', this._native.eventName(a), events[i + 2]);
+            // 6, 7 (hook started, finished) and 11 (terminate: see _onSignal) need nothing here.
           } catch (e) {
             // A throwing listener must not lose the events after it.
             rethrowLater(e);
@@ -673,6 +752,27 @@ class Shutdown extends EventEmitter {
     } finally {
       this._inDrain = false;
     }
+  }
+
+  // 'streamsEnding' / 'streamsCut' of `kind`: the integrations' streams, then the event.
+  _streams(what, kind, count) {
+    for (const f of [...(this._followers.get(kind) ?? [])]) {
+      try {
+        f[what]();
+      } catch (e) {
+        rethrowLater(e);
+      }
+    }
+    if (what === 'ending') this.emit('streamsEnding', kind);
+    else this.emit('streamsCut', { kind, count });
+  }
+
+  // Follows the long-lived `kind` for one stream: `{ ending, cut }`. Returns unfollow.
+  _follow(kind, f) {
+    let set = this._followers.get(kind);
+    if (set === undefined) this._followers.set(kind, (set = new Set()));
+    set.add(f);
+    return () => set.delete(f);
   }
 
   _dismissed(id) {
@@ -685,6 +785,11 @@ class Shutdown extends EventEmitter {
     }
   }
 
+  // The core's cancellation fired (a cut drain, or Done).
+  _cancelled() {
+    if (!this.signal.aborted) this._abort.abort(abortReason(this._native.phase));
+  }
+
   _milestone(code, at) {
     const name = MILESTONES[code];
     if (this._reached.has(name)) return;
@@ -694,10 +799,6 @@ class Shutdown extends EventEmitter {
       // The shutdown is in progress and bounded by its deadlines: hold the loop open
       // until Done, so a hanging hook still ends in a report, not a silent exit.
       if (!this._manual) this._keepAlive = setInterval(noop, 0x7fffffff);
-    }
-    // The core cancels only together with Closing (a cut drain) or at Done.
-    if ((name === 'closing' || name === 'done') && !this.signal.aborted && this._native.cancelled) {
-      this._abort.abort(abortReason(this._native.phase));
     }
     let report;
     if (name === 'done') {

@@ -49,7 +49,9 @@ class ConnectionState {
     this.mark = 0; // http.bytesRead when its last response finished (or at connect)
     this.secure = !handshaking; // HTTP can be read from it (TLS: the handshake is done)
     this.reading = false; // told the core a request is arriving
-    this.upgraded = -1; // the long-lived guard of an upgrade, while held
+    this.upgraded = -1; // the long-lived guard of an upgrade (or an event stream), while held
+    this.owner = null; // the attachment's streamOf() (event streams, ../index.js)
+    this.goaway = false; // http2: the two-phase GOAWAY has begun
   }
 }
 
@@ -113,15 +115,37 @@ function attach(sd, server, options) {
 
   // ----- connections ----------------------------------------------------------------
 
+  // Releases the long-lived guard of an upgrade or an event stream, once.
+  function releaseUpgraded(st) {
+    if (st.upgraded === REFUSED) return;
+    const g = st.upgraded;
+    st.upgraded = REFUSED;
+    if (release(g)) sd._drain();
+  }
+
+  // The request of `res` becomes long-lived work of `kind` (an event stream): its guard
+  // becomes the core's long-lived guard of its connection (Request::upgrade), and the
+  // connection closes when the stream ends. Returns the function that releases it, or
+  // null when `res` is not a request of this attachment in flight (http2, refused).
+  function streamOf(res, kind) {
+    const slot = res[kSlot];
+    const st = res[kState];
+    if (slot === undefined || slot === REFUSED || st === undefined || st.upgraded !== REFUSED) return null;
+    res[kSlot] = REFUSED; // onResClose: nothing left to finish
+    inflight.delete(res);
+    st.active--;
+    if (st.res === res) st.res = null;
+    if (!res.headersSent) res.shouldKeepAlive = false;
+    st.upgraded = nat.requestUpgrade(slot, kind);
+    sd._drain(); // it no longer holds the boundary: that may end the drain
+    return () => releaseUpgraded(st);
+  }
+
   function onConnClose() {
     const st = this[kState];
     if (st === undefined || st.conn !== this) return;
     conns.delete(st);
-    if (st.upgraded !== REFUSED) {
-      const g = st.upgraded;
-      st.upgraded = REFUSED;
-      if (release(g)) sd._drain();
-    }
+    releaseUpgraded(st);
     if (st.id >= 0) {
       byId.delete(st.id);
       if (closeConn(st.id)) sd._drain();
@@ -139,13 +163,14 @@ function attach(sd, server, options) {
       }
     }
     const st = new ConnectionState(conn, id, tlsServer && !(conn instanceof tls.TLSSocket));
+    st.owner = streamOf;
     conn[kState] = st;
     conns.add(st);
     if (id >= 0) byId.set(id, st);
     conn.on('close', onConnClose);
     if (h2) {
       if (over) conn.destroy();
-      else if (quiescing) conn.close();
+      else if (quiescing) goawaySession(st);
     }
     if (dismissed) destroyAtEnd(st);
     return st;
@@ -226,8 +251,34 @@ function attach(sd, server, options) {
   }
 
   function goaway(req) {
-    const session = req.stream?.session;
-    if (session && !session.closed) session.close();
+    const st = req.stream?.session?.[kState];
+    if (st !== undefined) goawaySession(st);
+  }
+
+  // The two-phase GOAWAY (nodejs/node#34265): session.close() alone sends one GOAWAY
+  // with the last stream id the server has seen, refusing a stream the client sent
+  // meanwhile. First a GOAWAY with the largest stream id (no new streams, none refused),
+  // then, one round trip later (a PING's answer), close(): the final GOAWAY with the
+  // real last stream id, once every stream the client sent before it has arrived.
+  function goawaySession(st) {
+    const session = st.conn;
+    if (st.goaway || session.closed || session.destroyed) return;
+    st.goaway = true;
+    try {
+      session.goaway(http2Constants().NGHTTP2_NO_ERROR, 2 ** 31 - 1);
+    } catch {
+      // closing already: close() below still applies
+    }
+    const close = () => {
+      if (!session.closed && !session.destroyed) session.close();
+    };
+    let pinged = false;
+    try {
+      pinged = session.ping(close);
+    } catch {
+      pinged = false;
+    }
+    if (!pinged) close();
   }
 
   function refuse(req, res) {
@@ -376,7 +427,7 @@ function attach(sd, server, options) {
   function onDraining() {
     // Responses in flight whose head is not sent yet: the core's answer now.
     if (h2) {
-      for (const st of conns) if (st.active > 0 && nat.shouldClose() && !st.conn.closed) st.conn.close();
+      for (const st of conns) if (st.active > 0 && nat.shouldClose()) goawaySession(st);
       return;
     }
     for (const res of inflight) if (!res.headersSent) decide(res);
@@ -395,8 +446,8 @@ function attach(sd, server, options) {
     quiescing = true;
     if (h2) {
       closeListener();
-      // GOAWAY: streams in flight finish, new ones go elsewhere.
-      for (const st of conns) if (!st.conn.closed) st.conn.close();
+      // GOAWAY (two-phase): streams in flight finish, new ones go elsewhere.
+      for (const st of conns) goawaySession(st);
       return;
     }
     // Two turns of the loop before the listener closes: a full poll phase accepts what
@@ -463,6 +514,12 @@ function attach(sd, server, options) {
       byId.clear();
     },
   };
+}
+
+let h2constants = null;
+function http2Constants() {
+  if (h2constants === null) h2constants = require('node:http2').constants;
+  return h2constants;
 }
 
 function optionError(Ctor, option, message) {

@@ -8,14 +8,16 @@
 //! - Durations cross the boundary as milliseconds (`f64`).
 //! - Guards live in a slab owned by the native object; JavaScript holds slot numbers,
 //!   so admitting and releasing a request is one call each, with no allocation.
-//! - Milestones and hook starts are queued here and read by JavaScript with
+//! - The core's event stream (`Shutdown::on_event`) is queued here with the core's own
+//!   codes and times ([`Event::code`], 1 to 11), together with the starts of JavaScript
+//!   hooks (code 0, the addon's own), and read by JavaScript with
 //!   [`NativeShutdown::take_events`]: synchronously after any call that may have caused
 //!   them, or after a wake-up through a weak (unref'd) threadsafe function when the
 //!   core's driver thread caused them. The addon never keeps the event loop alive.
 //! - Connections (`connOpenFn` and friends) live in a map owned by the native object,
 //!   keyed by the core's connection id; their requests in a second slab, by slot. The
 //!   core's dismissals reach JavaScript through the same queue as milestones, in order
-//!   with them (event kind 2, one per connection id).
+//!   with them (code 8, one entry per connection id).
 //! - Hooks are the core's deferred hooks: the core starts them, JavaScript runs them and
 //!   reports back with [`NativeShutdown::hook_done`].
 //! - No native signal handler is ever installed (see the design notes): JavaScript
@@ -32,19 +34,18 @@ use std::thread::ThreadId;
 use std::time::Duration;
 
 use libshutdown::{
-    CloseStrategy, Connection, Escalation, Guard, HookDone, HookError, HookOptions, HookOutcome,
-    Kind, Milestone, Reason, Request, Shutdown, MAX_TIMEOUT,
+    CloseStrategy, Connection, Escalation, Event, Guard, HookDone, HookError, HookOptions,
+    HookOutcome, Kind, LongLived, Milestone, Reason, Request, Shutdown, MAX_TIMEOUT,
 };
 use napi::bindgen_prelude::Function;
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi::{Env, Status};
 use napi_derive::napi;
 
-/// Event codes in the queue read by [`NativeShutdown::take_events`]: triples of
-/// `(EV_*, value, time since the engine was built in ms)`.
-const EV_MILESTONE: f64 = 0.0;
-const EV_HOOK_START: f64 = 1.0;
-const EV_DISMISSED: f64 = 2.0;
+/// The queue read by [`NativeShutdown::take_events`] holds quadruples `(code, a, b,
+/// at_ms)`: `code` is the core's [`Event::code`] (1 to 11), or [`EV_HOOK_START`], the
+/// addon's own; `at_ms` the core's time of the event since the engine was built.
+const EV_HOOK_START: f64 = 0.0;
 
 /// The wake-up callback: a weak threadsafe function called with the instance id.
 type Wake = ThreadsafeFunction<u32, (), u32, Status, false, true>;
@@ -74,6 +75,17 @@ pub struct NativeOptions {
     pub signals: Option<Vec<i32>>,
     pub manual_clock: Option<bool>,
     pub connection_grace_ms: Option<f64>,
+    /// Long-lived kinds and their drain policies, in order.
+    pub long_lived: Option<Vec<NativeLongLived>>,
+}
+
+/// One long-lived kind's policy (`Builder::long_lived`).
+#[napi(object)]
+pub struct NativeLongLived {
+    pub kind: String,
+    pub grace_ms: f64,
+    /// A milestone's name; absent: the core's default (quiescing).
+    pub notify_at: Option<String>,
 }
 
 /// Why a configuration was refused: the core's field name and reason.
@@ -177,6 +189,17 @@ fn builder(o: &NativeOptions) -> libshutdown::Builder {
     if let Some(v) = o.connection_grace_ms {
         b = b.connection_grace(ms(v));
     }
+    for l in o.long_lived.iter().flatten() {
+        let mut p = LongLived::new(ms(l.grace_ms));
+        match l.notify_at.as_deref() {
+            Some("draining") => p = p.notify_at(Milestone::Draining),
+            Some("closing") => p = p.notify_at(Milestone::Closing),
+            Some("done") => p = p.notify_at(Milestone::Done),
+            // "quiescing" (the JavaScript layer refuses other names).
+            _ => {}
+        }
+        b = b.long_lived(&l.kind, p);
+    }
     b
 }
 
@@ -206,6 +229,8 @@ pub fn signal_name(signal: i32) -> String {
 /// What the core has produced for JavaScript since it last looked.
 struct Queue {
     events: Vec<f64>,
+    /// The strings events refer to (kind and hook names), by index, each once.
+    names: Vec<String>,
     /// A wake-up is on its way to JavaScript.
     woken: bool,
 }
@@ -230,24 +255,62 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Shared {
-    fn push(&self, kind: f64, value: u32) {
-        self.push_all(kind, &[value as f64]);
-    }
-
-    /// Queues one event of `kind` per value, all at the same instant.
-    fn push_all(&self, kind: f64, values: &[f64]) {
-        // On the engine's clock: the instant of the event, even on a virtual clock that
-        // JavaScript reads only after advance() returns.
+    /// A JavaScript hook is due: queued now, on the engine's clock.
+    fn push_hook_start(&self, id: u32) {
         let at = lock(&self.engine)
             .as_ref()
-            .map_or(0.0, |sd| sd.elapsed().as_secs_f64() * 1e3);
+            .map_or(Duration::ZERO, Shutdown::elapsed);
+        self.push(at, |q| q.extend([EV_HOOK_START, f64::from(id), 0.0]));
+    }
+
+    /// Queues one event of the core's stream, at the core's time of it.
+    fn push_event(&self, at: Duration, e: &Event) {
+        let code = f64::from(e.code());
+        match e {
+            Event::Dismissed(ids) => self.push(at, |q| {
+                for &id in ids {
+                    q.extend([code, id as f64, 0.0]);
+                }
+            }),
+            Event::StreamsEnding(k) => {
+                let name = self.kind_name(*k);
+                self.push(at, |q| {
+                    let i = q.name(name);
+                    q.extend([code, i, 0.0]);
+                })
+            }
+            Event::StreamsCut { kind, count } => {
+                let name = self.kind_name(*kind);
+                self.push(at, |q| {
+                    let i = q.name(name);
+                    q.extend([code, i, *count as f64]);
+                })
+            }
+            Event::HookStarted { name } | Event::HookFinished { name, .. } => self.push(at, |q| {
+                let i = q.name(name.clone());
+                q.extend([code, i, 0.0]);
+            }),
+            _ => self.push(at, |q| q.extend([code, 0.0, 0.0])),
+        }
+    }
+
+    fn kind_name(&self, k: Kind) -> String {
+        lock(&self.engine)
+            .as_ref()
+            .map_or_else(String::new, |sd| sd.kind_name(k))
+    }
+
+    /// Queues what `fill` adds (each entry's code and two values), at `at`.
+    fn push(&self, at: Duration, fill: impl FnOnce(&mut Fill<'_>)) {
+        let at = at.as_secs_f64() * 1e3;
         let wake = {
             let mut q = lock(&self.queue);
-            for &value in values {
-                q.events.push(kind);
-                q.events.push(value);
-                q.events.push(at);
-            }
+            let q = &mut *q;
+            fill(&mut Fill {
+                events: &mut q.events,
+                names: &mut q.names,
+                at,
+            });
             self.pending.store(true, Ordering::Release);
             let off_thread = std::thread::current().id() != self.js_thread;
             let wake = off_thread && !q.woken;
@@ -265,12 +328,29 @@ impl Shared {
     }
 }
 
-fn milestone_code(m: Milestone) -> u32 {
-    match m {
-        Milestone::Draining => 0,
-        Milestone::Quiescing => 1,
-        Milestone::Closing => 2,
-        Milestone::Done => 3,
+/// Adds entries to the queue, each with the instant `at`.
+struct Fill<'a> {
+    events: &'a mut Vec<f64>,
+    names: &'a mut Vec<String>,
+    at: f64,
+}
+
+impl Fill<'_> {
+    fn extend(&mut self, entry: [f64; 3]) {
+        self.events.extend(entry);
+        self.events.push(self.at);
+    }
+
+    /// The index of `name` in the queue's strings (added once).
+    fn name(&mut self, name: String) -> f64 {
+        let i = match self.names.iter().position(|n| *n == name) {
+            Some(i) => i,
+            None => {
+                self.names.push(name);
+                self.names.len() - 1
+            }
+        };
+        i as f64
     }
 }
 
@@ -441,6 +521,7 @@ impl NativeShutdown {
             id,
             queue: Mutex::new(Queue {
                 events: Vec::new(),
+                names: Vec::new(),
                 woken: false,
             }),
             pending: AtomicBool::new(false),
@@ -450,7 +531,7 @@ impl NativeShutdown {
             engine: Mutex::new(None),
         });
         let s = shared.clone();
-        sd.on_milestone(move |m| s.push(EV_MILESTONE, milestone_code(m)));
+        sd.on_event(move |at, e| s.push_event(at, e));
         *lock(&shared.engine) = Some(sd.clone());
         let hot = Rc::new(Hot {
             sd: sd.clone(),
@@ -459,11 +540,6 @@ impl NativeShutdown {
             conns: RefCell::new(HashMap::new()),
             reqs: RefCell::new(Slots::default()),
         });
-        let s = shared.clone();
-        sd.on_dismissed(move |ids| {
-            let ids: Vec<f64> = ids.iter().map(|&id| id as f64).collect();
-            s.push_all(EV_DISMISSED, &ids);
-        });
         Ok(NativeShutdown { sd, shared, hot })
     }
 
@@ -471,16 +547,44 @@ impl NativeShutdown {
         self.shared.pending.load(Ordering::Acquire)
     }
 
-    /// The queued events as `(kind, value, at_ms)` triples: kind 0 is a milestone (0
-    /// draining, 1 quiescing, 2 closing, 3 done), kind 1 a hook to start (its id), kind 2
-    /// a connection dismissed (its id: close it if idle, else call `connReading`);
-    /// `at_ms` is the engine's time since it was built.
+    /// The queued events as `(code, a, b, at_ms)` quadruples, `code` the core's
+    /// `Event::code`: 1 to 4 a milestone (draining, quiescing, closing, done), 5
+    /// cancelled, 6 hook started and 7 hook finished (`a`: the hook's name), 8 a
+    /// connection dismissed (`a`: its id; close it if idle, else call `connReading`), 9
+    /// streams ending (`a`: the kind), 10 streams cut (`a`: the kind, `b`: how many
+    /// guards were counted), 11 terminate; and the addon's own code 0, a JavaScript hook
+    /// to start (`a`: its id). Names are indexes for [`event_name`](Self::event_name).
+    /// `at_ms` is the core's time of the event since the engine was built.
     #[napi(catch_unwind)]
     pub fn take_events(&self) -> Vec<f64> {
         let mut q = lock(&self.shared.queue);
         q.woken = false;
         self.shared.pending.store(false, Ordering::Release);
         std::mem::take(&mut q.events)
+    }
+
+    /// The string of index `i` in the events' names (`""` for an unknown index).
+    #[napi(catch_unwind)]
+    pub fn event_name(&self, i: u32) -> String {
+        lock(&self.shared.queue)
+            .names
+            .get(i as usize)
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// Whether the app was told to end its long-lived work of `kind` (`Shutdown::is_ending`).
+    #[napi(catch_unwind)]
+    pub fn is_ending(&self, kind: String) -> napi::Result<bool> {
+        Ok(self
+            .kind_of(Some(kind))?
+            .is_some_and(|k| self.sd.is_ending(k)))
+    }
+
+    /// Whether the grace of long-lived `kind` ran out (`Shutdown::is_cut`).
+    #[napi(catch_unwind)]
+    pub fn is_cut(&self, kind: String) -> napi::Result<bool> {
+        Ok(self.kind_of(Some(kind))?.is_some_and(|k| self.sd.is_cut(k)))
     }
 
     // ----- triggers -----------------------------------------------------------------
@@ -835,7 +939,7 @@ impl NativeShutdown {
                 }
             };
             match unclaimed {
-                None => shared.push(EV_HOOK_START, id as u32),
+                None => shared.push_hook_start(id as u32),
                 Some(done) => drop(done),
             }
         });
@@ -997,6 +1101,7 @@ mod tests {
             signals: None,
             manual_clock: None,
             connection_grace_ms: None,
+            long_lived: None,
         }
     }
 
@@ -1048,5 +1153,43 @@ mod tests {
         let mut o = options();
         o.same_signal_window_ms = Some(90_000_000.0);
         assert_eq!(validate_options(o).unwrap().field, "same_signal_window");
+        let mut o = options();
+        o.long_lived = Some(vec![NativeLongLived {
+            kind: "websocket".into(),
+            grace_ms: 1000.0,
+            notify_at: Some("closing".into()),
+        }]);
+        assert_eq!(validate_options(o).unwrap().field, "long_lived");
+    }
+
+    #[test]
+    fn long_lived_kinds_map_to_the_core_policies_in_order() {
+        let mut o = options();
+        o.long_lived = Some(vec![
+            NativeLongLived {
+                kind: "websocket".into(),
+                grace_ms: 5000.0,
+                notify_at: None,
+            },
+            NativeLongLived {
+                kind: "sse".into(),
+                grace_ms: 250.0,
+                notify_at: Some("draining".into()),
+            },
+        ]);
+        let c = builder(&o).config().unwrap();
+        assert_eq!(
+            c.long_lived(),
+            &[
+                (
+                    "websocket".to_string(),
+                    LongLived::new(Duration::from_secs(5))
+                ),
+                (
+                    "sse".to_string(),
+                    LongLived::new(Duration::from_millis(250)).notify_at(Milestone::Draining)
+                ),
+            ]
+        );
     }
 }

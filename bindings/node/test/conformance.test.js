@@ -33,6 +33,12 @@ function optionsOf(config) {
     connection_grace_ms: 'connectionGrace',
   };
   for (const [k, v] of Object.entries(config)) {
+    if (k === 'long_lived') {
+      // [{ kind, grace_ms, notify_at }] -> { [kind]: { grace, notifyAt } }, in order.
+      o.longLived = {};
+      for (const l of v) o.longLived[l.kind] = l.notify_at === undefined ? { grace: l.grace_ms } : { grace: l.grace_ms, notifyAt: l.notify_at };
+      continue;
+    }
     if (!(k in map)) throw new Error(`unknown config field ${k}`);
     o[map[k]] = v; // null stays null: none
   }

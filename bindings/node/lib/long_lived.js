@@ -1,0 +1,218 @@
+'use strict';
+// Long-lived work: WebSockets (ws), Socket.io, event streams (SSE).
+//
+// The policy is the core's (Builder::long_lived, the option longLived): when a kind is
+// told to end ('streamsEnding') and when what is left of it is cut ('streamsCut', counted
+// as aborted under the kind by the core). This file only applies those events to the
+// objects of each library, and holds one long-lived guard per stream until it closes.
+
+const { kState } = require('./attach.js');
+
+const REFUSED = -1;
+
+function optionError(Ctor, where, option, message) {
+  const e = new Ctor(`libshutdown: ${where} option ${option} ${message}`);
+  e.code = Ctor === TypeError ? 'ERR_INVALID_ARG_TYPE' : 'ERR_OUT_OF_RANGE';
+  e.option = option;
+  return e;
+}
+
+function kindOption(where, options, fallback) {
+  if (options === undefined || options === null) options = {};
+  if (typeof options !== 'object') throw optionError(TypeError, where, 'options', 'must be an object');
+  const kind = options.kind ?? fallback;
+  if (typeof kind !== 'string' || kind.length === 0) throw optionError(TypeError, where, 'kind', 'must be a non-empty string');
+  return { options, kind };
+}
+
+// Calls `ending()` when the core tells `kind` to end, `cut()` when its grace runs out.
+// Returns the function that stops listening (one set per engine: no listener per stream).
+function follow(sd, kind, ending, cut) {
+  return sd._follow(kind, { ending, cut });
+}
+
+// The long-lived guard of a connection accepted by `req`: none to take when attach()
+// already holds its upgrade's (`null`), else a guard of `kind` (`undefined`: refused,
+// admission has closed).
+function guardFor(sd, req, kind) {
+  const st = req?.socket?.[kState];
+  if (st !== undefined && st.upgraded !== REFUSED) return null;
+  return sd.guard(kind) ?? undefined;
+}
+
+// ----- ws ---------------------------------------------------------------------------
+
+/** sd.attachWebSocketServer(wss, { kind = 'websocket' }): see README.md. */
+function attachWebSocketServer(sd, wss, options) {
+  if (wss === null || typeof wss !== 'object' || typeof wss.on !== 'function' || wss.clients === undefined) {
+    throw optionError(TypeError, 'attachWebSocketServer()', 'wss', 'must be a ws WebSocketServer');
+  }
+  const { kind } = kindOption('attachWebSocketServer()', options, 'websocket');
+  sd._checkKind(kind);
+  const open = new Set();
+  const goingAway = (ws) => {
+    if (ws.readyState <= 1) ws.close(1001, 'going away');
+  };
+  function onConnection(ws, req) {
+    const guard = guardFor(sd, req, kind);
+    open.add(ws);
+    ws.once('close', () => {
+      open.delete(ws);
+      guard?.release();
+    });
+    if (guard === undefined || sd.isCut(kind)) ws.terminate();
+    else if (sd.isEnding(kind)) goingAway(ws);
+  }
+  wss.on('connection', onConnection);
+  const unfollow = follow(
+    sd,
+    kind,
+    () => {
+      for (const ws of open) goingAway(ws);
+    },
+    () => {
+      for (const ws of open) ws.terminate();
+    },
+  );
+  return {
+    kind,
+    /** WebSockets open now (accepted since this call). */
+    get connections() {
+      return open.size;
+    },
+    detach() {
+      wss.removeListener('connection', onConnection);
+      unfollow();
+    },
+  };
+}
+
+// ----- Socket.io ----------------------------------------------------------------------
+
+/** sd.attachSocketIo(io, { kind = 'socket.io' }): see README.md. */
+function attachSocketIo(sd, io, options) {
+  if (io === null || typeof io !== 'object' || io.engine === undefined || typeof io.of !== 'function') {
+    throw optionError(TypeError, 'attachSocketIo()', 'io', 'must be a socket.io Server (attached to its http server)');
+  }
+  const { kind } = kindOption('attachSocketIo()', options, 'socket.io');
+  sd._checkKind(kind);
+  const open = new Set(); // engine.io sockets (one per client, whatever its transport)
+  const namespaces = () => (io._nsps instanceof Map ? [...io._nsps.values()] : [io.of('/')]);
+  // Every client of every namespace: a DISCONNECT packet ("io server disconnect" on the
+  // client), then its engine.io connection closes once that packet is flushed. Closed
+  // here with discard: a polling transport would otherwise wait for one more poll (up to
+  // engine.io's closeTimeout) to send its close packet to a client that has gone.
+  const disconnectAll = () => {
+    for (const nsp of namespaces()) nsp.disconnectSockets(false);
+    for (const esock of open) esock.close(true);
+  };
+  function onConnection(esock) {
+    // One guard per engine.io connection, of `kind`, for as long as it is open. Its HTTP
+    // requests (polling) and WebSocket upgrade are attach()'s, if attached.
+    const guard = sd.guard(kind);
+    open.add(esock);
+    esock.once('close', () => {
+      open.delete(esock);
+      guard?.release();
+    });
+    if (guard === null || sd.isCut(kind)) esock.close(true);
+    else if (sd.isEnding(kind)) setImmediate(disconnectAll); // once socket.io has its socket
+  }
+  const engineOf = () => io.engine;
+  const engine = engineOf();
+  engine.on('connection', onConnection);
+  const unfollow = follow(sd, kind, disconnectAll, () => {
+    for (const esock of open) {
+      // A cut: the transport is dropped, nothing more is flushed.
+      esock.transport?.socket?.terminate?.();
+      esock.close(true);
+    }
+  });
+  return {
+    kind,
+    /** Socket.io clients connected now (engine.io connections since this call). */
+    get connections() {
+      return open.size;
+    },
+    detach() {
+      engine.removeListener('connection', onConnection);
+      unfollow();
+    },
+  };
+}
+
+// ----- event streams ------------------------------------------------------------------
+
+/** sd.eventStream(req, res, { kind = 'sse', retry }): see README.md. */
+function eventStream(sd, req, res, options) {
+  const where = 'eventStream()';
+  if (res === null || typeof res !== 'object' || typeof res.write !== 'function') {
+    throw optionError(TypeError, where, 'res', 'must be an http.ServerResponse');
+  }
+  const { options: o, kind } = kindOption(where, options, 'sse');
+  const retry = o.retry;
+  if (retry !== undefined && (typeof retry !== 'number' || !Number.isInteger(retry) || retry < 0)) {
+    throw optionError(RangeError, where, 'retry', `must be an integer number of milliseconds >= 0, got ${retry}`);
+  }
+  sd._checkKind(kind);
+  // attach()'s request becomes the long-lived work (no second guard); elsewhere a guard
+  // of its own (null: admission has closed, the stream ends at once with its hint).
+  const st = res[kState] ?? req?.socket?.[kState];
+  let release = st?.owner?.(res, kind) ?? null;
+  if (release === null) {
+    const g = sd.guard(kind);
+    if (g !== null) release = () => g.release();
+  }
+  if (!res.headersSent) {
+    res.writeHead(res.statusCode === 200 ? 200 : res.statusCode, {
+      'content-type': 'text/event-stream',
+      'cache-control': 'no-cache',
+      'x-accel-buffering': 'no',
+    });
+    res.flushHeaders?.();
+  }
+  let ended = false;
+  let unfollow = () => {};
+  const done = () => {
+    unfollow();
+    if (release !== null) {
+      const r = release;
+      release = null;
+      r();
+    }
+  };
+  res.once('close', done);
+  const stream = {
+    kind,
+    /** Whether the stream has ended (by end(), the engine, or the client). */
+    get ended() {
+      return ended || res.writableEnded || res.destroyed;
+    },
+    /** Sends one event: `data` (a string, each line a data: line), with `event` and `id`. */
+    send(data, { event, id } = {}) {
+      if (stream.ended) return false;
+      let s = '';
+      if (event !== undefined) s += `event: ${event}\n`;
+      if (id !== undefined) s += `id: ${id}\n`;
+      for (const line of String(data).split('\n')) s += `data: ${line}\n`;
+      return res.write(`${s}\n`);
+    },
+    /** Ends the stream: the reconnection hint (retry), then the end of the response. */
+    end() {
+      if (stream.ended) return;
+      ended = true;
+      res.end(retry === undefined ? undefined : `retry: ${retry}\n\n`);
+    },
+  };
+  unfollow = follow(
+    sd,
+    kind,
+    () => stream.end(),
+    () => res.destroy(),
+  );
+  if (release === null || sd.isEnding(kind)) stream.end();
+  if (sd.isCut(kind)) res.destroy();
+  return stream;
+}
+
+module.exports = { attachWebSocketServer, attachSocketIo, eventStream };

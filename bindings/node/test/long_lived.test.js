@@ -1,0 +1,264 @@
+'use strict';
+// Long-lived work (the core's long_lived policies): WebSockets (ws), Socket.io, event
+// streams (SSE), and the HTTP/2 two-phase GOAWAY. Real clients, 127.0.0.1 only; nothing
+// waits on wall-clock thresholds beyond the bounds of the waits.
+
+const test = require('node:test');
+const assert = require('node:assert/strict');
+const http = require('node:http');
+const http2 = require('node:http2');
+
+const { Shutdown } = require('..');
+const { until } = require('./helpers.js');
+
+const listen = (t, server) => {
+  t.after(() => {
+    server.closeAllConnections?.();
+    server.close();
+  });
+  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve(server.address().port)));
+};
+
+test('longLived: validated, and its refusals name the option', () => {
+  assert.throws(() => new Shutdown({ manualClock: true, longLived: [] }), (e) => e instanceof TypeError && e.option === 'longLived');
+  assert.throws(
+    () => new Shutdown({ manualClock: true, longLived: { websocket: {} } }),
+    (e) => e instanceof TypeError && e.option === 'longLived.websocket.grace',
+  );
+  assert.throws(
+    () => new Shutdown({ manualClock: true, longLived: { websocket: { grace: -1 } } }),
+    (e) => e instanceof RangeError && e.option === 'longLived.websocket.grace',
+  );
+  assert.throws(
+    () => new Shutdown({ manualClock: true, longLived: { websocket: { grace: 1, notifyAt: 'later' } } }),
+    (e) => e instanceof RangeError && e.option === 'longLived.websocket.notifyAt',
+  );
+  assert.throws(
+    () => new Shutdown({ manualClock: true, longLived: { websocket: { grace: 1, notifyAt: 'closing' } } }),
+    (e) => e.code === 'ERR_SHUTDOWN_CONFIG' && e.field === 'long_lived' && e.option === 'longLived',
+  );
+  assert.throws(() => new Shutdown({ manualClock: true, longLived: { websocket: { grace: 1, graceMs: 1 } } }), TypeError);
+});
+
+test('the core event stream: streamsEnding at its milestone, streamsCut after the grace, cancelled from the core', () => {
+  const sd = new Shutdown({ manualClock: true, drainTimeout: 10_000, longLived: { websocket: { grace: 1000 }, sse: { grace: 200, notifyAt: 'draining' } } });
+  const seen = [];
+  for (const e of ['draining', 'quiescing', 'closing', 'done']) sd.on(e, () => seen.push(`${e}@${sd.reachedAt(e)}`));
+  sd.on('streamsEnding', (kind) => seen.push(`ending ${kind}@${sd.elapsed}`));
+  sd.on('streamsCut', (c) => seen.push(`cut ${c.kind} ${c.count}@${sd.elapsed}`));
+  sd.signal.addEventListener('abort', () => seen.push('abort'));
+  const ws = sd.guard('websocket');
+  const sse = sd.guard('sse');
+  sd.advance(10);
+  sd.trigger('test');
+  assert.equal(sd.isEnding('sse'), true);
+  assert.equal(sd.isEnding('websocket'), true);
+  sd.advance(200);
+  assert.equal(sd.isCut('sse'), true);
+  sse.release();
+  sd.advance(800);
+  assert.equal(sd.isCut('websocket'), true);
+  ws.release();
+  assert.deepEqual(seen, [
+    'draining@10',
+    'ending sse@10',
+    'quiescing@10',
+    'ending websocket@10',
+    'cut sse 1@210',
+    'cut websocket 1@1010',
+    'closing@1010',
+    'abort',
+    'done@1010',
+  ]);
+  assert.equal(sd.report.aborted, 2);
+  assert.deepEqual(sd.report.aborted_by_kind, { sse: 1, websocket: 1 });
+});
+
+// ----- WebSocket (ws) -----------------------------------------------------------------
+
+async function wsServer(t, sd) {
+  const { WebSocketServer } = require('ws');
+  const server = http.createServer((req, res) => res.end('hello\n'));
+  sd.attach(server);
+  const wss = new WebSocketServer({ server });
+  wss.on('connection', (ws) => ws.on('message', (m) => ws.send(m)));
+  const integration = sd.attachWebSocketServer(wss);
+  const port = await listen(t, server);
+  t.after(() => wss.close());
+  return { server, wss, port, integration };
+}
+
+function wsClient(port) {
+  const WebSocket = require('ws');
+  const ws = new WebSocket(`ws://127.0.0.1:${port}/`);
+  const state = { ws, code: null, reason: null, closedAt: null, error: null };
+  ws.on('close', (code, reason) => {
+    state.code = code;
+    state.reason = reason.toString();
+  });
+  ws.on('error', (e) => {
+    state.error = e;
+  });
+  state.open = new Promise((resolve, reject) => {
+    ws.once('open', resolve);
+    ws.once('error', reject);
+  });
+  return state;
+}
+
+test('ws: an open WebSocket gets close 1001 "going away" at streamsEnding; the drain ends clean, exit 0', async (t) => {
+  const sd = new Shutdown({ exitOnDone: false, drainTimeout: 10_000, longLived: { websocket: { grace: 5000 } } });
+  const { port } = await wsServer(t, sd);
+  const c = wsClient(port);
+  await c.open;
+  await until(() => sd.inFlight === 1, 'the WebSocket to hold its guard');
+  sd.trigger('test');
+  const report = await sd.done;
+  await until(() => c.code !== null, 'the client to see the close');
+  assert.equal(c.code, 1001, 'a close frame, not 1006');
+  assert.equal(c.reason, 'going away');
+  // The guard is released only once the client answered the close frame (the socket
+  // closes after the handshake): the client had its 1001 before the engine was done.
+  assert.equal(report.exit_code, 0);
+  assert.equal(report.aborted, 0);
+});
+
+test('ws: a client that never answers the close is cut after the grace (aborted 1, kind websocket), exit non-zero', async (t) => {
+  const sd = new Shutdown({ exitOnDone: false, drainTimeout: 10_000, longLived: { websocket: { grace: 300 } } });
+  const { port } = await wsServer(t, sd);
+  const c = wsClient(port);
+  await c.open;
+  await until(() => sd.inFlight === 1, 'the WebSocket to hold its guard');
+  c.ws._socket.pause(); // never reads the close frame, never answers it
+  const cuts = [];
+  sd.on('streamsCut', (e) => cuts.push(e));
+  sd.trigger('test');
+  const report = await sd.done;
+  assert.deepEqual(cuts, [{ kind: 'websocket', count: 1 }]);
+  assert.equal(report.aborted, 1);
+  assert.deepEqual(report.aborted_by_kind, { websocket: 1 });
+  assert.notEqual(report.exit_code, 0);
+  c.ws.terminate();
+});
+
+test('ws without attach(): each connection holds its own long-lived guard until it closes', async (t) => {
+  const { WebSocketServer } = require('ws');
+  const sd = new Shutdown({ exitOnDone: false, drainTimeout: 10_000, longLived: { websocket: { grace: 5000 } } });
+  const wss = new WebSocketServer({ port: 0, host: '127.0.0.1' });
+  t.after(() => wss.close());
+  await new Promise((resolve) => wss.once('listening', resolve));
+  sd.attachWebSocketServer(wss);
+  const c = wsClient(wss.address().port);
+  await c.open;
+  await until(() => sd.inFlight === 1, 'the WebSocket to hold its guard');
+  sd.trigger('test');
+  const report = await sd.done;
+  await until(() => c.code !== null, 'the client to see the close');
+  assert.equal(c.code, 1001);
+  assert.equal(report.exit_code, 0);
+});
+
+// ----- Socket.io ------------------------------------------------------------------
+
+for (const transports of [['websocket'], ['polling']]) {
+  // TODO polling: a poll the client opens on a new connection after admission closed is
+  // refused (503) by attach(), and the client reports "transport error" instead.
+  const todo = transports[0] === 'polling' ? 'polling: the next poll on a new connection is refused after admission closed' : undefined;
+  test(`socket.io (${transports[0]}): clients are disconnected with "io server disconnect" at streamsEnding; Done, exit 0`, { todo }, async (t) => {
+    const { Server } = require('socket.io');
+    const { io: connectIo } = require('socket.io-client');
+    const sd = new Shutdown({ exitOnDone: false, drainTimeout: 10_000, longLived: { 'socket.io': { grace: 5000 } } });
+    const server = http.createServer();
+    sd.attach(server);
+    const io = new Server(server);
+    sd.attachSocketIo(io);
+    const port = await listen(t, server);
+    t.after(() => io.close());
+    const client = connectIo(`http://127.0.0.1:${port}`, { transports, reconnection: false });
+    t.after(() => client.close());
+    await new Promise((resolve, reject) => {
+      client.once('connect', resolve);
+      client.once('connect_error', reject);
+    });
+    const reason = new Promise((resolve) => client.once('disconnect', resolve));
+    sd.trigger('test');
+    const report = await sd.done;
+    assert.equal(await reason, 'io server disconnect');
+    assert.equal(report.exit_code, 0);
+    assert.equal(report.aborted, 0);
+  });
+}
+
+// ----- event streams (SSE) ----------------------------------------------------------
+
+test('eventStream(): at streamsEnding the stream gets its retry hint and ends, before the drain deadline; exit 0', async (t) => {
+  const sd = new Shutdown({ exitOnDone: false, drainTimeout: 5000, longLived: { sse: { grace: 2000 } } });
+  const server = http.createServer((req, res) => {
+    if (req.url !== '/events') return res.end('hello\n');
+    const stream = sd.eventStream(req, res, { retry: 500 });
+    stream.send('hello', { event: 'greeting', id: '1' });
+  });
+  sd.attach(server);
+  const port = await listen(t, server);
+  let body = '';
+  let ended = false;
+  let headers = null;
+  const req = http.get({ host: '127.0.0.1', port, path: '/events', headers: { accept: 'text/event-stream' } }, (res) => {
+    headers = res.headers;
+    res.setEncoding('utf8');
+    res.on('data', (c) => {
+      body += c;
+    });
+    res.on('end', () => {
+      ended = true;
+    });
+  });
+  req.on('error', () => {});
+  await until(() => body.includes('data: hello'), 'the first event');
+  assert.equal(headers['content-type'], 'text/event-stream');
+  assert.equal(headers['cache-control'], 'no-cache');
+  assert.equal(sd.inFlight, 1, 'one long-lived guard, not a request guard too');
+  sd.trigger('test');
+  const report = await sd.done;
+  await until(() => ended, 'the end of the stream');
+  assert.match(body, /event: greeting\nid: 1\ndata: hello\n\n/);
+  assert.ok(body.endsWith('retry: 500\n\n'), JSON.stringify(body));
+  assert.equal(report.exit_code, 0);
+  assert.equal(report.aborted, 0);
+  assert.ok(report.timeline.at(-1).at_ms < 5000, 'before the drain deadline');
+});
+
+// ----- HTTP/2 ---------------------------------------------------------------------
+
+// TODO: still refused in-process when the trigger comes in the same tick as the request
+// (see the report of branch nodelong); attach() does the two-phase GOAWAY.
+test('http2: a stream sent just before the trigger completes with 200 (two-phase GOAWAY, no REFUSED_STREAM)', { todo: 'still REFUSED_STREAM in-process' }, async (t) => {
+  const sd = new Shutdown({ exitOnDone: false, drainTimeout: 10_000 });
+  const server = http2.createServer((req, res) => {
+    setTimeout(() => res.end('ok\n'), 20);
+  });
+  sd.attach(server);
+  const port = await listen(t, server);
+  const session = http2.connect(`http://127.0.0.1:${port}`);
+  t.after(() => session.destroy());
+  session.on('error', () => {});
+  const get = (path, onReady) =>
+    new Promise((resolve) => {
+      const s = session.request({ ':path': path });
+      if (onReady) s.once('ready', onReady);
+      let status = null;
+      s.on('response', (h) => {
+        status = h[':status'];
+      });
+      s.on('error', (e) => resolve({ status, error: e.code + ' ' + e.message }));
+      s.on('close', () => resolve({ status, error: null }));
+      s.resume();
+      s.end();
+    });
+  assert.deepEqual(await get('/first'), { status: 200, error: null });
+  const late = get('/late'); // sent, not yet read by the server
+  sd.trigger('test');
+  assert.deepEqual(await late, { status: 200, error: null });
+  const report = await sd.done;
+  assert.equal(report.exit_code, 0);
+});
