@@ -73,8 +73,10 @@ if [ -f examples/c/server.c ] && [ -z "${E2E_NO_BUILD:-}" ]; then
   # earlier build holds an older header, and the C arm would be compiled against it.
   if "$cargo" cinstall --version >/dev/null 2>&1; then
     say "installing libshutdown into $prefix (cargo cinstall)"
-    "$cargo" cinstall -q --release -p libshutdown-ffi --prefix="$prefix" --libdir=lib \
-      || say "cargo cinstall failed"
+    mkdir -p "$target/e2e"
+    "$cargo" cinstall --release -p libshutdown-ffi --prefix="$prefix" --libdir=lib \
+      >"$target/e2e/cinstall.log" 2>&1 \
+      || say "cargo cinstall failed (see $target/e2e/cinstall.log)"
   fi
   if [ -f "$prefix/lib/pkgconfig/shutdown.pc" ] && command -v cc >/dev/null 2>&1; then
     say "building the C server (examples/c/server.c)"
