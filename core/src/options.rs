@@ -58,6 +58,26 @@ pub enum OptionKind {
     Signals,
 }
 
+impl OptionKind {
+    /// Whether `value` is of the type this kind takes: a number for the durations and
+    /// counts (or null for the optional ones), a string for a word, a list for the
+    /// signals. Whether it is in range is [`Builder::set`]'s judgement; a value refused
+    /// that is not of the type is a type error to the languages that tell them apart.
+    pub fn accepts(&self, value: &OptionValue) -> bool {
+        matches!(
+            (self, value),
+            (
+                OptionKind::Millis | OptionKind::Count | OptionKind::Integer,
+                OptionValue::Number(_)
+            ) | (
+                OptionKind::OptionalMillis | OptionKind::OptionalCount,
+                OptionValue::Number(_) | OptionValue::Null
+            ) | (OptionKind::Word(_), OptionValue::Text(_))
+                | (OptionKind::Signals, OptionValue::List(_))
+        )
+    }
+}
+
 /// One field of the schema.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct OptionSpec {
@@ -447,6 +467,41 @@ mod tests {
             .env_from(env(&[("SHUTDOWN_CLOSE_TIMEOUT_MS", "5s")]))
             .unwrap_err();
         assert_eq!(e.field(), "SHUTDOWN_CLOSE_TIMEOUT_MS");
+        assert_eq!(e.option(), Some("close_timeout_ms"));
         assert!(e.reason().contains("\"5s\""), "{e}");
+    }
+
+    #[test]
+    fn a_value_of_the_wrong_type_is_told_from_one_out_of_range() {
+        let values = [
+            OptionValue::Null,
+            OptionValue::Number(-1.0),
+            OptionValue::Text("x".into()),
+            OptionValue::List(vec![OptionValue::Text("SIGNOPE".into())]),
+        ];
+        for spec in OPTIONS {
+            let mut accepted = 0;
+            for v in &values {
+                let accepts = spec.kind.accepts(v);
+                match Builder::default().set(spec.name, v.clone()) {
+                    Err(e) => {
+                        assert_eq!(e.field(), spec.name);
+                        assert_eq!(e.option(), Some(spec.name));
+                    }
+                    Ok(_) => assert!(accepts, "{}: {v:?} is set, so of its type", spec.name),
+                }
+                accepted += usize::from(accepts);
+            }
+            assert!(accepted >= 1, "{}: some value is of its type", spec.name);
+        }
+        assert!(OptionKind::OptionalMillis.accepts(&OptionValue::Null));
+        assert!(!OptionKind::Millis.accepts(&OptionValue::Null));
+        assert!(OptionKind::Integer.accepts(&OptionValue::Number(1.5)));
+        assert!(!OptionKind::Word(&["a"]).accepts(&OptionValue::Number(1.0)));
+        assert!(!OptionKind::Signals.accepts(&OptionValue::Text("SIGTERM".into())));
+        let e = Builder::default()
+            .set("drainTimeout", OptionValue::Number(1.0))
+            .unwrap_err();
+        assert_eq!(e.option(), None);
     }
 }
