@@ -155,14 +155,21 @@ fn js_type_name(t: ValueType) -> &'static str {
     }
 }
 
+/// An option as the addon received it: its schema name and its value converted by
+/// [`option_value`] (`Err`: the JavaScript type of a value that has none).
+type Converted = (String, Result<OptionValue, &'static str>);
+
+/// Where the `SHUTDOWN_*` variables are read.
+type EnvSource<'a> = &'a dyn Fn(&str) -> Option<String>;
+
 /// The core builder of a configuration: `options` (schema name, value converted by
 /// [`option_value`]) applied in order with [`Builder::set`], then, with `env`, the
 /// `SHUTDOWN_*` variables read through it ([`Builder::env_from`]: they win over the
 /// options, as a deployment's budgets should). No defaults, no checks of its own.
 fn configure(
-    options: Vec<(String, Result<OptionValue, &'static str>)>,
+    options: Vec<Converted>,
     manual_clock: bool,
-    env: Option<&dyn Fn(&str) -> Option<String>>,
+    env: Option<EnvSource<'_>>,
 ) -> Result<Builder, NativeConfigError> {
     let mut b = Shutdown::builder();
     for (name, value) in options {
@@ -189,9 +196,7 @@ fn configure(
 }
 
 /// The options as `index.js` hands them over, converted, or the refusal of one.
-fn converted(
-    options: &[(String, Unknown<'_>)],
-) -> napi::Result<Vec<(String, Result<OptionValue, &'static str>)>> {
+fn converted(options: &[(String, Unknown<'_>)]) -> napi::Result<Vec<Converted>> {
     options
         .iter()
         .map(|(name, v)| Ok((name.clone(), option_value(v)?)))
@@ -204,8 +209,8 @@ fn process_env(name: &str) -> Option<String> {
 
 /// The process's `SHUTDOWN_*` variables, when asked for. Node's `process.env` writes
 /// through to the process environment on the main thread (a worker's is its own copy).
-fn env_source(env: bool) -> Option<&'static dyn Fn(&str) -> Option<String>> {
-    env.then_some(&process_env as &dyn Fn(&str) -> Option<String>)
+fn env_source(env: bool) -> Option<EnvSource<'static>> {
+    env.then_some(&process_env as EnvSource<'static>)
 }
 
 /// Milliseconds of a hook timeout to a `Duration` (the options are the core's schema).
