@@ -65,6 +65,12 @@ export interface ShutdownOptions {
   longLived?: Record<string, LongLivedPolicy>;
   /** A virtual clock moved only by advance(): for simulations and tests. */
   manualClock?: boolean;
+  /**
+   * Apply the SHUTDOWN_* environment variables (SHUTDOWN_DRAIN_TIMEOUT_MS, ...) over
+   * these options when the engine is built (default false); an invalid one throws a
+   * RangeError whose `field` is the variable.
+   */
+  env?: boolean;
 }
 
 /** Why the shutdown started. */
@@ -204,7 +210,7 @@ export interface ShutdownEvents {
 
 /** The graceful-shutdown engine (the Rust core, through an N-API addon). */
 export declare class Shutdown extends EventEmitter {
-  /** Throws TypeError / RangeError naming the bad option (`err.option`, and `err.field` for the core's). */
+  /** Throws TypeError / RangeError naming the bad option: `err.option` (the JavaScript name) and `err.field` (the core's). */
   constructor(options?: ShutdownOptions);
 
   readonly phase: Phase;

@@ -47,29 +47,50 @@ function rangeError(option, message) {
   return e;
 }
 
-// The core's ConfigError field -> the JavaScript option it comes from.
-const FIELD_TO_OPTION = {
-  drain_delay: 'drainDelay',
-  announce_probes: 'announceProbes',
-  announce_settle: 'announceSettle',
-  drain_timeout: 'drainTimeout',
-  close_timeout: 'closeTimeout',
-  grace_period: 'gracePeriod',
-  same_signal_window: 'sameSignalWindow',
-  forced_exit_code: 'forcedExitCode',
+// The options that are the core's configuration: JavaScript name -> the core's schema
+// name (libshutdown::OPTIONS; durations in ms on both sides). The one table both ways:
+// options go to the core by it, and the core's refusals come back by it (the schema
+// option it blames, else its field: a builder's field is the schema name without `_ms`).
+const CORE_OPTIONS = {
+  drainDelay: 'drain_delay_ms',
+  announceProbes: 'announce_probes',
+  announceSettle: 'announce_settle_ms',
+  drainTimeout: 'drain_timeout_ms',
+  closeTimeout: 'close_timeout_ms',
+  gracePeriod: 'grace_period_ms',
+  forceAt: 'force_at',
+  terminateAt: 'terminate_at',
+  sameSignalWindow: 'same_signal_window_ms',
+  forcedExitCode: 'forced_exit_code',
+  closeStrategy: 'close_strategy',
   signals: 'signals',
-  connection_grace: 'connectionGrace',
-  long_lived: 'longLived',
+  connectionGrace: 'connection_grace_ms',
+  longLived: 'long_lived',
 };
+// The options of this layer (booleans, checked here): not the core's configuration.
+const JS_OPTIONS = ['exitOnDone', 'manualClock', 'env'];
 
-function configError(field, reason) {
-  let option = FIELD_TO_OPTION[field];
-  if (field === 'escalation') option = /terminate_at/.test(reason) ? 'terminateAt' : 'forceAt';
-  if (option === undefined) option = field;
-  const e = new RangeError(`libshutdown: invalid option ${option} (${field}): ${reason}`);
-  e.code = 'ERR_SHUTDOWN_CONFIG';
+const BY_SCHEMA_NAME = new Map(Object.entries(CORE_OPTIONS).map(([js, core]) => [core, js]));
+
+/** The JavaScript option of a core schema name or builder field, or undefined. */
+function optionOf(name) {
+  if (name === null || name === undefined) return undefined;
+  return BY_SCHEMA_NAME.get(name) ?? BY_SCHEMA_NAME.get(`${name}_ms`);
+}
+
+/**
+ * The core's refusal (the addon's NativeConfigError) as an error naming the JavaScript
+ * option (`option`) and the core's field (`field`: the schema name, the builder's field
+ * for a whole configuration refused, or the SHUTDOWN_* variable): a TypeError for a value
+ * of a type the option does not take, else a RangeError.
+ */
+function configError(bad) {
+  const option = optionOf(bad.option) ?? optionOf(bad.field) ?? bad.field;
+  const Ctor = bad.wrongType ? TypeError : RangeError;
+  const e = new Ctor(`libshutdown: invalid option ${option} (${bad.field}): ${bad.reason}`);
+  e.code = bad.wrongType ? 'ERR_INVALID_ARG_TYPE' : 'ERR_SHUTDOWN_CONFIG';
   e.option = option;
-  e.field = field;
+  e.field = bad.field;
   return e;
 }
 
@@ -90,39 +111,14 @@ function messageOf(e) {
 
 // ----- options ----------------------------------------------------------------------
 
-const OPTIONS = new Set([
-  'drainDelay',
-  'announceProbes',
-  'announceSettle',
-  'drainTimeout',
-  'closeTimeout',
-  'gracePeriod',
-  'forceAt',
-  'terminateAt',
-  'sameSignalWindow',
-  'forcedExitCode',
-  'closeStrategy',
-  'signals',
-  'exitOnDone',
-  'manualClock',
-  'connectionGrace',
-  'longLived',
-]);
+const OPTIONS = new Set([...Object.keys(CORE_OPTIONS), ...JS_OPTIONS]);
 
+// A hook's timeout (onClose), which is not configuration of the core's schema.
 function millis(options, name) {
   const v = options[name];
   if (v === undefined) return undefined;
   if (typeof v !== 'number') throw typeError(name, `must be a number of milliseconds, got ${typeof v}`);
   if (!Number.isFinite(v) || v < 0) throw rangeError(name, `must be a finite number of milliseconds >= 0, got ${v}`);
-  return v;
-}
-
-function count(options, name, { nullable = false } = {}) {
-  const v = options[name];
-  if (v === undefined) return undefined;
-  if (v === null && nullable) return null;
-  if (typeof v !== 'number') throw typeError(name, `must be an integer${nullable ? ' or null' : ''}, got ${typeof v}`);
-  if (!Number.isInteger(v) || v < 0 || v > 0xffffffff) throw rangeError(name, `must be an integer from 0 to 4294967295, got ${v}`);
   return v;
 }
 
@@ -133,99 +129,56 @@ function bool(options, name) {
   return v;
 }
 
-// longLived: { [kind]: { grace: ms, notifyAt: 'draining' | 'quiescing' } }, in order.
-function longLived(v) {
-  if (v === undefined) return undefined;
+// longLived: { [kind]: { grace: ms, notifyAt } } in the shape of the core's schema
+// (a list of [kind, grace_ms, notify_at], in order). Only the shape is this layer's:
+// unknown keys are refused here, the values are judged by the core.
+function longLivedList(v) {
+  if (typeof v === 'boolean') return v; // a value of no type of the schema: refused as such
   if (v === null || typeof v !== 'object' || Array.isArray(v)) {
-    throw typeError('longLived', `must be an object { [kind]: { grace, notifyAt } }, got ${v === null ? 'null' : typeof v}`);
+    throw typeError('longLived', 'must be an object { [kind]: { grace, notifyAt } }');
   }
   return Object.entries(v).map(([kind, p]) => {
-    const name = `longLived.${kind}`;
-    if (p === null || typeof p !== 'object') throw typeError(name, `must be an object { grace, notifyAt }, got ${p === null ? 'null' : typeof p}`);
+    if (p === null || typeof p !== 'object') return [kind, p];
     for (const k of Object.keys(p)) {
-      if (k !== 'grace' && k !== 'notifyAt') throw typeError(`${name}.${k}`, 'is not an option of a long-lived kind (known: grace, notifyAt)');
+      if (k !== 'grace' && k !== 'notifyAt') throw typeError(`longLived.${kind}.${k}`, 'is not an option of a long-lived kind (known: grace, notifyAt)');
     }
-    if (p.grace === undefined) throw typeError(`${name}.grace`, 'is required (milliseconds)');
-    const graceMs = millis({ [`${name}.grace`]: p.grace }, `${name}.grace`);
-    const notifyAt = p.notifyAt;
-    if (notifyAt !== undefined && !MILESTONES.includes(notifyAt)) {
-      throw rangeError(`${name}.notifyAt`, `must be "draining" or "quiescing", got ${JSON.stringify(notifyAt)}`);
-    }
-    return notifyAt === undefined ? { kind, graceMs } : { kind, graceMs, notifyAt };
+    return [kind, p.grace, p.notifyAt ?? null];
   });
 }
 
-const SIGNALS = os.constants.signals;
+// Options of the core's schema whose JavaScript shape differs from the schema's.
+const SHAPES = { longLived: longLivedList };
 
-function signalNumber(s) {
-  if (typeof s === 'number') {
-    if (!Number.isInteger(s)) throw rangeError('signals', `has a non-integer signal ${s}`);
-    return s;
-  }
-  if (typeof s !== 'string') throw typeError('signals', `must list signal names or numbers, got ${typeof s}`);
-  const n = SIGNALS[s] ?? SIGNALS[`SIG${s}`];
-  if (n === undefined) throw rangeError('signals', `has an unknown signal ${JSON.stringify(s)}`);
-  return n;
-}
+const SIGNALS = os.constants.signals;
 
 function signalNameOf(n) {
   for (const [name, num] of Object.entries(SIGNALS)) if (num === n) return name;
   return null;
 }
 
-/** Validates the JavaScript options and turns them into the addon's. */
+/**
+ * The JavaScript options as the addon takes them: `[schemaName, value]` pairs for the
+ * core's configuration (judged there, every value as it is: nothing checked or
+ * defaulted here), this layer's own options apart. `env: true` then applies the
+ * SHUTDOWN_* environment variables over them (the core's Builder::env).
+ */
 function normalize(options) {
   if (options === undefined || options === null) options = {};
   if (typeof options !== 'object') throw typeError('options', `must be an object, got ${typeof options}`);
   for (const k of Object.keys(options)) {
     if (!OPTIONS.has(k)) throw typeError(k, `is not an option of Shutdown (known: ${[...OPTIONS].join(', ')})`);
   }
-  const n = {};
-  n.drainDelayMs = millis(options, 'drainDelay');
-  n.announceProbes = count(options, 'announceProbes');
-  n.announceSettleMs = millis(options, 'announceSettle');
-  n.drainTimeoutMs = millis(options, 'drainTimeout');
-  n.closeTimeoutMs = millis(options, 'closeTimeout');
-  n.connectionGraceMs = millis(options, 'connectionGrace');
-  if (options.gracePeriod === null) n.gracePeriodOff = true;
-  else n.gracePeriodMs = millis(options, 'gracePeriod');
-  const forceAt = count(options, 'forceAt', { nullable: true });
-  if (forceAt === null) n.forceAtOff = true;
-  else n.forceAt = forceAt;
-  const terminateAt = count(options, 'terminateAt', { nullable: true });
-  if (terminateAt === null) n.terminateAtOff = true;
-  else n.terminateAt = terminateAt;
-  n.sameSignalWindowMs = millis(options, 'sameSignalWindow');
-  const code = options.forcedExitCode;
-  if (code !== undefined) {
-    // The core's rule (Config: forced_exit_code), checked here so that every refused
-    // value gets the same error, whatever its size.
-    if (typeof code !== 'number') throw typeError('forcedExitCode', `must be an integer from 1 to 255, got ${typeof code}`);
-    if (!Number.isInteger(code) || code < 1 || code > 255) {
-      throw rangeError('forcedExitCode', `must be an integer from 1 to 255, got ${code}`);
-    }
-    n.forcedExitCode = code;
+  const core = [];
+  for (const [js, name] of Object.entries(CORE_OPTIONS)) {
+    if (options[js] !== undefined) core.push([name, SHAPES[js] ? SHAPES[js](options[js]) : options[js]]);
   }
-  const strategy = options.closeStrategy;
-  if (strategy !== undefined) {
-    if (typeof strategy !== 'string') throw typeError('closeStrategy', `must be "immediate" or "gradual", got ${typeof strategy}`);
-    if (strategy !== 'immediate' && strategy !== 'gradual') {
-      throw rangeError('closeStrategy', `must be "immediate" or "gradual", got ${JSON.stringify(strategy)}`);
-    }
-    n.closeStrategy = strategy;
-  }
-  if (options.signals !== undefined) {
-    if (!Array.isArray(options.signals)) throw typeError('signals', `must be an array of signal names, got ${typeof options.signals}`);
-    n.signals = options.signals.map(signalNumber);
-  }
-  n.manualClock = bool(options, 'manualClock') === true;
-  n.longLived = longLived(options.longLived);
+  const manualClock = bool(options, 'manualClock') === true;
+  const env = bool(options, 'env') === true;
   const exitOnDone = bool(options, 'exitOnDone');
-  for (const k of Object.keys(n)) if (n[k] === undefined) delete n[k];
-  const bad = native.validateOptions(n);
-  if (bad) throw configError(bad.field, bad.reason);
+  const bad = native.validateOptions(core, env);
+  if (bad) throw configError(bad);
   // A virtual clock is a simulation: it never ends the process unless asked to.
-  return { native: n, exitOnDone: exitOnDone ?? !n.manualClock };
+  return { core, manualClock, env, exitOnDone: exitOnDone ?? !manualClock };
 }
 
 // ----- instances and wake-ups ---------------------------------------------------------
@@ -295,10 +248,10 @@ class Guard {
 class Shutdown extends EventEmitter {
   constructor(options) {
     super();
-    const { native: opts, exitOnDone } = normalize(options);
+    const { core, manualClock, env, exitOnDone } = normalize(options);
     const id = nextId++;
     this._id = id;
-    this._native = new native.NativeShutdown(opts, id, wake);
+    this._native = new native.NativeShutdown(core, manualClock, env, id, wake);
     // The per-request path: plain functions bound to the engine (no `this` to unwrap).
     this._acquire = this._native.acquireFn();
     this._releaseSlot = this._native.releaseFn();
@@ -318,7 +271,7 @@ class Shutdown extends EventEmitter {
     this._followers = new Map();
     instances.set(id, new WeakRef(this));
     forget.register(this, id);
-    this._manual = opts.manualClock;
+    this._manual = manualClock;
     this._exitOnDone = exitOnDone;
     this._running = true; // phase === 'running': only a trigger from here ends it
     this._kinds = new Set(); // labels checked by the core
@@ -836,7 +789,7 @@ module.exports = {
   signalName: native.signalName,
   /** For the tests: proves a Rust panic becomes a JavaScript exception. */
   _panicForTest() {
-    const sd = new native.NativeShutdown({ manualClock: true }, 0, noop);
+    const sd = new native.NativeShutdown([], true, false, 0, noop);
     sd.panicForTest();
   },
 };

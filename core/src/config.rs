@@ -143,19 +143,45 @@ impl Config {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfigError {
     field: &'static str,
+    option: Option<&'static str>,
     reason: String,
 }
 
 impl ConfigError {
     pub(crate) fn new(field: &'static str, reason: impl Into<String>) -> Self {
+        // The schema entry the field stands for: itself (Builder::set), its variable
+        // (Builder::env), or the builder's field without the schema's `_ms`.
+        let option = crate::options::OPTIONS
+            .iter()
+            .find(|s| {
+                s.name == field || s.env == field || s.name.strip_suffix("_ms") == Some(field)
+            })
+            .map(|s| s.name);
         ConfigError {
             field,
+            option,
             reason: reason.into(),
         }
     }
-    /// The offending field, as named by the builder method.
+    /// The same error, blamed on the schema field `name` (a whole-configuration field
+    /// such as `escalation` that several schema fields feed).
+    pub(crate) fn of_option(mut self, name: &'static str) -> Self {
+        self.option = Some(name);
+        self
+    }
+    /// The offending field, as named by the builder method (`drain_timeout`,
+    /// `grace_period`, `escalation`), by the schema for a value [`Builder::set`] refused
+    /// (`drain_timeout_ms`), or the variable's name for one [`Builder::env`] refused.
     pub fn field(&self) -> &'static str {
         self.field
+    }
+    /// The schema name ([`OPTIONS`](crate::OPTIONS)) of the option to blame, so that
+    /// another language names its own option without reading [`reason`](Self::reason):
+    /// `drain_timeout_ms` for a `drain_timeout` refused, `force_at` or `terminate_at`
+    /// for an `escalation` refused, the variable's option for a `SHUTDOWN_*` one.
+    /// `None` when no one option is (`options`, an unknown name; `long_lived`).
+    pub fn option(&self) -> Option<&'static str> {
+        self.option
     }
     /// What is wrong with it.
     pub fn reason(&self) -> &str {
@@ -354,7 +380,8 @@ impl Builder {
                 return Err(ConfigError::new(
                     "escalation",
                     "force_at counts the first trigger: it must be 2 or more",
-                ));
+                )
+                .of_option("force_at"));
             }
         }
         if let Some(t) = e.terminate_at {
@@ -362,7 +389,8 @@ impl Builder {
                 return Err(ConfigError::new(
                     "escalation",
                     "terminate_at must be 2 or more, and after force_at",
-                ));
+                )
+                .of_option("terminate_at"));
             }
         }
         if !(1..=255).contains(&c.forced_exit_code) {
@@ -455,6 +483,37 @@ mod tests {
             ..Escalation::default()
         };
         assert_eq!(err(Builder::default().escalation(e)).field(), "escalation");
+    }
+
+    #[test]
+    fn errors_name_the_schema_option_to_blame() {
+        let option = |b: Builder| err(b).option();
+        assert_eq!(
+            option(Builder::default().drain_timeout(Duration::ZERO)),
+            Some("drain_timeout_ms")
+        );
+        assert_eq!(
+            option(Builder::default().drain_timeout(Duration::from_secs(29))),
+            Some("grace_period_ms")
+        );
+        assert_eq!(
+            option(Builder::default().forced_exit_code(0)),
+            Some("forced_exit_code")
+        );
+        assert_eq!(
+            option(Builder::default().announce_probes(2)),
+            Some("announce_probes")
+        );
+        let esc = |force_at, terminate_at| {
+            Builder::default().escalation(Escalation {
+                force_at,
+                terminate_at,
+                ..Escalation::default()
+            })
+        };
+        assert_eq!(option(esc(Some(1), None)), Some("force_at"));
+        assert_eq!(option(esc(Some(3), Some(3))), Some("terminate_at"));
+        assert_eq!(option(esc(None, Some(1))), Some("terminate_at"));
     }
 
     #[test]

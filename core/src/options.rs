@@ -56,6 +56,33 @@ pub enum OptionKind {
     Word(&'static [&'static str]),
     /// A list of signal names (`"SIGTERM"`) or numbers.
     Signals,
+    /// Long-lived kinds: a list of `[kind, grace_ms, notify_at]` (notify_at
+    /// `"draining"`, `"quiescing"` or null for the default), in order; from the
+    /// environment `kind:grace_ms[:notify_at]` items separated by commas.
+    LongLived,
+}
+
+impl OptionKind {
+    /// Whether `value` is of the type this kind takes: a number for the durations and
+    /// counts (or null for the optional ones), a string for a word, a list for the
+    /// signals. Whether it is in range is [`Builder::set`]'s judgement; a value refused
+    /// that is not of the type is a type error to the languages that tell them apart.
+    pub fn accepts(&self, value: &OptionValue) -> bool {
+        matches!(
+            (self, value),
+            (
+                OptionKind::Millis | OptionKind::Count | OptionKind::Integer,
+                OptionValue::Number(_)
+            ) | (
+                OptionKind::OptionalMillis | OptionKind::OptionalCount,
+                OptionValue::Number(_) | OptionValue::Null
+            ) | (OptionKind::Word(_), OptionValue::Text(_))
+                | (
+                    OptionKind::Signals | OptionKind::LongLived,
+                    OptionValue::List(_)
+                )
+        )
+    }
 }
 
 /// One field of the schema.
@@ -128,6 +155,7 @@ pub const OPTIONS: &[OptionSpec] = &[
         "SHUTDOWN_SAME_SIGNAL_WINDOW_MS",
         OptionKind::Millis,
     ),
+    spec("long_lived", "SHUTDOWN_LONG_LIVED", OptionKind::LongLived),
 ];
 
 const fn spec(name: &'static str, env: &'static str, kind: OptionKind) -> OptionSpec {
@@ -236,6 +264,24 @@ impl Builder {
                 self.signals(&nums)
             }
             (OptionKind::Signals, _) => return bad("a list of signal names or numbers"),
+            (OptionKind::LongLived, OptionValue::List(items)) => {
+                let mut b = self;
+                b.config.long_lived.clear();
+                for item in items {
+                    match long_lived_item(item) {
+                        Some((kind, policy)) => b = b.long_lived(&kind, policy),
+                        None => {
+                            return bad(
+                                "a list of [kind, grace_ms, notify_at] (notify_at: draining, quiescing or null)",
+                            )
+                        }
+                    }
+                }
+                b
+            }
+            (OptionKind::LongLived, _) => return bad(
+                "a list of [kind, grace_ms, notify_at] (notify_at: draining, quiescing or null)",
+            ),
             (OptionKind::Millis, _) => return bad("a number of milliseconds"),
             (OptionKind::OptionalMillis, _) => return bad("a number of milliseconds, or null"),
             (OptionKind::Count, _) => return bad("a whole number"),
@@ -300,6 +346,33 @@ fn signal_number(v: &OptionValue) -> Option<i32> {
     }
 }
 
+/// One long-lived kind of the schema's list: `[kind, grace_ms, notify_at]`. A
+/// milestone the core refuses for a policy (closing, done) is passed on so the build
+/// refuses it naming `long_lived`.
+fn long_lived_item(v: &OptionValue) -> Option<(String, crate::LongLived)> {
+    use crate::report::Milestone;
+    let OptionValue::List(parts) = v else {
+        return None;
+    };
+    let (kind, grace, at) = match parts.as_slice() {
+        [OptionValue::Text(k), OptionValue::Number(g)] => (k, *g, None),
+        [OptionValue::Text(k), OptionValue::Number(g), OptionValue::Null] => (k, *g, None),
+        [OptionValue::Text(k), OptionValue::Number(g), OptionValue::Text(a)] => {
+            (k, *g, Some(a.as_str()))
+        }
+        _ => return None,
+    };
+    let mut policy = crate::LongLived::new(millis(grace)?);
+    policy = match at {
+        None | Some("quiescing") => policy,
+        Some("draining") => policy.notify_at(Milestone::Draining),
+        Some("closing") => policy.notify_at(Milestone::Closing),
+        Some("done") => policy.notify_at(Milestone::Done),
+        Some(_) => return None,
+    };
+    Some((kind.clone(), policy))
+}
+
 /// An environment variable's text, read as the field's type.
 fn parse_text(spec: &OptionSpec, text: &str) -> OptionValue {
     match spec.kind {
@@ -309,6 +382,21 @@ fn parse_text(spec: &OptionSpec, text: &str) -> OptionValue {
             OptionValue::Null
         }
         OptionKind::Word(_) => OptionValue::Text(text.to_ascii_lowercase()),
+        OptionKind::LongLived => OptionValue::List(
+            text.split(',')
+                .map(|item| {
+                    let mut parts = item.trim().split(':');
+                    let kind = OptionValue::Text(parts.next().unwrap_or("").to_string());
+                    let grace = match parts.next().map(|g| g.trim().parse::<f64>()) {
+                        Some(Ok(n)) => OptionValue::Number(n),
+                        other => OptionValue::Text(format!("{other:?}")),
+                    };
+                    let mut v = vec![kind, grace];
+                    v.extend(parts.map(|a| OptionValue::Text(a.trim().to_string())));
+                    OptionValue::List(v)
+                })
+                .collect(),
+        ),
         OptionKind::Signals => OptionValue::List(
             text.split(',')
                 .map(|s| match s.trim().parse::<f64>() {
@@ -373,6 +461,22 @@ mod tests {
             })
             .and_then(|b| b.set("connection_grace_ms", OptionValue::Number(0.0)))
             .and_then(|b| b.set("same_signal_window_ms", OptionValue::Number(250.0)))
+            .and_then(|b| {
+                b.set(
+                    "long_lived",
+                    OptionValue::List(vec![
+                        OptionValue::List(vec![
+                            OptionValue::Text("websocket".into()),
+                            OptionValue::Number(5000.0),
+                        ]),
+                        OptionValue::List(vec![
+                            OptionValue::Text("sse".into()),
+                            OptionValue::Number(250.0),
+                            OptionValue::Text("draining".into()),
+                        ]),
+                    ]),
+                )
+            })
             .unwrap();
         let c = b.config().unwrap();
         assert_eq!(c.drain_delay(), Duration::from_millis(500));
@@ -386,8 +490,22 @@ mod tests {
         assert_eq!(c.signals(), &[12, 15]);
         assert_eq!(c.connection_grace(), Duration::ZERO);
         assert_eq!(
+            c.long_lived(),
+            &[
+                (
+                    "websocket".to_string(),
+                    crate::LongLived::new(Duration::from_secs(5))
+                ),
+                (
+                    "sse".to_string(),
+                    crate::LongLived::new(Duration::from_millis(250))
+                        .notify_at(crate::Milestone::Draining)
+                ),
+            ]
+        );
+        assert_eq!(
             OPTIONS.len(),
-            13,
+            14,
             "a new field needs its schema entry and a test"
         );
     }
@@ -443,10 +561,73 @@ mod tests {
         assert_eq!(c.signals(), &[15, 2]);
         assert_eq!(c.close_strategy(), CloseStrategy::Gradual);
         assert_eq!(c.escalation().force_at, Some(2), "empty counts as unset");
+        let b = Builder::default()
+            .env_from(env(&[(
+                "SHUTDOWN_LONG_LIVED",
+                "websocket:5000, sse:250:draining",
+            )]))
+            .unwrap();
+        assert_eq!(b.config().unwrap().long_lived().len(), 2);
+        let e = Builder::default()
+            .env_from(env(&[("SHUTDOWN_LONG_LIVED", "websocket:soon")]))
+            .unwrap_err();
+        assert_eq!(e.field(), "SHUTDOWN_LONG_LIVED");
+        let e = Builder::default()
+            .set(
+                "long_lived",
+                OptionValue::List(vec![OptionValue::List(vec![
+                    OptionValue::Text("ws".into()),
+                    OptionValue::Number(1.0),
+                    OptionValue::Text("closing".into()),
+                ])]),
+            )
+            .unwrap()
+            .build()
+            .unwrap_err();
+        assert_eq!(
+            e.field(),
+            "long_lived",
+            "refused at build, naming the field"
+        );
         let e = Builder::default()
             .env_from(env(&[("SHUTDOWN_CLOSE_TIMEOUT_MS", "5s")]))
             .unwrap_err();
         assert_eq!(e.field(), "SHUTDOWN_CLOSE_TIMEOUT_MS");
+        assert_eq!(e.option(), Some("close_timeout_ms"));
         assert!(e.reason().contains("\"5s\""), "{e}");
+    }
+
+    #[test]
+    fn a_value_of_the_wrong_type_is_told_from_one_out_of_range() {
+        let values = [
+            OptionValue::Null,
+            OptionValue::Number(-1.0),
+            OptionValue::Text("x".into()),
+            OptionValue::List(vec![OptionValue::Text("SIGNOPE".into())]),
+        ];
+        for spec in OPTIONS {
+            let mut accepted = 0;
+            for v in &values {
+                let accepts = spec.kind.accepts(v);
+                match Builder::default().set(spec.name, v.clone()) {
+                    Err(e) => {
+                        assert_eq!(e.field(), spec.name);
+                        assert_eq!(e.option(), Some(spec.name));
+                    }
+                    Ok(_) => assert!(accepts, "{}: {v:?} is set, so of its type", spec.name),
+                }
+                accepted += usize::from(accepts);
+            }
+            assert!(accepted >= 1, "{}: some value is of its type", spec.name);
+        }
+        assert!(OptionKind::OptionalMillis.accepts(&OptionValue::Null));
+        assert!(!OptionKind::Millis.accepts(&OptionValue::Null));
+        assert!(OptionKind::Integer.accepts(&OptionValue::Number(1.5)));
+        assert!(!OptionKind::Word(&["a"]).accepts(&OptionValue::Number(1.0)));
+        assert!(!OptionKind::Signals.accepts(&OptionValue::Text("SIGTERM".into())));
+        let e = Builder::default()
+            .set("drainTimeout", OptionValue::Number(1.0))
+            .unwrap_err();
+        assert_eq!(e.option(), None);
     }
 }

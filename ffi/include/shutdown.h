@@ -606,9 +606,29 @@ shutdown_status_t shutdown_config_builder_set_manual_clock(shutdown_config_build
                                                            bool manual);
 
 /**
+ * Applies the `SHUTDOWN_*` environment variables that are set (the core's
+ * `Builder::env`: one per option, `SHUTDOWN_DRAIN_TIMEOUT_MS`, `SHUTDOWN_GRACE_PERIOD_MS`
+ * (`none`: no check), `SHUTDOWN_FORCE_AT`, `SHUTDOWN_CLOSE_STRATEGY` (`immediate` or
+ * `gradual`), `SHUTDOWN_SIGNALS` (`SIGTERM,SIGUSR2`), ...; durations in
+ * milliseconds, an empty variable counts as unset) over what the builder holds: call
+ * it after the setters for the deployment's values to win. A unit file, a Kubernetes
+ * manifest or a process manager then sets the budgets where its own numbers live.
+ *
+ * An invalid value returns SHUTDOWN_STATUS_INVALID_CONFIG, changes no option, and
+ * leaves the builder refused: shutdown_config_builder_validate() names the variable
+ * (`field` "SHUTDOWN_CLOSE_TIMEOUT_MS") and says why, shutdown_new() refuses it, until
+ * a call of this function finds the environment valid.
+ *
+ * Thread: one at a time per builder, not while another thread changes the
+ * environment (setenv). Callbacks: none.
+ */
+shutdown_status_t shutdown_config_builder_from_env(shutdown_config_builder_t *builder);
+
+/**
  * Checks the configuration as shutdown_new() would. On SHUTDOWN_STATUS_INVALID_CONFIG
  * it says what the core refused: the field's name, as the core names it
- * ("grace_period", "escalation", "drain_timeout", ...), into `field`, and the whole
+ * ("grace_period", "escalation", "drain_timeout", ...; the variable's name for one
+ * shutdown_config_builder_from_env() refused), into `field`, and the whole
  * reason ("invalid shutdown configuration: grace_period: ...") into `message`.
  * Each buffer is optional (NULL, or a length of 0, writes nothing) and gets a
  * NUL-terminated string truncated to its length; SHUTDOWN_CONFIG_FIELD_LEN bytes hold

@@ -23,7 +23,7 @@
 use std::ffi::{c_char, c_int};
 use std::time::Duration;
 
-use shutdown_core::{Builder, CloseStrategy, ConfigError, Escalation, Shutdown};
+use shutdown_core::{Builder, CloseStrategy, ConfigError, OptionValue, Shutdown};
 
 use crate::status::ShutdownStatus;
 use crate::util::{arg, arg_mut, boundary, out, put, status, write_message};
@@ -57,16 +57,18 @@ pub const SHUTDOWN_CONFIG_FIELD_LEN: usize = 64;
 /// options arrive as new setters, never as a change to an existing function.
 pub struct ConfigBuilder {
     core: Builder,
-    // Kept here because the core takes both thresholds in one value and has no way to
-    // turn a manual clock off again; both start from the core's defaults.
-    escalation: Escalation,
+    // Kept here because the core has no way to turn a manual clock off again.
     manual_clock: bool,
+    /// The core's refusal of the environment (shutdown_config_builder_from_env()):
+    /// the configuration is refused with it until the environment is read again.
+    refused: Option<ConfigError>,
 }
 
 impl ConfigBuilder {
-    /// The core builder this configuration describes.
-    pub(crate) fn to_core(&self) -> Builder {
-        let b = self.core.clone().escalation(self.escalation);
+    /// The core builder this configuration describes (see [`validate`] for whether the
+    /// core accepts it).
+    fn to_core(&self) -> Builder {
+        let b = self.core.clone();
         if self.manual_clock {
             b.manual_clock()
         } else {
@@ -82,14 +84,27 @@ impl ConfigBuilder {
     fn update(&mut self, f: impl FnOnce(Builder) -> Builder) {
         self.core = f(std::mem::take(&mut self.core));
     }
+
+    /// Sets one field of the core's options schema (the fields the core's builder
+    /// takes only together with others: the escalation's).
+    fn set_option(&mut self, name: &str, value: OptionValue) -> Result<(), ShutdownStatus> {
+        let core = self.core.clone().set(name, value);
+        self.core = core.map_err(|_| ShutdownStatus::INVALID_ARGUMENT)?;
+        Ok(())
+    }
+}
+
+/// A trigger number of C (0: never) as the schema's count.
+fn trigger_number(v: u32) -> OptionValue {
+    if v == 0 {
+        OptionValue::Null
+    } else {
+        OptionValue::Number(f64::from(v))
+    }
 }
 
 fn millis(v: u64) -> Duration {
     Duration::from_millis(v)
-}
-
-fn nonzero(v: u32) -> Option<u32> {
-    (v != 0).then_some(v)
 }
 
 /// Runs a setter's body on the builder behind `builder`.
@@ -125,8 +140,8 @@ pub unsafe extern "C" fn shutdown_config_builder_new(
         let o = out(out_builder)?;
         let b = Box::new(ConfigBuilder {
             core: Shutdown::builder(),
-            escalation: Escalation::default(),
             manual_clock: false,
+            refused: None,
         });
         // SAFETY: checked for NULL.
         unsafe { put(o, Box::into_raw(b)) };
@@ -270,8 +285,7 @@ pub unsafe extern "C" fn shutdown_config_builder_set_force_at(
     // SAFETY: the caller's contract, passed on.
     unsafe {
         set(builder, |b| {
-            b.escalation.force_at = nonzero(trigger);
-            Ok(())
+            b.set_option("force_at", trigger_number(trigger))
         })
     }
 }
@@ -288,8 +302,7 @@ pub unsafe extern "C" fn shutdown_config_builder_set_terminate_at(
     // SAFETY: the caller's contract, passed on.
     unsafe {
         set(builder, |b| {
-            b.escalation.terminate_at = nonzero(trigger);
-            Ok(())
+            b.set_option("terminate_at", trigger_number(trigger))
         })
     }
 }
@@ -310,8 +323,8 @@ pub unsafe extern "C" fn shutdown_config_builder_set_same_signal_window_ms(
     // SAFETY: the caller's contract, passed on.
     unsafe {
         set(builder, |b| {
-            b.escalation.same_signal_window = millis(ms);
-            Ok(())
+            // Past 2^53 ms the f64 rounds; anything past 24 h is refused at build anyway.
+            b.set_option("same_signal_window_ms", OptionValue::Number(ms as f64))
         })
     }
 }
@@ -428,8 +441,51 @@ pub unsafe extern "C" fn shutdown_config_builder_set_manual_clock(
     }
 }
 
-/// The core's verdict on a builder's configuration.
+/// Applies the `SHUTDOWN_*` environment variables that are set (the core's
+/// `Builder::env`: one per option, `SHUTDOWN_DRAIN_TIMEOUT_MS`, `SHUTDOWN_GRACE_PERIOD_MS`
+/// (`none`: no check), `SHUTDOWN_FORCE_AT`, `SHUTDOWN_CLOSE_STRATEGY` (`immediate` or
+/// `gradual`), `SHUTDOWN_SIGNALS` (`SIGTERM,SIGUSR2`), ...; durations in
+/// milliseconds, an empty variable counts as unset) over what the builder holds: call
+/// it after the setters for the deployment's values to win. A unit file, a Kubernetes
+/// manifest or a process manager then sets the budgets where its own numbers live.
+///
+/// An invalid value returns SHUTDOWN_STATUS_INVALID_CONFIG, changes no option, and
+/// leaves the builder refused: shutdown_config_builder_validate() names the variable
+/// (`field` "SHUTDOWN_CLOSE_TIMEOUT_MS") and says why, shutdown_new() refuses it, until
+/// a call of this function finds the environment valid.
+///
+/// Thread: one at a time per builder, not while another thread changes the
+/// environment (setenv). Callbacks: none.
+#[no_mangle]
+pub unsafe extern "C" fn shutdown_config_builder_from_env(
+    builder: *mut ConfigBuilder,
+) -> ShutdownStatus {
+    // SAFETY: the caller's contract, passed on.
+    unsafe { set(builder, |b| from_env(b, |name| std::env::var(name).ok())) }
+}
+
+fn from_env(
+    b: &mut ConfigBuilder,
+    get: impl Fn(&str) -> Option<String>,
+) -> Result<(), ShutdownStatus> {
+    match b.core.clone().env_from(get) {
+        Ok(core) => {
+            b.core = core;
+            b.refused = None;
+            Ok(())
+        }
+        Err(e) => {
+            b.refused = Some(e);
+            Err(ShutdownStatus::INVALID_CONFIG)
+        }
+    }
+}
+
+/// The core's verdict on a builder's configuration: the builder to build from.
 pub(crate) fn validate(b: &ConfigBuilder) -> Result<Builder, ConfigError> {
+    if let Some(e) = &b.refused {
+        return Err(e.clone());
+    }
     let core = b.to_core();
     core.config()?;
     Ok(core)
@@ -437,7 +493,8 @@ pub(crate) fn validate(b: &ConfigBuilder) -> Result<Builder, ConfigError> {
 
 /// Checks the configuration as shutdown_new() would. On SHUTDOWN_STATUS_INVALID_CONFIG
 /// it says what the core refused: the field's name, as the core names it
-/// ("grace_period", "escalation", "drain_timeout", ...), into `field`, and the whole
+/// ("grace_period", "escalation", "drain_timeout", ...; the variable's name for one
+/// shutdown_config_builder_from_env() refused), into `field`, and the whole
 /// reason ("invalid shutdown configuration: grace_period: ...") into `message`.
 /// Each buffer is optional (NULL, or a length of 0, writes nothing) and gets a
 /// NUL-terminated string truncated to its length; SHUTDOWN_CONFIG_FIELD_LEN bytes hold
@@ -489,6 +546,50 @@ mod tests {
         let want = Shutdown::builder().config().unwrap();
         assert_eq!(validate(unsafe { &*b }).unwrap().config().unwrap(), want);
         unsafe { shutdown_config_builder_free(b) };
+    }
+
+    #[test]
+    fn the_environment_is_applied_by_the_core_and_its_refusal_names_the_variable() {
+        let b = new();
+        unsafe {
+            assert_eq!(
+                shutdown_config_builder_set_force_at(b, 4),
+                ShutdownStatus::OK
+            );
+            assert_eq!(
+                shutdown_config_builder_set_drain_timeout_ms(b, 1000),
+                ShutdownStatus::OK
+            );
+            let vars = |pairs: &'static [(&'static str, &'static str)]| {
+                move |k: &str| {
+                    pairs
+                        .iter()
+                        .find(|(n, _)| *n == k)
+                        .map(|(_, v)| v.to_string())
+                }
+            };
+            let env = vars(&[
+                ("SHUTDOWN_DRAIN_TIMEOUT_MS", "12000"),
+                ("SHUTDOWN_TERMINATE_AT", "none"),
+            ]);
+            assert_eq!(from_env(&mut *b, env), Ok(()));
+            let c = validate(&*b).unwrap().config().unwrap();
+            assert_eq!(c.drain_timeout(), Duration::from_secs(12));
+            assert_eq!(c.escalation().force_at, Some(4), "a setter's value stays");
+            assert_eq!(c.escalation().terminate_at, None);
+            let env = vars(&[("SHUTDOWN_CLOSE_TIMEOUT_MS", "5s")]);
+            assert_eq!(from_env(&mut *b, env), Err(ShutdownStatus::INVALID_CONFIG));
+            assert_eq!(
+                validate(&*b).unwrap_err().field(),
+                "SHUTDOWN_CLOSE_TIMEOUT_MS"
+            );
+            assert_eq!(from_env(&mut *b, vars(&[])), Ok(()));
+            assert_eq!(
+                validate(&*b).unwrap().config().unwrap().drain_timeout(),
+                Duration::from_secs(12)
+            );
+            shutdown_config_builder_free(b);
+        }
     }
 
     #[test]

@@ -572,9 +572,8 @@ pub unsafe extern "C" fn shutdown_new(
         // SAFETY: NULL or a live builder (the C contract).
         let b = unsafe { arg(builder)? };
         let out_engine = out(out_engine)?;
-        let core = b
-            .to_core()
-            .build()
+        let core = crate::config::validate(b)
+            .and_then(|c| c.build())
             .map_err(|_| ShutdownStatus::INVALID_CONFIG)?;
         let shared = Arc::new(Shared::new().map_err(|_| ShutdownStatus::IO_ERROR)?);
         *lock(&shared.core) = Some(core.clone());

@@ -17,6 +17,7 @@ const options: ShutdownOptions = {
   closeStrategy: 'gradual',
   signals: ['SIGTERM', 'SIGINT', 10],
   exitOnDone: false,
+  env: true,
 };
 const sd = new Shutdown(options);
 const stop: () => void = sd.listenSignals();
@@ -72,6 +73,8 @@ const name: string = signalName(15);
 new Shutdown({ closeStrategy: 'sometimes' });
 // @ts-expect-error: durations are numbers of milliseconds
 new Shutdown({ drainTimeout: '10s' });
+// @ts-expect-error: env is a boolean
+new Shutdown({ env: 'SHUTDOWN_' });
 // @ts-expect-error: a hook is a function
 sd.onClose('x', 42);
 
