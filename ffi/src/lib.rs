@@ -35,6 +35,7 @@ mod guard;
 mod hooks;
 mod report;
 mod status;
+mod systemd;
 mod util;
 
 pub use config::*;
@@ -43,3 +44,4 @@ pub use guard::*;
 pub use hooks::*;
 pub use report::*;
 pub use status::*;
+pub use systemd::*;
