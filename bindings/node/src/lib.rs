@@ -40,6 +40,8 @@ use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi::{Env, Status};
 use napi_derive::napi;
 
+mod systemd;
+
 /// Event codes in the queue read by [`NativeShutdown::take_events`]: triples of
 /// `(EV_*, value, time since the engine was built in ms)`.
 const EV_MILESTONE: f64 = 0.0;
