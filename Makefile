@@ -13,7 +13,7 @@ NODE_TEST_TIMEOUT ?= 2400
 E2E_QUICK_TIMEOUT ?= 1800
 E2E_TIMEOUT ?= 3600
 
-.PHONY: demo test lint nextest rust-test loom c-test node-test stress stress-quick e2e-quick e2e bench
+.PHONY: demo test lint nextest rust-test loom c-test node-test stress stress-quick e2e-quick e2e bench containers
 
 demo:
 	$(CARGO) run --release -q -p libshutdown-examples --bin demo
@@ -111,6 +111,11 @@ storm:
 
 storm-quick:
 	bash tests/storm/run.sh --quick
+
+# The example servers as PID 1 of a new PID namespace (as in a container), SIGTERMed
+# with a request in flight (tests/containers/pid1.sh; skipped when not root).
+containers:
+	bash tests/containers/pid1.sh
 
 # The libFuzzer harness of the C ABI (ffi/tests/fuzz/README.md): a 300 s campaign from
 # the committed corpus (`make c-test` replays that corpus). FUZZ_SECONDS to change it.

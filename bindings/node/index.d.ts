@@ -255,6 +255,11 @@ export declare class Shutdown extends EventEmitter {
    */
   listenSignals(): () => void;
 
+  /** systemd Type=notify from now on (STOPPING=1, STATUS, EXTEND_TIMEOUT_USEC); whether NOTIFY_SOCKET is set. */
+  notifySystemd(): boolean;
+  /** READY=1; whether it was sent (not without NOTIFY_SOCKET, nor once stopping). */
+  notifyReady(): boolean;
+
   /** Admits one unit of work, or null once admission has closed. */
   guard(kind?: string): Guard | null;
   /** Tracks a background job; throws (code ERR_SHUTDOWN_CLOSED) once admission has closed. */

@@ -469,6 +469,20 @@ class Shutdown extends EventEmitter {
     this._exitAfterDone.unref();
   }
 
+  /**
+   * systemd Type=notify, sent by the core: STOPPING=1, STATUS and EXTEND_TIMEOUT_USEC
+   * on each milestone from now on. Returns whether NOTIFY_SOCKET is set (false: nothing
+   * is sent, not an error). Call notifyReady() once the server listens.
+   */
+  notifySystemd() {
+    return this._native.notifySystemd();
+  }
+
+  /** READY=1: returns whether it was sent (not without NOTIFY_SOCKET, nor once stopping). */
+  notifyReady() {
+    return this._native.notifyReady();
+  }
+
   // ----- work -------------------------------------------------------------------
 
   /**

@@ -135,6 +135,7 @@ mod options;
 mod report;
 mod shutdown;
 mod signals;
+pub mod systemd;
 
 pub use config::{
     Builder, CloseStrategy, Config, ConfigError, Escalation, DEFAULT_ANNOUNCE_SETTLE,
@@ -153,3 +154,4 @@ pub use report::{
 };
 pub use shutdown::{Guard, NotManualClock, Shutdown, StopDriver};
 pub use signals::{SignalListener, AFTER_DONE_GRACE};
+pub use systemd::SYSTEMD_EXTEND_MARGIN;

@@ -37,6 +37,7 @@ mod guard;
 mod hooks;
 mod report;
 mod status;
+mod systemd;
 mod util;
 
 pub use config::*;
@@ -46,3 +47,4 @@ pub use guard::*;
 pub use hooks::*;
 pub use report::*;
 pub use status::*;
+pub use systemd::*;

@@ -43,6 +43,8 @@ use napi::ValueType;
 use napi::{Env, Status};
 use napi_derive::napi;
 
+mod systemd;
+
 /// The queue read by [`NativeShutdown::take_events`] holds quadruples `(code, a, b,
 /// at_ms)`: `code` is the core's [`Event::code`] (1 to 11), or [`EV_HOOK_START`], the
 /// addon's own; `at_ms` the core's time of the event since the engine was built.
