@@ -85,6 +85,7 @@ pub struct Config {
     pub(crate) signals: Vec<i32>,
     pub(crate) connection_grace: Duration,
     pub(crate) long_lived: Vec<(String, crate::LongLived)>,
+    pub(crate) progress_interval: Option<Duration>,
 }
 
 impl Config {
@@ -132,6 +133,10 @@ impl Config {
     /// before it is dismissed.
     pub fn connection_grace(&self) -> Duration {
         self.connection_grace
+    }
+    /// How often a drain reports its progress, if at all.
+    pub fn progress_interval(&self) -> Option<Duration> {
+        self.progress_interval
     }
     /// The long-lived kinds and their policies, in registration order.
     pub fn long_lived(&self) -> &[(String, crate::LongLived)] {
@@ -228,6 +233,7 @@ impl Default for Builder {
                 signals: vec![signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT],
                 connection_grace: DEFAULT_CONNECTION_GRACE,
                 long_lived: Vec::new(),
+                progress_interval: Some(Duration::from_secs(1)),
             },
             manual_clock: false,
         }
@@ -330,6 +336,14 @@ impl Builder {
         self
     }
 
+    /// How often a drain in progress reports it (default 1 s; `None`: never): a log line
+    /// and [`Event::Progress`](crate::Event::Progress), see
+    /// [`Progress`](crate::Progress). At least 10 ms.
+    pub fn progress_interval(mut self, every: Option<Duration>) -> Self {
+        self.config.progress_interval = every;
+        self
+    }
+
     /// Run on a virtual clock moved only by [`Shutdown::advance`](crate::Shutdown::advance):
     /// for simulations and tests. Hooks then run inline, and no driver is needed.
     pub fn manual_clock(mut self) -> Self {
@@ -346,6 +360,15 @@ impl Builder {
         check_timeout("close_timeout", c.close_timeout, false)?;
         check_timeout("connection_grace", c.connection_grace, true)?;
         crate::long_lived::validate(&c.long_lived)?;
+        if let Some(every) = c.progress_interval {
+            check_timeout("progress_interval", every, false)?;
+            if every < Duration::from_millis(10) {
+                return Err(ConfigError::new(
+                    "progress_interval",
+                    format!("{every:?} is shorter than 10 ms"),
+                ));
+            }
+        }
         if let Some(n) = c.announce_probes {
             if n == 0 {
                 return Err(ConfigError::new("announce_probes", "must be at least 1"));

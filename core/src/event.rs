@@ -58,12 +58,14 @@ pub enum Event {
     /// A repeated trigger ended everything: the report is final, the process should
     /// exit now.
     Terminate,
+    /// The drain's progress (every [`progress_interval`](crate::Builder::progress_interval)).
+    Progress(crate::Progress),
 }
 
 impl Event {
     /// The event's stable code, the same in every language: milestones 1 to 4
     /// (draining, quiescing, closing, done), then 5 cancelled, 6 hook started, 7 hook
-    /// finished, 8 dismissed, 9 streams ending, 10 streams cut, 11 terminate.
+    /// finished, 8 dismissed, 9 streams ending, 10 streams cut, 11 terminate, 12 progress.
     pub fn code(&self) -> u32 {
         match self {
             Event::Milestone(m) => m.code(),
@@ -74,6 +76,7 @@ impl Event {
             Event::StreamsEnding(_) => 9,
             Event::StreamsCut { .. } => 10,
             Event::Terminate => 11,
+            Event::Progress(_) => 12,
         }
     }
 
@@ -88,6 +91,7 @@ impl Event {
             Event::StreamsEnding(_) => "streams_ending",
             Event::StreamsCut { .. } => "streams_cut",
             Event::Terminate => "terminate",
+            Event::Progress(_) => "progress",
         }
     }
 }

@@ -132,6 +132,7 @@ mod kinds;
 mod long_lived;
 pub mod machine;
 mod options;
+mod progress;
 mod report;
 mod shutdown;
 mod signals;
@@ -148,6 +149,7 @@ pub use kinds::{Kind, KindError, MAX_KINDS};
 pub use long_lived::LongLived;
 pub use machine::{HookError, Phase};
 pub use options::{option_spec, OptionKind, OptionSpec, OptionValue, OPTIONS};
+pub use progress::Progress;
 pub use report::{
     signal_name, ForceCause, HookOutcome, HookReport, InFlight, Milestone, Reason, Report,
     Transition,

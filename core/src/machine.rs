@@ -96,6 +96,8 @@ pub enum Action {
     /// The grace of this long-lived kind ran out: this many of its guards were still
     /// held, now counted as aborted; the host cuts them.
     StreamsCut(String, u64),
+    /// Report progress (every `progress_interval` while draining or closing).
+    Progress,
     /// Hook `id` is being called now (after [`Machine::hook_started`] said it is due).
     HookCalled(HookId),
     /// Hook `id` reached its outcome ([`Machine::hook_outcome`]).
@@ -180,6 +182,8 @@ pub struct Machine {
     drain_deadline: Option<Instant>,
     close_deadline: Option<Instant>,
     connection_deadline: Option<Instant>,
+    progress_interval: Option<Duration>,
+    progress_deadline: Option<Instant>,
     streams: Streams,
     hooks: Vec<HookSlot>,
     forced: Option<ForceCause>,
@@ -215,6 +219,8 @@ impl Machine {
             drain_deadline: None,
             close_deadline: None,
             connection_deadline: None,
+            progress_interval: config.progress_interval,
+            progress_deadline: None,
             streams: Streams::new(&config.long_lived),
             hooks: Vec::new(),
             forced: None,
@@ -370,6 +376,26 @@ impl Machine {
         }
     }
 
+    /// The milestones reached so far, with their time since the first trigger.
+    pub fn timeline(&self) -> &[Transition] {
+        &self.timeline
+    }
+
+    /// Work counted as aborted so far.
+    pub fn aborted(&self) -> u64 {
+        self.aborted.total
+    }
+
+    /// The deadline of what the machine waits for now: the announce window, the drain,
+    /// or the hooks' budget.
+    pub fn phase_deadline(&self) -> Option<Instant> {
+        match self.phase {
+            Phase::Draining => self.announce_deadline.or(self.drain_deadline),
+            Phase::Closing => self.close_deadline,
+            _ => None,
+        }
+    }
+
     /// The name of a hook.
     pub fn hook_name(&self, id: HookId) -> Option<&str> {
         self.hooks.get(id).map(|h| h.name.as_str())
@@ -461,6 +487,7 @@ impl Machine {
             self.drain_deadline,
             self.close_deadline,
             self.connection_deadline,
+            self.progress_deadline,
             self.streams.poll_timeout(),
             hook_deadline,
         ]
@@ -485,6 +512,12 @@ impl Machine {
         if self.connection_deadline.is_some_and(|d| now >= d) {
             self.connection_deadline = None;
             self.actions.push_back(Action::DismissIdle);
+        }
+        if let (Some(d), Some(every)) = (self.progress_deadline, self.progress_interval) {
+            if now >= d {
+                self.progress_deadline = Some(d + every);
+                self.actions.push_back(Action::Progress);
+            }
         }
         if self.phase == Phase::Draining {
             for (name, n) in self.streams.due(now, &mut snap) {
@@ -538,6 +571,7 @@ impl Machine {
 
     fn enter_draining(&mut self, now: Instant) {
         self.phase = Phase::Draining;
+        self.progress_deadline = self.progress_interval.map(|every| now + every);
         self.reach(now, Milestone::Draining);
         if self.drain_delay.is_zero() {
             self.enter_quiescing(now);
@@ -676,6 +710,7 @@ impl Machine {
         }
         self.phase = Phase::Done;
         self.close_deadline = None;
+        self.progress_deadline = None;
         self.reach(now, Milestone::Done);
         let hooks: Vec<HookReport> = self
             .hooks

@@ -156,6 +156,11 @@ pub const OPTIONS: &[OptionSpec] = &[
         OptionKind::Millis,
     ),
     spec("long_lived", "SHUTDOWN_LONG_LIVED", OptionKind::LongLived),
+    spec(
+        "progress_interval_ms",
+        "SHUTDOWN_PROGRESS_INTERVAL_MS",
+        OptionKind::OptionalMillis,
+    ),
 ];
 
 const fn spec(name: &'static str, env: &'static str, kind: OptionKind) -> OptionSpec {
@@ -297,6 +302,7 @@ impl Builder {
             "drain_timeout_ms" => c.drain_timeout = d.unwrap_or_default(),
             "close_timeout_ms" => c.close_timeout = d.unwrap_or_default(),
             "grace_period_ms" => c.grace_period = d,
+            "progress_interval_ms" => c.progress_interval = d,
             "connection_grace_ms" => c.connection_grace = d.unwrap_or_default(),
             "same_signal_window_ms" => c.escalation.same_signal_window = d.unwrap_or_default(),
             _ => unreachable!("{name} is not a duration of the schema"),
@@ -461,6 +467,7 @@ mod tests {
             })
             .and_then(|b| b.set("connection_grace_ms", OptionValue::Number(0.0)))
             .and_then(|b| b.set("same_signal_window_ms", OptionValue::Number(250.0)))
+            .and_then(|b| b.set("progress_interval_ms", OptionValue::Null))
             .and_then(|b| {
                 b.set(
                     "long_lived",
@@ -489,6 +496,7 @@ mod tests {
         assert_eq!(c.close_strategy(), CloseStrategy::Gradual);
         assert_eq!(c.signals(), &[12, 15]);
         assert_eq!(c.connection_grace(), Duration::ZERO);
+        assert_eq!(c.progress_interval(), None);
         assert_eq!(
             c.long_lived(),
             &[
@@ -505,7 +513,7 @@ mod tests {
         );
         assert_eq!(
             OPTIONS.len(),
-            14,
+            15,
             "a new field needs its schema entry and a test"
         );
     }

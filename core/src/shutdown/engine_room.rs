@@ -60,15 +60,18 @@ impl Shutdown {
             let mut st = self.lock();
             let now = self.inner().clock.now();
             let deadline_before = st.machine.poll_timeout();
+            let window_before = st.machine.announce_window();
             let mut snap = || self.in_flight_snapshot();
             let r = f(&mut st.machine, now, &mut snap);
             self.apply_actions(&mut st, now, &mut effects);
             // The driver only needs waking when its deadline moved; waking it on every
             // event would make it wake itself in a loop.
             let deadline_after = st.machine.poll_timeout();
-            if deadline_after != deadline_before {
+            if st.machine.announce_window() != window_before {
                 // Readiness probes shorten the announce window: the gradual advice must
-                // ramp over the window that is, not the one configured.
+                // ramp over the window that is, not the one configured. (Compared as
+                // the window itself: another deadline, such as the next progress
+                // report, may be the earliest one before and after.)
                 self.publish_announce_window(&st.machine);
             }
             (
@@ -155,6 +158,11 @@ impl Shutdown {
                         self.emit(st, Event::StreamsCut { kind, count });
                         fx.status_changed = true;
                     }
+                }
+                Action::Progress => {
+                    let p = self.progress_of(&st.machine, now);
+                    log::info!(target: "libshutdown", "shutdown: {p}");
+                    self.emit(st, Event::Progress(p));
                 }
                 Action::HookCalled(id) => {
                     if let Some(name) = st.machine.hook_name(id) {

@@ -14,6 +14,7 @@ mod events;
 mod guard;
 mod hooks_runner;
 mod inner;
+mod progress;
 mod status;
 mod streams;
 mod virtual_time;
