@@ -74,6 +74,9 @@ for (const k of Object.keys(options)) if (options[k] === undefined) delete optio
 
 const shutdown = new Shutdown(options);
 shutdown.listenSignals();
+// Under PM2 (pm_id set): 'ready' once listening, the 'shutdown' message as a trigger,
+// and a warning when the budgets do not fit in kill_timeout. Elsewhere: nothing (null).
+const pm2 = shutdown.pm2();
 
 // ----- logs for the end-to-end harness ------------------------------------------------
 
@@ -271,4 +274,5 @@ shutdown.attach(server, {
 const port = Number(args.port ?? process.env.PORT ?? 8080);
 server.listen(port, '127.0.0.1', () => {
   say(`listening on ${server.address().port} pid ${process.pid}`);
+  if (pm2) say(`pm2: id ${pm2.id} instance ${pm2.instance} kill_timeout ${pm2.killTimeout} ms (${pm2.killTimeoutSource}) budgets fit: ${pm2.fits}`);
 });
