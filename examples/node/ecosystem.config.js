@@ -32,8 +32,7 @@
 //     listen_timeout 10000 ms  how long PM2 waits for that 'ready' before it goes on
 //                            anyway (and stops the old worker): well above start-up time.
 //
-// PORT (default 8080) and PM2_SHUTDOWN_WITH_MESSAGE=1 (the tests' second run) are read
-// here, when PM2 loads this file.
+// PORT (default 8080) is read here, when PM2 loads this file.
 
 const path = require('node:path');
 
@@ -54,7 +53,6 @@ module.exports = {
       // shutdown_with_message: true PM2 sends the IPC message 'shutdown' instead (as on
       // Windows); shutdown.pm2() takes it as the trigger too.
       kill_signal: 'SIGINT',
-      shutdown_with_message: process.env.PM2_SHUTDOWN_WITH_MESSAGE === '1',
       // A worker that exits non-zero after a forced drain is restarted as usual.
       autorestart: true,
       merge_logs: false,

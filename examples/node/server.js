@@ -97,6 +97,7 @@ shutdown.signal.addEventListener('abort', () => say('event: signal aborted'));
 shutdown.on('done', (report) => {
   if (args.report) fs.writeFileSync(args.report, JSON.stringify(report));
   say(`event: done exit_code=${report.exit_code} forced=${report.forced} aborted=${report.aborted}`);
+  if (pm2) say(`pm2: done pid ${process.pid} reason ${JSON.stringify(report.reason)}`);
 });
 
 // ----- cleanup hooks -----------------------------------------------------------------

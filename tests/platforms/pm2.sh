@@ -9,16 +9,24 @@
 # from npm into a temp dir (never a dependency of the published package), the daemon runs
 # with a private PM2_HOME there (nothing in ~/.pm2), and is killed at the end, pass or fail.
 #
-#   PM2_VERSION (7.0.4), AUTOCANNON_VERSION (9.0.0), PM2_LOAD_SECONDS (24),
+#   PM2_VERSION (7.0.4), AUTOCANNON_VERSION (9.0.0), PM2_LOAD_SECONDS (40; both reloads must end 2 s before it does),
 #   PM2_CONNECTIONS (fast route, 16), PM2_SLOW_CONNECTIONS (/slow?ms=300, 8),
 #   PM2_TOOLS_DIR (reuse an install), PM2_KEEP=1 (keep the temp dir),
-#   PM2_STOP=signal (default: PM2 stops workers with SIGINT) | message
-#   (shutdown_with_message: the IPC message 'shutdown', as on Windows).
+#   PM2_STOP=signal (default) | message:
+#     signal: the ecosystem file as it is (wait_ready): a reload starts the new worker,
+#       waits for its 'ready', then stops the old one with SIGINT;
+#     message: the same file with shutdown_with_message: true (a derived file in the
+#       temp dir): `pm2 stop` sends the IPC message 'shutdown' instead of a signal (as
+#       PM2 does on Windows). A reload still stops its old worker with SIGINT: PM2 7.0.4
+#       sends the message only to a numeric pm_id, and a reload parks the old worker as
+#       _old_<id> first (lib/God/Methods.js killProcess, lib/God/Reload.js hardReload).
+# Both end with `pm2 stop`, whose two workers must exit 0, triggered by the mode's stop:
+# the reasons of the 6 drains are 4 SIGINT (reloads) and 2 of the mode.
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
 PM2_VERSION="${PM2_VERSION:-7.0.4}"
 AUTOCANNON_VERSION="${AUTOCANNON_VERSION:-9.0.0}"
-SECONDS_LOAD="${PM2_LOAD_SECONDS:-24}"
+SECONDS_LOAD="${PM2_LOAD_SECONDS:-40}"
 CONNS="${PM2_CONNECTIONS:-16}"
 SLOW_CONNS="${PM2_SLOW_CONNECTIONS:-8}"
 APP=libshutdown-pm2-test
@@ -68,16 +76,24 @@ fi
 
 PORT="$(node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})')"
 STOP="${PM2_STOP:-signal}"
+ECOSYSTEM="$ROOT/examples/node/ecosystem.config.js"
 case "$STOP" in
-  signal) PM2_SHUTDOWN_WITH_MESSAGE=0 ;;
-  message) PM2_SHUTDOWN_WITH_MESSAGE=1 ;;
+  signal) ;;
+  message)
+    ECOSYSTEM="$WORK/ecosystem.message.config.js"
+    cat >"$ECOSYSTEM" <<EOF
+const c = require('$ROOT/examples/node/ecosystem.config.js');
+Object.assign(c.apps[0], { shutdown_with_message: true });
+module.exports = c;
+EOF
+    ;;
   *) echo "pm2: PM2_STOP must be signal or message" >&2; exit 2 ;;
 esac
-export PORT PM2_APP_NAME="$APP" PM2_SHUTDOWN_WITH_MESSAGE
+export PORT PM2_APP_NAME="$APP"
 URL="http://127.0.0.1:$PORT"
 
 echo "pm2: pm2 $("$PM2" --version 2>/dev/null | tail -1), PM2_HOME=$PM2_HOME, port $PORT, workers stopped by $STOP"
-"$PM2" start "$ROOT/examples/node/ecosystem.config.js" >"$WORK/start.log" 2>&1
+"$PM2" start "$ECOSYSTEM" >"$WORK/start.log" 2>&1
 
 # Both workers up (wait_ready: pm2 start returns once they sent 'ready' or listen_timeout).
 for _ in $(seq 1 100); do
@@ -92,7 +108,8 @@ online() { "$PM2" jlist 2>/dev/null | node -e 'let s="";process.stdin.on("data",
 worker_lines() { cat "$PM2_HOME/pm2.log" "$PM2_HOME"/logs/*-out-*.log 2>/dev/null; }
 worker_lines | grep "^pm2: id" | sort -u | sed 's/^/pm2: worker: /' || true
 
-echo "pm2: load ${SECONDS_LOAD}s: $CONNS connections on /, $SLOW_CONNS on /slow?ms=300; reloads at 5 s and 14 s"
+echo "pm2: load ${SECONDS_LOAD}s: $CONNS connections on /, $SLOW_CONNS on /slow?ms=300; reload at 5 s, again 3 s after it returns"
+load_t0=$(date +%s%N)
 "$AC" -j -c "$CONNS" -d "$SECONDS_LOAD" -t 10 "$URL/" >"$WORK/fast.json" 2>"$WORK/fast.err" &
 load_pids+=($!)
 "$AC" -j -c "$SLOW_CONNS" -d "$SECONDS_LOAD" -t 10 "$URL/slow?ms=300" >"$WORK/slow.json" 2>"$WORK/slow.err" &
@@ -102,10 +119,16 @@ sleep 5
 t0=$(date +%s%N)
 "$PM2" reload "$APP" >"$WORK/reload1.log" 2>&1
 echo "pm2: reload 1 took $(( ($(date +%s%N) - t0) / 1000000 )) ms"
-sleep 4
+sleep 3
 t0=$(date +%s%N)
 "$PM2" reload "$APP" >"$WORK/reload2.log" 2>&1
 echo "pm2: reload 2 took $(( ($(date +%s%N) - t0) / 1000000 )) ms"
+reloads_end_ms=$(( ($(date +%s%N) - load_t0) / 1000000 ))
+echo "pm2: both reloads ended ${reloads_end_ms} ms into the ${SECONDS_LOAD} s of load"
+if [ $reloads_end_ms -gt $(( SECONDS_LOAD * 1000 - 2000 )) ]; then
+  echo "pm2: FAIL: the load ended before the reloads did (a slow machine?): raise PM2_LOAD_SECONDS" >&2
+  exit 1
+fi
 
 for p in "${load_pids[@]}"; do wait "$p"; done
 load_pids=()
@@ -142,6 +165,21 @@ if grep -q "LIBSHUTDOWN_PM2_KILL_TIMEOUT" "$PM2_HOME"/logs/*-error-*.log 2>/dev/
   fail=1
 fi
 [ "$(online)" = 2 ] || { echo "pm2: 2 workers are not online after the reloads" >&2; fail=1; }
+
+# pm2 stop: the two current workers drain and exit 0, triggered by the mode's stop.
+"$PM2" stop "$APP" >"$WORK/stop.log" 2>&1
+for _ in $(seq 1 120); do
+  [ "$(grep -c "\[$APP:[0-9]*\] exited with code" "$PM2_HOME/pm2.log" || true)" -ge 2 ] && break
+  sleep 0.1
+done
+stop_zero="$(grep -c "\[$APP:[0-9]*\] exited with code \[0\]" "$PM2_HOME/pm2.log" || true)"
+reasons="$(worker_lines | grep "^pm2: done " || true)"
+n_signal="$(printf '%s\n' "$reasons" | grep -cF '{"kind":"signal","detail":"SIGINT"}' || true)"
+n_message="$(printf '%s\n' "$reasons" | grep -cF '{"kind":"manual","detail":"pm2: shutdown message"}' || true)"
+echo "pm2: pm2 stop: $stop_zero of 2 workers exited with code 0; the reasons of the 6 drains:"
+printf '%s\n' "$reasons" | sed 's/^pm2: done pid [0-9]* reason /pm2:   /' | sort | uniq -c
+[ "$stop_zero" = 2 ] || fail=1
+if [ "$STOP" = signal ]; then [ "$n_signal" = 6 ] || fail=1; else [ "$n_signal" = 4 ] && [ "$n_message" = 2 ] || fail=1; fi
 
 if [ $fail -ne 0 ]; then
   echo "pm2: FAIL" >&2

@@ -14,9 +14,9 @@
 // - Stopping a process (stop, restart, the old worker of a reload): the kill_signal
 //   (default SIGINT: listenSignals() listens to it by default), or with
 //   `shutdown_with_message: true` (or PM2_KILL_USE_MESSAGE, and on Windows where signals
-//   do not exist) the IPC message 'shutdown' instead. A graceful reload in cluster mode
-//   without wait_ready sends 'shutdown' to the old worker too. Either way, kill_timeout
-//   ms later (default 1600, or the daemon's PM2_KILL_TIMEOUT) PM2 sends SIGKILL.
+//   do not exist) the IPC message 'shutdown' instead (only to a numeric pm_id: `pm2
+//   reload` parks the old worker as _old_<id> and so signals it). Either way,
+//   kill_timeout ms later (default 1600, or the daemon's PM2_KILL_TIMEOUT) PM2 sends SIGKILL.
 //   Here: the message 'shutdown' triggers the drain (reason "pm2: shutdown message").
 // - Readiness with `wait_ready: true`: PM2 waits for process.send('ready') (at most
 //   listen_timeout ms, default 3000, then goes on anyway) before it counts the new
