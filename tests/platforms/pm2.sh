@@ -12,6 +12,7 @@
 #   PM2_VERSION (7.0.4), AUTOCANNON_VERSION (9.0.0), PM2_LOAD_SECONDS (40; both reloads must end 2 s before it does),
 #   PM2_CONNECTIONS (fast route, 16), PM2_SLOW_CONNECTIONS (/slow?ms=300, 8),
 #   PM2_TOOLS_DIR (reuse an install), PM2_KEEP=1 (keep the temp dir),
+#   PM2_ECOSYSTEM (another ecosystem file with an app named $PM2_APP_NAME, signal mode),
 #   PM2_STOP=signal (default) | message:
 #     signal: the ecosystem file as it is (wait_ready): a reload starts the new worker,
 #       waits for its 'ready', then stops the old one with SIGINT;
@@ -76,7 +77,7 @@ fi
 
 PORT="$(node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})')"
 STOP="${PM2_STOP:-signal}"
-ECOSYSTEM="$ROOT/examples/node/ecosystem.config.js"
+ECOSYSTEM="${PM2_ECOSYSTEM:-$ROOT/examples/node/ecosystem.config.js}"
 case "$STOP" in
   signal) ;;
   message)
