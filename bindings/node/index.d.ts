@@ -209,6 +209,18 @@ export interface ShutdownEvents {
 }
 
 /** The graceful-shutdown engine (the Rust core, through an N-API addon). */
+/** What pm2() learned from PM2's environment. */
+export interface Pm2Info {
+  id: string;
+  instance: string | null;
+  execMode: string | null;
+  /** ms; from kill_timeout, PM2_KILL_TIMEOUT, or PM2's default 1600 (killTimeoutSource 'default'). */
+  killTimeout: number;
+  killTimeoutSource: 'kill_timeout' | 'PM2_KILL_TIMEOUT' | 'default';
+  /** Whether drain_delay + drain_timeout + close_timeout fit in killTimeout (the core's check). */
+  fits: boolean;
+}
+
 export declare class Shutdown extends EventEmitter {
   /** Throws TypeError / RangeError naming the bad option: `err.option` (the JavaScript name) and `err.field` (the core's). */
   constructor(options?: ShutdownOptions);
@@ -257,8 +269,15 @@ export declare class Shutdown extends EventEmitter {
 
   /** systemd Type=notify from now on (STOPPING=1, STATUS, EXTEND_TIMEOUT_USEC); whether NOTIFY_SOCKET is set. */
   notifySystemd(): boolean;
-  /** READY=1; whether it was sent (not without NOTIFY_SOCKET, nor once stopping). */
+  /** READY=1 to systemd, and 'ready' to PM2 after pm2(); whether either was sent (not once stopping). */
   notifyReady(): boolean;
+  /**
+   * PM2 support when running under PM2 (pm_id set, an IPC channel), else null: the IPC
+   * message 'shutdown' triggers the drain, 'ready' is sent once every attached server
+   * listens (readyOnListen, default true) or at notifyReady(), and a warning is emitted
+   * (code LIBSHUTDOWN_PM2_KILL_TIMEOUT) when the phase budgets do not fit in kill_timeout.
+   */
+  pm2(options?: { readyOnListen?: boolean; env?: Record<string, string | undefined> }): Pm2Info | null;
 
   /** Admits one unit of work, or null once admission has closed. */
   guard(kind?: string): Guard | null;

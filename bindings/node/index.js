@@ -15,6 +15,7 @@ const { isNativeError } = require('node:util').types;
 const native = require('./lib/native.js').load();
 const { attach } = require('./lib/attach.js');
 const longLivedWork = require('./lib/long_lived.js');
+const pm2Support = require('./lib/pm2.js');
 
 const PHASES = ['running', 'draining', 'closing', 'done'];
 const DRAINING = 1; // the addon's phase numbers
@@ -252,6 +253,7 @@ class Shutdown extends EventEmitter {
     const id = nextId++;
     this._id = id;
     this._native = new native.NativeShutdown(core, manualClock, env, id, wake);
+    this._coreOptions = [core, env]; // pm2(): the core's check against kill_timeout
     // The per-request path: plain functions bound to the engine (no `this` to unwrap).
     this._acquire = this._native.acquireFn();
     this._releaseSlot = this._native.releaseFn();
@@ -478,9 +480,18 @@ class Shutdown extends EventEmitter {
     return this._native.notifySystemd();
   }
 
-  /** READY=1: returns whether it was sent (not without NOTIFY_SOCKET, nor once stopping). */
+  /**
+   * READY=1 to systemd, and 'ready' to PM2 after pm2(): returns whether either was sent
+   * (not without NOTIFY_SOCKET / PM2, nor once stopping).
+   */
   notifyReady() {
-    return this._native.notifyReady();
+    const systemd = this._native.notifyReady();
+    return pm2Support.notifyReady(this) || systemd;
+  }
+
+  /** PM2 support when running under PM2 (./lib/pm2.js); returns what PM2 told it, or null. */
+  pm2(options) {
+    return pm2Support.pm2(this, native.validateOptions, this._coreOptions, options);
   }
 
   // ----- work -------------------------------------------------------------------
@@ -657,7 +668,9 @@ class Shutdown extends EventEmitter {
    * readiness route, Connection: close / GOAWAY advice, listener and socket closing.
    */
   attach(server, options) {
-    return attach(this, server, options);
+    const attachment = attach(this, server, options);
+    pm2Support.attached(this, server);
+    return attachment;
   }
 
   /**

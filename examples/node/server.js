@@ -74,6 +74,9 @@ for (const k of Object.keys(options)) if (options[k] === undefined) delete optio
 
 const shutdown = new Shutdown(options);
 shutdown.listenSignals();
+// Under PM2 (pm_id set): 'ready' once listening, the 'shutdown' message as a trigger,
+// and a warning when the budgets do not fit in kill_timeout. Elsewhere: nothing (null).
+const pm2 = shutdown.pm2();
 
 // ----- logs for the end-to-end harness ------------------------------------------------
 
@@ -94,6 +97,7 @@ shutdown.signal.addEventListener('abort', () => say('event: signal aborted'));
 shutdown.on('done', (report) => {
   if (args.report) fs.writeFileSync(args.report, JSON.stringify(report));
   say(`event: done exit_code=${report.exit_code} forced=${report.forced} aborted=${report.aborted}`);
+  if (pm2) say(`pm2: done pid ${process.pid} reason ${JSON.stringify(report.reason)}`);
 });
 
 // ----- cleanup hooks -----------------------------------------------------------------
@@ -271,4 +275,5 @@ shutdown.attach(server, {
 const port = Number(args.port ?? process.env.PORT ?? 8080);
 server.listen(port, '127.0.0.1', () => {
   say(`listening on ${server.address().port} pid ${process.pid}`);
+  if (pm2) say(`pm2: id ${pm2.id} instance ${pm2.instance} kill_timeout ${pm2.killTimeout} ms (${pm2.killTimeoutSource}) budgets fit: ${pm2.fits}`);
 });

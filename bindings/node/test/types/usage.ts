@@ -2,7 +2,7 @@
 // marked as an expected error must fail to compile.
 import * as http from 'node:http';
 import * as http2 from 'node:http2';
-import { Guard, Report, Shutdown, ShutdownOptions, signalName } from '../..';
+import { Guard, Pm2Info, Report, Shutdown, ShutdownOptions, signalName } from '../..';
 
 const options: ShutdownOptions = {
   drainDelay: 5000,
@@ -21,6 +21,9 @@ const options: ShutdownOptions = {
 };
 const sd = new Shutdown(options);
 const stop: () => void = sd.listenSignals();
+const pm2: Pm2Info | null = sd.pm2({ readyOnListen: false });
+if (pm2 !== null && !pm2.fits) console.error(pm2.killTimeout, pm2.killTimeoutSource);
+const readySent: boolean = sd.notifyReady();
 stop();
 
 const phase: 'running' | 'draining' | 'closing' | 'done' = sd.phase;
