@@ -1,7 +1,10 @@
 #!/usr/bin/env python3
 """End-to-end proof of zero dropped requests during rolling restarts.
 
-For each topology (HAProxy, nginx) and each arm (the Rust smol server, the C server,
+For each topology (HAProxy, nginx, and k8s: HAProxy without health checks, a server
+taken out through the runtime API a set lag after its SIGTERM, as kube-proxy drops a
+deleted pod's endpoint; k8s-control, run on purpose, with a drain_delay shorter than
+the lag) and each arm (the Rust smol server, the C server,
 the Node server, and the naive control), this starts 3 instances of the server on
 127.0.0.1, the proxy in front of them, and wrk with a mixed load (tests/e2e/mix.lua);
 while the load runs, it restarts each instance in turn (SIGTERM, wait up to the grace
