@@ -1,7 +1,10 @@
 #!/usr/bin/env python3
 """End-to-end proof of zero dropped requests during rolling restarts.
 
-For each topology (HAProxy, nginx) and each arm (the Rust smol server, the C server,
+For each topology (HAProxy, nginx, and k8s: HAProxy without health checks, a server
+taken out through the runtime API a set lag after its SIGTERM, as kube-proxy drops a
+deleted pod's endpoint; k8s-control, run on purpose, with a drain_delay shorter than
+the lag) and each arm (the Rust smol server, the C server,
 the Node server, and the naive control), this starts 3 instances of the server on
 127.0.0.1, the proxy in front of them, and wrk with a mixed load (tests/e2e/mix.lua);
 while the load runs, it restarts each instance in turn (SIGTERM, wait up to the grace
@@ -28,6 +31,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -166,9 +170,10 @@ def log(msg):
 class Drain:
     """Drain settings shared by every instance behind one balancer."""
 
-    def __init__(self, args):
-        self.delay_ms = args.drain_delay_ms
-        self.announce_probes = args.announce_probes
+    def __init__(self, args, delay_ms=None, announce_probes="default"):
+        self.delay_ms = args.drain_delay_ms if delay_ms is None else delay_ms
+        # None: no --announce-probes flag (the announce window lasts the whole drain_delay).
+        self.announce_probes = args.announce_probes if announce_probes == "default" else announce_probes
         self.timeout_ms = args.drain_timeout_ms
         self.close_ms = args.close_timeout_ms
         self.grace_ms = args.grace_period_ms
@@ -183,12 +188,17 @@ class Drain:
         }
 
 
+def probes_flag(name, d):
+    """`[name, N]`, or nothing when announce_probes is off (nobody probes: k8s)."""
+    return [] if d.announce_probes is None else [name, str(d.announce_probes)]
+
+
 def ms_flags(port, log_file, d):
     """The flags the Rust and C example servers share (durations as `--*-ms`)."""
     return [
         "--port", str(port),
         "--drain-delay-ms", str(d.delay_ms),
-        "--announce-probes", str(d.announce_probes),
+        *probes_flag("--announce-probes", d),
         "--drain-timeout-ms", str(d.timeout_ms),
         "--close-timeout-ms", str(d.close_ms),
         "--log-requests", log_file,
@@ -342,7 +352,7 @@ class NodeArm(Arm):
             "node", self.js,
             "--port", str(port),
             "--drain-delay", str(d.delay_ms),
-            "--announce-probes", str(d.announce_probes),
+            *probes_flag("--announce-probes", d),
             "--drain-timeout", str(d.timeout_ms),
             "--close-timeout", str(d.close_ms),
             "--grace-period", str(d.grace_ms),
@@ -426,15 +436,20 @@ class Instance:
 class HAProxy:
     name = "haproxy"
 
-    def __init__(self, work, front, backends):
-        self.work, self.front, self.backends = work, front, backends
+    def __init__(self, work, front, backends, checks=True):
+        """`checks=False` (the k8s topologies): no health check at all; a server is
+        taken out and put back only through the runtime API (`set_state`)."""
+        self.work, self.front, self.backends, self.checks = work, front, backends, checks
         self.cfg = os.path.join(work, "haproxy.cfg")
         self.log_path = os.path.join(work, "haproxy.log")
         servers = "\n".join(
-            f"    server s{b.index} 127.0.0.1:{b.port} check" for b in backends
+            f"    server s{b.index} 127.0.0.1:{b.port}{' check' if checks else ''}" for b in backends
         )
+        httpchk = ("    option httpchk GET /readyz" if checks else
+                   "    # no health check: endpoints are removed by the harness (k8s lag)")
         with open(self.cfg, "w") as f:
-            f.write(render("haproxy.cfg.tmpl", dir=work, frontend_port=front, servers=servers))
+            f.write(render("haproxy.cfg.tmpl", dir=work, frontend_port=front, servers=servers,
+                           httpchk=httpchk))
         self.proc = None
 
     def start(self):
@@ -476,12 +491,25 @@ class HAProxy:
                 return row.get("status")
         return None
 
+    def is_up(self, index):
+        # Without a health check a server in service reads "no check".
+        return self.server_status(index) in (("UP",) if self.checks else ("UP", "no check"))
+
     def all_up(self):
-        return all(self.server_status(b.index) == "UP" for b in self.backends)
+        return all(self.is_up(b.index) for b in self.backends)
 
     def wait_up(self, inst, timeout):
         """The balancer sees the instance UP (stats socket)."""
-        return wait_until(lambda: self.server_status(inst.index) == "UP", timeout, 0.05)
+        return wait_until(lambda: self.is_up(inst.index), timeout, 0.05)
+
+    def set_state(self, index, state):
+        """The runtime API: `set server be/sN state maint|ready` (what kube-proxy's
+        endpoint removal and re-adding stand for). Returns HAProxy's answer (empty
+        when it applied); raises on a refusal."""
+        answer = self.command(f"set server be/s{index} state {state}").strip()
+        if answer:
+            raise RuntimeError(f"haproxy refused `set server be/s{index} state {state}`: {answer}")
+        return answer
 
     def counters(self):
         out = {}
@@ -624,6 +652,58 @@ def read_request_logs(instances):
 
 # ----- one arm behind one proxy ------------------------------------------------------------------
 
+# Topologies: the proxy in front, and whether a failure is expected (a control).
+#   haproxy      HAProxy with an active health check on /readyz
+#   nginx        nginx, no health checks
+#   k8s          HAProxy without health checks; the harness sets a server to maint
+#                --k8s-lag-ms after its SIGTERM (endpoint propagation lag) and back to
+#                ready when the new instance is up; drain_delay (--drain-delay-ms)
+#                covers the lag, announce_probes off: must lose nothing
+#   k8s-control  the same with drain_delay --k8s-control-drain-delay-ms (200), shorter
+#                than the lag: admission closes while the proxy still routes to the
+#                instance, so it must fail (a control, like the naive arm)
+TOPOLOGIES = ("haproxy", "nginx", "k8s", "k8s-control")
+HAPROXY_LIKE = ("haproxy", "k8s", "k8s-control")
+CONTROL_TOPOLOGIES = ("k8s-control",)
+ID_PREFIX = {"haproxy": "h", "nginx": "n", "k8s": "k", "k8s-control": "x"}
+
+
+def topology_drain(topology, args):
+    """The drain settings of one topology."""
+    if topology == "k8s":
+        return Drain(args, announce_probes=None)
+    if topology == "k8s-control":
+        return Drain(args, delay_ms=args.k8s_control_drain_delay_ms, announce_probes=None)
+    return Drain(args)
+
+
+class EndpointLag:
+    """Kube-proxy in a box: `lag_ms` after SIGTERM, the instance's server goes to
+    maint through HAProxy's runtime API (a background timer, started right before the
+    SIGTERM); `join()` waits for it."""
+
+    def __init__(self, proxy, inst, lag_ms):
+        self.proxy, self.inst, self.lag_s = proxy, inst, lag_ms / 1000.0
+        self.t0 = time.monotonic()
+        self.applied_after_ms = None
+        self.error = None
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self):
+        time.sleep(max(0.0, self.lag_s - (time.monotonic() - self.t0)))
+        try:
+            self.proxy.set_state(self.inst.index, "maint")
+            self.applied_after_ms = round((time.monotonic() - self.t0) * 1000, 1)
+        except Exception as e:  # reported by join()
+            self.error = str(e)
+
+    def join(self):
+        self.thread.join(self.lag_s + 10)
+        if self.error or self.applied_after_ms is None:
+            raise RuntimeError(f"could not set s{self.inst.index} to maint: {self.error or 'timed out'}")
+        return self.applied_after_ms
+
 
 def run_one(topology, arm, args, drain):
     work = tempfile.mkdtemp(prefix=f"e2e-{topology}-{arm.name}-")
@@ -633,10 +713,13 @@ def run_one(topology, arm, args, drain):
     ports = free_ports(4)
     front, backend_ports = ports[0], ports[1:]
     instances = [Instance(i, p, arm, drain, work) for i, p in enumerate(backend_ports)]
+    control = arm.control or topology in CONTROL_TOPOLOGIES
+    haproxy_like = topology in HAPROXY_LIKE
+    k8s = topology in ("k8s", "k8s-control")
     result = {
         "arm": arm.name,
         "topology": topology,
-        "control": arm.control,
+        "control": control,
         "mode": args.mode,
         "settings": {**drain.as_dict(), "rounds": args.rounds, "connections": args.connections,
                      "threads": args.threads, "think_ms": args.think_ms,
@@ -644,7 +727,8 @@ def run_one(topology, arm, args, drain):
                                  "slow": args.slow_pct,
                                  "post": 100 - args.fast_pct - args.slow_pct if arm.posts else 0},
                      "nginx_upstream_keepalive_timeout": args.nginx_upstream_idle
-                     if topology == "nginx" else None},
+                     if topology == "nginx" else None,
+                     "k8s_lag_ms": args.k8s_lag_ms if k8s else None},
         "work_dir": os.path.relpath(keep, ROOT),
     }
     fast_pct = args.fast_pct if arm.posts else 100 - args.slow_pct
@@ -656,8 +740,8 @@ def run_one(topology, arm, args, drain):
     try:
         for inst in instances:
             inst.start()
-        if topology == "haproxy":
-            proxy = HAProxy(work, front, instances)
+        if haproxy_like:
+            proxy = HAProxy(work, front, instances, checks=not k8s)
         else:
             proxy = Nginx(work, front, instances, args.nginx_upstream_idle)
         proxy.start()
@@ -666,7 +750,7 @@ def run_one(topology, arm, args, drain):
         quiet_file = os.path.join(work, "wrk.quiet")
         env = dict(os.environ)
         env.update({
-            "E2E_ID_PREFIX": f"{topology[0]}{arm.name}-{os.getpid()}",
+            "E2E_ID_PREFIX": f"{ID_PREFIX.get(topology, topology[0])}{arm.name}-{os.getpid()}",
             "E2E_FAST_PCT": str(fast_pct),
             "E2E_SLOW_PCT": str(args.slow_pct),
             "E2E_THINK_MS": str(args.think_ms),
@@ -685,19 +769,29 @@ def run_one(topology, arm, args, drain):
                 if wrk.poll() is not None:
                     raise RuntimeError("wrk ended before the rolling restart did (load too short)")
                 t_wall = time.strftime("%H:%M:%S", time.localtime()) + f".{int(time.time() * 1000) % 1000:03d}"
+                lag = EndpointLag(proxy, inst, args.k8s_lag_ms) if k8s else None
                 code, killed, dt = inst.terminate(grace_s)
+                # k8s: the endpoint is removed only after the lag, whether the instance
+                # has exited or not; the new instance (a new pod, a new endpoint in a
+                # cluster; here the same port) starts once it is out, so that it cannot
+                # take the traffic meant for the old one.
+                maint_ms = lag.join() if lag else None
                 t_restart = time.monotonic()
                 inst.start()
+                if k8s:
+                    proxy.set_state(inst.index, "ready")
                 up = proxy.wait_up(inst, 30)
                 up_s = time.monotonic() - t_restart
                 restarts.append({
                     "round": rnd + 1, "instance": inst.index, "sigterm_at": t_wall, "exit_code": code,
                     "sigkill": killed, "term_to_exit_ms": round(dt * 1000, 1),
                     "restart_to_up_ms": round(up_s * 1000, 1), "up": up,
+                    "maint_after_sigterm_ms": maint_ms,
                 })
                 log(f"  {topology}/{arm.name} round {rnd + 1} s{inst.index}: exit {code}"
                     f"{' (SIGKILL)' if killed else ''} after {dt * 1000:.0f} ms, "
-                    f"{'UP' if up else 'NOT UP'} {up_s * 1000:.0f} ms after restart")
+                    + (f"maint {maint_ms:.0f} ms after SIGTERM, " if maint_ms is not None else "")
+                    + f"{'UP' if up else 'NOT UP'} {up_s * 1000:.0f} ms after restart")
                 if not up:
                     raise RuntimeError(f"instance {inst.index} not seen UP by {topology} in 30 s")
         time.sleep(args.tail)
@@ -750,7 +844,7 @@ def run_one(topology, arm, args, drain):
     # Requests the client abandoned (wrk stopping: nginx 499, HAProxy C* states) may
     # never complete at the server; they are counted apart, not as failures.
     abandoned = {r["id"] for r in rows
-                 if r["status"] == 499 or (topology == "haproxy" and r["term"][:1] in ("C", "c"))}
+                 if r["status"] == 499 or (haproxy_like and r["term"][:1] in ("C", "c"))}
     missing_all = sorted(set(accepted) - set(completed))
     missing = [m for m in missing_all if m not in abandoned]
     several = sorted(r for r, where in accepted.items() if len(where) > 1)
@@ -762,10 +856,10 @@ def run_one(topology, arm, args, drain):
     # HAProxy termination states starting with C: the client went away (wrk stopping).
     proxy_fail_log = [r for r in proxy_non2xx_log
                       if r["status"] not in (-1, 499)
-                      and not (topology == "haproxy" and r["term"].startswith(("C", "c")))]
+                      and not (haproxy_like and r["term"].startswith(("C", "c")))]
     proxy_retried = sum(1 for r in rows if r["retried"])
     counters = result.get("proxy_counters") or {}
-    proxy_5xx = counters.get("frontend_5xx", proxy_5xx_log) if topology == "haproxy" else proxy_5xx_log
+    proxy_5xx = counters.get("frontend_5xx", proxy_5xx_log) if haproxy_like else proxy_5xx_log
 
     exit_codes = [r["exit_code"] for r in restarts]
     term_ms = [r["term_to_exit_ms"] for r in restarts]
@@ -805,10 +899,10 @@ def run_one(topology, arm, args, drain):
     if w is not None and len(proxy_fail_log) != w["non2xx"]:
         notes.append(f"proxy log shows {len(proxy_fail_log)} failed responses, the client "
                      f"counted {w['non2xx']} non-2xx (+{result['socket_errors']} socket errors)")
-    if topology == "haproxy" and counters and proxy_5xx_log != counters.get("frontend_5xx"):
+    if haproxy_like and counters and proxy_5xx_log != counters.get("frontend_5xx"):
         notes.append(f"haproxy log 5xx {proxy_5xx_log} != stats frontend hrsp_5xx "
                      f"{counters.get('frontend_5xx')}")
-    if topology == "haproxy" and w is not None and result["socket_errors"] and not proxy_fail_log:
+    if haproxy_like and w is not None and result["socket_errors"] and not proxy_fail_log:
         notes.append("client socket errors with no failure in HAProxy's log: HAProxy closes the client "
                      "connection without a response and without a log line when a request fails on "
                      "a reused server connection (a server closed a pooled keep-alive connection "
@@ -848,18 +942,21 @@ def run_one(topology, arm, args, drain):
         failures.append(f"only {len(restarts)} of {args.rounds * len(instances)} restarts")
     if missing:
         failures.append(f"{len(missing)} accepted requests never completed")
-    if not arm.control and any(c != 0 for c in final_exits):
+    if not control and any(c != 0 for c in final_exits):
         # The last generation, stopped after the load: a non-zero code here means an
         # instance crashed or hung during the run.
         failures.append("final stop exit codes " + ",".join(str(c) for c in final_exits))
     result["failures"] = failures
-    if arm.control:
+    if control:
         # The control must fail under load; a clean control run means a blind harness
-        # (but a harness error is not the failure we are looking for).
+        # (but a harness error is not the failure we are looking for). The naive arm
+        # is one (no signal handling), and so is every arm of k8s-control (drain_delay
+        # shorter than the endpoint lag).
         blind = not failures or result["error"] is not None or w is None or w["responses"] == 0
         result["verdict"] = "fail" if blind else "pass"
+        what = "the naive control" if arm.control else f"the {topology} control"
         result["verdict_note"] = ("control failed as expected" if not blind else
-                                  "the naive control did not fail: the harness is blind")
+                                  f"{what} did not fail: the harness is blind")
     else:
         result["verdict"] = "pass" if not failures else "fail"
 
@@ -907,12 +1004,15 @@ def table(results):
 
 
 def main():
-    p = argparse.ArgumentParser(description="rolling restarts behind HAProxy and nginx under wrk load")
+    p = argparse.ArgumentParser(description="rolling restarts behind HAProxy and nginx (and HAProxy "
+                                            "with a k8s-like endpoint lag) under wrk load")
     g = p.add_mutually_exclusive_group()
     g.add_argument("--quick", dest="mode", action="store_const", const="quick")
     g.add_argument("--full", dest="mode", action="store_const", const="full")
     p.add_argument("--arms", default="rust,c,node,naive", help="comma-separated: rust,c,node,naive")
-    p.add_argument("--topologies", default="haproxy,nginx")
+    p.add_argument("--topologies", default="haproxy,nginx,k8s",
+                   help="comma-separated: " + ",".join(TOPOLOGIES) + " (k8s-control is a control, "
+                        "run on purpose: it must fail)")
     p.add_argument("--rounds", type=int)
     p.add_argument("--connections", type=int)
     p.add_argument("--threads", type=int, default=2)
@@ -934,6 +1034,11 @@ def main():
     p.add_argument("--nginx-upstream-idle", default="60s",
                    help="nginx upstream keepalive_timeout (default nginx's own, 60s: idle pooled "
                         "connections outlive the announce window and meet the quiesce boundary)")
+    p.add_argument("--k8s-lag-ms", type=int, default=1000,
+                   help="k8s topologies: how long after SIGTERM the proxy still routes to the "
+                        "instance before the harness sets it to maint (endpoint propagation lag)")
+    p.add_argument("--k8s-control-drain-delay-ms", type=int, default=200,
+                   help="k8s-control: the drain_delay, shorter than --k8s-lag-ms")
     p.add_argument("--require-all", action="store_true",
                    default=os.environ.get("E2E_REQUIRE_ALL") == "1",
                    help="a skipped arm fails the run")
@@ -961,7 +1066,13 @@ def main():
                     log("gave up waiting for the other e2e run")
                     return 1
                 time.sleep(1)
-    drain = Drain(args)
+    topologies = [t.strip() for t in args.topologies.split(",") if t.strip()]
+    for t in topologies:
+        if t not in TOPOLOGIES:
+            p.error(f"unknown topology {t!r} (one of {', '.join(TOPOLOGIES)})")
+    if "k8s" in topologies and args.drain_delay_ms <= args.k8s_lag_ms:
+        log(f"note: k8s with --drain-delay-ms {args.drain_delay_ms} <= --k8s-lag-ms "
+            f"{args.k8s_lag_ms}: admission closes before the endpoint is removed; expect failures")
     results = []
     snap = tempfile.mkdtemp(prefix="e2e-bin-")
     atexit.register(shutil.rmtree, snap, True)
@@ -970,13 +1081,15 @@ def main():
                              capture_output=True, text=True).stdout.strip()
     except OSError:
         rev = ""
-    for topology in [t.strip() for t in args.topologies.split(",") if t.strip()]:
+    for topology in topologies:
+        drain = topology_drain(topology, args)
         for name in [a.strip() for a in args.arms.split(",") if a.strip()]:
             arm = ARMS[name]
             ok, why = arm.available()
             if not ok:
                 log(f"{topology}/{name}: SKIPPED ({why})")
-                results.append({"arm": name, "topology": topology, "control": arm.control,
+                results.append({"arm": name, "topology": topology,
+                                "control": arm.control or topology in CONTROL_TOPOLOGIES,
                                 "mode": args.mode, "verdict": "skipped", "skip_reason": why})
                 continue
             if not hasattr(arm, "snapped"):
@@ -986,11 +1099,14 @@ def main():
                 except OSError as e:
                     why = f"could not copy its files: {e}"
                     log(f"{topology}/{name}: SKIPPED ({why})")
-                    results.append({"arm": name, "topology": topology, "control": arm.control,
+                    results.append({"arm": name, "topology": topology,
+                                "control": arm.control or topology in CONTROL_TOPOLOGIES,
                                     "mode": args.mode, "verdict": "skipped", "skip_reason": why})
                     continue
             log(f"{topology}/{name}: 3 instances, {args.rounds} round(s) of rolling restarts, "
-                f"wrk -c{args.connections}")
+                f"wrk -c{args.connections}, drain_delay {drain.delay_ms} ms, announce_probes "
+                f"{drain.announce_probes if drain.announce_probes is not None else 'off'}"
+                + (f", endpoint lag {args.k8s_lag_ms} ms" if topology.startswith("k8s") else ""))
             r = run_one(topology, arm, args, drain)
             r["git_head"] = rev
             results.append(r)
