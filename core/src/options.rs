@@ -194,6 +194,15 @@ impl Builder {
         self.apply(spec, spec.name, value)
     }
 
+    /// Sets one field from text, read as the field's type the way the environment's
+    /// values are (for command-line flags): `"1500"`, `"none"`, `"SIGTERM,SIGINT"`.
+    pub fn set_text(self, name: &str, text: &str) -> Result<Self, ConfigError> {
+        match option_spec(name) {
+            Some(spec) => self.apply(spec, spec.name, parse_text(spec, text.trim())),
+            None => self.set(name, OptionValue::Null),
+        }
+    }
+
     /// Applies the `SHUTDOWN_*` environment variables that are set (see [`OPTIONS`]
     /// for their names), over what the builder holds: a manifest, unit file or
     /// ecosystem file sets the budgets where the platform's own numbers live. An

@@ -1,80 +1,59 @@
-//! Command-line flags and environment variables shared by every example server.
+//! The example servers' command line: the host's own settings, and every option of the
+//! core's schema as a flag (`--drain-timeout-ms 15000` for `drain_timeout_ms`) over
+//! its `SHUTDOWN_*` environment variable (`SHUTDOWN_DRAIN_TIMEOUT_MS`), both judged by
+//! the core (`Builder::set_text`, `Builder::env`): one schema, no second validation here.
 //!
-//! A flag wins over its environment variable, which wins over the default.
-//!
-//! | flag | environment | default |
+//! | flag | variable | default |
 //! |---|---|---|
 //! | `--port N` | `SHUTDOWN_PORT` | 8080 (0 picks a free port); always bound on 127.0.0.1 |
-//! | `--drain-delay-ms N` | `SHUTDOWN_DRAIN_DELAY_MS` | 0 |
-//! | `--drain-timeout-ms N` | `SHUTDOWN_DRAIN_TIMEOUT_MS` | 20000 |
-//! | `--close-timeout-ms N` | `SHUTDOWN_CLOSE_TIMEOUT_MS` | 5000 |
-//! | `--grace-period-ms N` | `SHUTDOWN_GRACE_PERIOD_MS` | 30000 (0: no grace-period check) |
-//! | `--announce-probes N` | `SHUTDOWN_ANNOUNCE_PROBES` | none |
-//! | `--forced-exit-code N` | `SHUTDOWN_FORCED_EXIT_CODE` | 1 |
-//! | `--close-strategy S` | `SHUTDOWN_CLOSE_STRATEGY` | `immediate` (or `gradual`) |
 //! | `--log-requests FILE` | `SHUTDOWN_LOG_REQUESTS` | none |
 //! | `--json-report` | `SHUTDOWN_JSON_REPORT=1` | off |
+//! | `--<option>` for each of `libshutdown::OPTIONS` | its `SHUTDOWN_*` variable | the core's |
 
 use std::fmt;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
-use std::time::Duration;
 
-use libshutdown::{Builder, CloseStrategy, Shutdown};
+use libshutdown::{Builder, Shutdown, OPTIONS};
 
-/// The usage text printed by `--help` and after a bad flag.
-pub const USAGE: &str = "\
-options (each also read from the environment variable in brackets):
-  --port N                 port on 127.0.0.1, 0 = any free port [SHUTDOWN_PORT] (default 8080)
-  --drain-delay-ms N       announce window: not ready, still admitting [SHUTDOWN_DRAIN_DELAY_MS] (default 0)
-  --drain-timeout-ms N     how long in-flight requests may take once admission closes [SHUTDOWN_DRAIN_TIMEOUT_MS] (default 20000)
-  --close-timeout-ms N     budget of the cleanup hooks [SHUTDOWN_CLOSE_TIMEOUT_MS] (default 5000)
-  --grace-period-ms N      the orchestrator's budget, 0 = unchecked [SHUTDOWN_GRACE_PERIOD_MS] (default 30000)
-  --announce-probes N      end the announce window after N readiness probes answered 503 [SHUTDOWN_ANNOUNCE_PROBES]
-  --forced-exit-code N     exit code of a forced shutdown [SHUTDOWN_FORCED_EXIT_CODE] (default 1)
-  --close-strategy S       keep-alive advice: immediate or gradual [SHUTDOWN_CLOSE_STRATEGY] (default immediate)
-  --log-requests FILE      append `accepted ID` / `completed ID STATUS` / `refused ID STATUS` lines [SHUTDOWN_LOG_REQUESTS]
-  --json-report            print the JSON report on stdout when done [SHUTDOWN_JSON_REPORT=1]
-  -h, --help               this text";
+fn usage() -> String {
+    let mut u = String::from(
+        "usage: <server> [flags]\n\
+  --port N                 port on 127.0.0.1, 0 = any free port [SHUTDOWN_PORT] (default 8080)\n\
+  --log-requests FILE      append `accepted ID` / `completed ID STATUS` / `refused ID STATUS` lines [SHUTDOWN_LOG_REQUESTS]\n\
+  --json-report            print the JSON report on stdout when done [SHUTDOWN_JSON_REPORT=1]\n\
+the engine's options (milliseconds; `none` for an optional one), over their variables:\n",
+    );
+    for spec in OPTIONS {
+        u.push_str(&format!("  {:<26} [{}]\n", flag_of(spec.name), spec.env));
+    }
+    u
+}
+
+fn flag_of(option: &str) -> String {
+    format!("--{}", option.replace('_', "-"))
+}
 
 /// What a server was asked to do.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct Options {
     /// Port on 127.0.0.1 (0: any free port).
     pub port: u16,
-    /// `drain_delay`.
-    pub drain_delay: Duration,
-    /// `drain_timeout`.
-    pub drain_timeout: Duration,
-    /// `close_timeout`.
-    pub close_timeout: Duration,
-    /// `grace_period` (`None`: unchecked).
-    pub grace_period: Option<Duration>,
-    /// `announce_probes`.
-    pub announce_probes: Option<u32>,
-    /// `forced_exit_code`.
-    pub forced_exit_code: i32,
-    /// `close_strategy`.
-    pub close_strategy: CloseStrategy,
     /// Where to log request ids.
     pub log_requests: Option<PathBuf>,
     /// Print the JSON report on stdout.
     pub json_report: bool,
+    /// The engine's configuration (not yet validated as a whole: `build` does that).
+    pub engine: Builder,
 }
 
 impl Default for Options {
     fn default() -> Self {
         Options {
             port: 8080,
-            drain_delay: Duration::ZERO,
-            drain_timeout: Duration::from_secs(20),
-            close_timeout: Duration::from_secs(5),
-            grace_period: Some(Duration::from_secs(30)),
-            announce_probes: None,
-            forced_exit_code: 1,
-            close_strategy: CloseStrategy::Immediate,
             log_requests: None,
             json_report: false,
+            engine: Shutdown::builder(),
         }
     }
 }
@@ -91,24 +70,13 @@ pub enum CliError {
 impl fmt::Display for CliError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            CliError::Help => f.write_str(USAGE),
-            CliError::Bad(m) => write!(f, "{m}\n{USAGE}"),
+            CliError::Help => f.write_str(&usage()),
+            CliError::Bad(m) => write!(f, "{m}\n{}", usage()),
         }
     }
 }
 
 impl std::error::Error for CliError {}
-
-fn number<T: std::str::FromStr>(name: &str, value: &str) -> Result<T, CliError> {
-    value
-        .trim()
-        .parse()
-        .map_err(|_| CliError::Bad(format!("{name}: `{value}` is not a valid number")))
-}
-
-fn millis(name: &str, value: &str) -> Result<Duration, CliError> {
-    number::<u64>(name, value).map(Duration::from_millis)
-}
 
 impl Options {
     /// Reads the process's environment and arguments; prints usage and exits on error
@@ -118,7 +86,7 @@ impl Options {
         match Options::parse(std::env::args().skip(1), env) {
             Ok(o) => o,
             Err(CliError::Help) => {
-                println!("{USAGE}");
+                println!("{}", usage());
                 std::process::exit(0);
             }
             Err(e) => {
@@ -133,76 +101,49 @@ impl Options {
         args: impl IntoIterator<Item = String>,
         env: impl Fn(&str) -> Option<String>,
     ) -> Result<Options, CliError> {
-        const SETTINGS: &[(&str, &str)] = &[
-            ("--port", "SHUTDOWN_PORT"),
-            ("--drain-delay-ms", "SHUTDOWN_DRAIN_DELAY_MS"),
-            ("--drain-timeout-ms", "SHUTDOWN_DRAIN_TIMEOUT_MS"),
-            ("--close-timeout-ms", "SHUTDOWN_CLOSE_TIMEOUT_MS"),
-            ("--grace-period-ms", "SHUTDOWN_GRACE_PERIOD_MS"),
-            ("--announce-probes", "SHUTDOWN_ANNOUNCE_PROBES"),
-            ("--forced-exit-code", "SHUTDOWN_FORCED_EXIT_CODE"),
-            ("--close-strategy", "SHUTDOWN_CLOSE_STRATEGY"),
-            ("--log-requests", "SHUTDOWN_LOG_REQUESTS"),
-        ];
-        let mut o = Options::default();
-        // Environment first, flags over it.
-        let mut pairs: Vec<(String, String)> = Vec::new();
-        for (flag, var) in SETTINGS {
-            if let Some(v) = env(var) {
-                pairs.push((flag.to_string(), v));
-            }
+        let bad = |e: libshutdown::ConfigError| CliError::Bad(e.to_string());
+        let mut o = Options {
+            engine: Shutdown::builder().env_from(&env).map_err(bad)?,
+            ..Options::default()
+        };
+        if let Some(v) = env("SHUTDOWN_PORT") {
+            o.port = port(&v)?;
         }
-        if env("SHUTDOWN_JSON_REPORT").is_some_and(|v| v == "1" || v == "true") {
-            o.json_report = true;
-        }
+        o.log_requests = env("SHUTDOWN_LOG_REQUESTS").map(PathBuf::from);
+        o.json_report = env("SHUTDOWN_JSON_REPORT").is_some_and(|v| v == "1" || v == "true");
         let mut args = args.into_iter();
         while let Some(arg) = args.next() {
-            match arg.as_str() {
+            let (flag, inline) = match arg.split_once('=') {
+                Some((f, v)) => (f.to_string(), Some(v.to_string())),
+                None => (arg.clone(), None),
+            };
+            match flag.as_str() {
                 "-h" | "--help" => return Err(CliError::Help),
-                "--json-report" => o.json_report = true,
-                _ => {
-                    let (flag, inline) = match arg.split_once('=') {
-                        Some((f, v)) => (f.to_string(), Some(v.to_string())),
-                        None => (arg.clone(), None),
-                    };
-                    if !SETTINGS.iter().any(|(f, _)| *f == flag) {
-                        return Err(CliError::Bad(format!("unknown argument `{arg}`")));
-                    }
-                    let value = match inline {
-                        Some(v) => v,
-                        None => args
-                            .next()
-                            .ok_or_else(|| CliError::Bad(format!("{flag} needs a value")))?,
-                    };
-                    pairs.push((flag, value));
+                "--json-report" => {
+                    o.json_report = true;
+                    continue;
                 }
+                _ => {}
             }
-        }
-        for (flag, v) in pairs {
-            let name = flag.as_str();
-            match name {
-                "--port" => o.port = number(name, &v)?,
-                "--drain-delay-ms" => o.drain_delay = millis(name, &v)?,
-                "--drain-timeout-ms" => o.drain_timeout = millis(name, &v)?,
-                "--close-timeout-ms" => o.close_timeout = millis(name, &v)?,
-                "--grace-period-ms" => {
-                    let d = millis(name, &v)?;
-                    o.grace_period = (!d.is_zero()).then_some(d);
+            let option = OPTIONS.iter().find(|s| flag_of(s.name) == flag);
+            if option.is_none() && flag != "--port" && flag != "--log-requests" {
+                return Err(CliError::Bad(format!("unknown argument `{arg}`")));
+            }
+            let value = match inline {
+                Some(v) => v,
+                None => args
+                    .next()
+                    .ok_or_else(|| CliError::Bad(format!("{flag} needs a value")))?,
+            };
+            match (flag.as_str(), option) {
+                ("--port", _) => o.port = port(&value)?,
+                ("--log-requests", _) => o.log_requests = Some(PathBuf::from(value)),
+                (_, Some(spec)) => {
+                    o.engine = o
+                        .engine
+                        .set_text(spec.name, &value)
+                        .map_err(|e| CliError::Bad(format!("{flag}: {}", e.reason())))?;
                 }
-                "--announce-probes" => o.announce_probes = Some(number(name, &v)?),
-                "--forced-exit-code" => o.forced_exit_code = number(name, &v)?,
-                "--close-strategy" => {
-                    o.close_strategy = match v.trim() {
-                        "immediate" => CloseStrategy::Immediate,
-                        "gradual" => CloseStrategy::Gradual,
-                        _ => {
-                            return Err(CliError::Bad(format!(
-                                "{name}: `{v}` is not `immediate` or `gradual`"
-                            )))
-                        }
-                    }
-                }
-                "--log-requests" => o.log_requests = Some(PathBuf::from(v)),
                 _ => unreachable!("checked above"),
             }
         }
@@ -216,23 +157,21 @@ impl Options {
 
     /// The engine's builder with these settings.
     pub fn builder(&self) -> Builder {
-        let mut b = Shutdown::builder()
-            .drain_delay(self.drain_delay)
-            .drain_timeout(self.drain_timeout)
-            .close_timeout(self.close_timeout)
-            .grace_period(self.grace_period)
-            .forced_exit_code(self.forced_exit_code)
-            .close_strategy(self.close_strategy);
-        if let Some(n) = self.announce_probes {
-            b = b.announce_probes(n);
-        }
-        b
+        self.engine.clone()
     }
+}
+
+fn port(v: &str) -> Result<u16, CliError> {
+    v.trim()
+        .parse()
+        .map_err(|_| CliError::Bad(format!("--port: `{v}` is not a port number")))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use libshutdown::CloseStrategy;
+    use std::time::Duration;
 
     fn parse(args: &[&str], env: &[(&str, &str)]) -> Result<Options, CliError> {
         let env: Vec<(String, String)> = env
@@ -247,9 +186,12 @@ mod tests {
     #[test]
     fn defaults() {
         let o = parse(&[], &[]).unwrap();
-        assert_eq!(o, Options::default());
+        assert_eq!(o.port, 8080);
         assert_eq!(o.addr().to_string(), "127.0.0.1:8080");
-        o.builder().build().unwrap();
+        assert_eq!(
+            o.builder().config().unwrap(),
+            Shutdown::builder().config().unwrap()
+        );
     }
 
     #[test]
@@ -264,38 +206,50 @@ mod tests {
                 "--json-report",
                 "--log-requests",
                 "/tmp/x.log",
+                "--connection-grace-ms",
+                "50",
             ],
             &[
                 ("SHUTDOWN_PORT", "9000"),
                 ("SHUTDOWN_DRAIN_TIMEOUT_MS", "700"),
+                ("SHUTDOWN_DRAIN_DELAY_MS", "100"),
             ],
         )
         .unwrap();
         assert_eq!(o.port, 0);
-        assert_eq!(o.drain_delay, Duration::from_millis(250));
-        assert_eq!(o.drain_timeout, Duration::from_millis(700));
-        assert_eq!(o.announce_probes, Some(2));
+        let c = o.builder().config().unwrap();
+        assert_eq!(c.drain_delay(), Duration::from_millis(250));
+        assert_eq!(c.drain_timeout(), Duration::from_millis(700));
+        assert_eq!(c.announce_probes(), Some(2));
+        assert_eq!(c.connection_grace(), Duration::from_millis(50));
         assert!(o.json_report);
         assert_eq!(o.log_requests.as_deref(), Some("/tmp/x.log".as_ref()));
         o.builder().build().unwrap();
     }
 
     #[test]
-    fn errors() {
-        assert_eq!(parse(&["--help"], &[]), Err(CliError::Help));
+    fn errors_name_the_flag_or_the_variable() {
+        assert_eq!(parse(&["--help"], &[]).unwrap_err(), CliError::Help);
         assert!(matches!(parse(&["--nope"], &[]), Err(CliError::Bad(_))));
         assert!(matches!(parse(&["--port"], &[]), Err(CliError::Bad(_))));
         assert!(matches!(
             parse(&["--port", "x"], &[]),
             Err(CliError::Bad(_))
         ));
-        let o = parse(&["--grace-period-ms", "0"], &[]).unwrap();
-        assert_eq!(o.grace_period, None);
+        let o = parse(&["--grace-period-ms", "none"], &[]).unwrap();
+        assert_eq!(o.builder().config().unwrap().grace_period(), None);
         let o = parse(&[], &[("SHUTDOWN_CLOSE_STRATEGY", "gradual")]).unwrap();
-        assert_eq!(o.close_strategy, CloseStrategy::Gradual);
-        assert!(matches!(
-            parse(&["--close-strategy", "slow"], &[]),
-            Err(CliError::Bad(_))
-        ));
+        assert_eq!(
+            o.builder().config().unwrap().close_strategy(),
+            CloseStrategy::Gradual
+        );
+        let Err(CliError::Bad(m)) = parse(&["--close-strategy", "slow"], &[]) else {
+            panic!("refused")
+        };
+        assert!(m.starts_with("--close-strategy: "), "{m}");
+        let Err(CliError::Bad(m)) = parse(&[], &[("SHUTDOWN_DRAIN_TIMEOUT_MS", "5s")]) else {
+            panic!("refused")
+        };
+        assert!(m.contains("SHUTDOWN_DRAIN_TIMEOUT_MS"), "{m}");
     }
 }

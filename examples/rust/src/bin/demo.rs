@@ -28,11 +28,12 @@ fn main() {
     let options = Options {
         port: 0,
         // Announce for up to 2 s, but stop as soon as one probe has seen "not ready".
-        drain_delay: Duration::from_secs(2),
-        announce_probes: Some(1),
-        drain_timeout: Duration::from_secs(5),
-        close_timeout: Duration::from_secs(1),
-        grace_period: Some(Duration::from_secs(10)),
+        engine: libshutdown::Shutdown::builder()
+            .drain_delay(Duration::from_secs(2))
+            .announce_probes(1)
+            .drain_timeout(Duration::from_secs(5))
+            .close_timeout(Duration::from_secs(1))
+            .grace_period(Some(Duration::from_secs(10))),
         ..Options::default()
     };
     let app = App::start(&options);
