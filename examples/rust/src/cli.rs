@@ -12,6 +12,7 @@
 //! | `--announce-probes N` | `SHUTDOWN_ANNOUNCE_PROBES` | none |
 //! | `--forced-exit-code N` | `SHUTDOWN_FORCED_EXIT_CODE` | 1 |
 //! | `--close-strategy S` | `SHUTDOWN_CLOSE_STRATEGY` | `immediate` (or `gradual`) |
+//! | `--websocket-grace-ms N` | `SHUTDOWN_WEBSOCKET_GRACE_MS` | 5000 |
 //! | `--log-requests FILE` | `SHUTDOWN_LOG_REQUESTS` | none |
 //! | `--json-report` | `SHUTDOWN_JSON_REPORT=1` | off |
 
@@ -20,7 +21,10 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
-use libshutdown::{Builder, CloseStrategy, Shutdown};
+use libshutdown::{Builder, CloseStrategy, LongLived, Shutdown};
+
+/// The long-lived kind of the WebSocket connections (`GET /ws`).
+pub const WEBSOCKET: &str = "websocket";
 
 /// The usage text printed by `--help` and after a bad flag.
 pub const USAGE: &str = "\
@@ -33,6 +37,7 @@ options (each also read from the environment variable in brackets):
   --announce-probes N      end the announce window after N readiness probes answered 503 [SHUTDOWN_ANNOUNCE_PROBES]
   --forced-exit-code N     exit code of a forced shutdown [SHUTDOWN_FORCED_EXIT_CODE] (default 1)
   --close-strategy S       keep-alive advice: immediate or gradual [SHUTDOWN_CLOSE_STRATEGY] (default immediate)
+  --websocket-grace-ms N   how long a WebSocket may take to close once told (close 1001) before it is cut [SHUTDOWN_WEBSOCKET_GRACE_MS] (default 5000)
   --log-requests FILE      append `accepted ID` / `completed ID STATUS` / `refused ID STATUS` lines [SHUTDOWN_LOG_REQUESTS]
   --json-report            print the JSON report on stdout when done [SHUTDOWN_JSON_REPORT=1]
   -h, --help               this text";
@@ -56,6 +61,10 @@ pub struct Options {
     pub forced_exit_code: i32,
     /// `close_strategy`.
     pub close_strategy: CloseStrategy,
+    /// The grace of the `websocket` long-lived kind: from admission close (when the
+    /// sockets are sent their close frame) to the cut. The drain's own deadline still
+    /// bounds it.
+    pub websocket_grace: Duration,
     /// Where to log request ids.
     pub log_requests: Option<PathBuf>,
     /// Print the JSON report on stdout.
@@ -73,6 +82,7 @@ impl Default for Options {
             announce_probes: None,
             forced_exit_code: 1,
             close_strategy: CloseStrategy::Immediate,
+            websocket_grace: Duration::from_secs(5),
             log_requests: None,
             json_report: false,
         }
@@ -142,6 +152,7 @@ impl Options {
             ("--announce-probes", "SHUTDOWN_ANNOUNCE_PROBES"),
             ("--forced-exit-code", "SHUTDOWN_FORCED_EXIT_CODE"),
             ("--close-strategy", "SHUTDOWN_CLOSE_STRATEGY"),
+            ("--websocket-grace-ms", "SHUTDOWN_WEBSOCKET_GRACE_MS"),
             ("--log-requests", "SHUTDOWN_LOG_REQUESTS"),
         ];
         let mut o = Options::default();
@@ -202,6 +213,7 @@ impl Options {
                         }
                     }
                 }
+                "--websocket-grace-ms" => o.websocket_grace = millis(name, &v)?,
                 "--log-requests" => o.log_requests = Some(PathBuf::from(v)),
                 _ => unreachable!("checked above"),
             }
@@ -222,7 +234,8 @@ impl Options {
             .close_timeout(self.close_timeout)
             .grace_period(self.grace_period)
             .forced_exit_code(self.forced_exit_code)
-            .close_strategy(self.close_strategy);
+            .close_strategy(self.close_strategy)
+            .long_lived(WEBSOCKET, LongLived::new(self.websocket_grace));
         if let Some(n) = self.announce_probes {
             b = b.announce_probes(n);
         }
@@ -275,6 +288,7 @@ mod tests {
         assert_eq!(o.drain_delay, Duration::from_millis(250));
         assert_eq!(o.drain_timeout, Duration::from_millis(700));
         assert_eq!(o.announce_probes, Some(2));
+        assert_eq!(o.websocket_grace, Duration::from_secs(5));
         assert!(o.json_report);
         assert_eq!(o.log_requests.as_deref(), Some("/tmp/x.log".as_ref()));
         o.builder().build().unwrap();
@@ -293,6 +307,12 @@ mod tests {
         assert_eq!(o.grace_period, None);
         let o = parse(&[], &[("SHUTDOWN_CLOSE_STRATEGY", "gradual")]).unwrap();
         assert_eq!(o.close_strategy, CloseStrategy::Gradual);
+        let o = parse(
+            &["--websocket-grace-ms", "250"],
+            &[("SHUTDOWN_WEBSOCKET_GRACE_MS", "9")],
+        )
+        .unwrap();
+        assert_eq!(o.websocket_grace, Duration::from_millis(250));
         assert!(matches!(
             parse(&["--close-strategy", "slow"], &[]),
             Err(CliError::Bad(_))
