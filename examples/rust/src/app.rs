@@ -564,4 +564,45 @@ mod tests {
              completed late 200\ncompleted r1 200\nrefused after 503\n"
         );
     }
+
+    #[test]
+    fn websocket_upgrade() {
+        let opts = Options {
+            port: 0,
+            ..Options::default()
+        };
+        let sd = opts.builder().build().unwrap();
+        let app = Arc::new(App {
+            http: sd.kind("http").unwrap(),
+            websocket: sd.kind(WEBSOCKET).unwrap(),
+            streams_cut: streams_cut(&sd),
+            sd,
+            log: None,
+            next_id: AtomicU64::new(1),
+            connections: AtomicUsize::new(0),
+            connection_closed: Event::new(),
+            options: opts,
+            signals: Mutex::new(None),
+        });
+        let conn = app.sd.connection();
+        let Begin::Reply(r) = app.begin(&conn, "POST", "/ws", None) else {
+            panic!()
+        };
+        assert_eq!(r.status, 405);
+        drop(r);
+        let Begin::Admitted(a) = app.begin(&conn, "GET", "/ws", Some("w")) else {
+            panic!()
+        };
+        assert_eq!(a.work, Work::WebSocket);
+        let stream = a.upgrade(app.websocket);
+        assert_eq!(stream.id(), "w");
+        assert!(!app.sd.is_ending(app.websocket));
+        app.sd.trigger("test");
+        // Admission closed: the kind is ending, not cut; the drain waits for it.
+        assert!(app.sd.is_ending(app.websocket));
+        assert!(!app.sd.is_cut(app.websocket));
+        assert_eq!(app.sd.in_flight(), 1);
+        drop(stream);
+        assert_eq!(app.sd.in_flight(), 0);
+    }
 }
