@@ -10,17 +10,26 @@
 //! bytes, not just for the handler. Whether a request is admitted after admission
 //! closed, and whether its response keeps the connection open, is the core's
 //! decision (the quiesce-boundary rule): the servers only translate it.
+//!
+//! A WebSocket (`GET /ws`) turns its request into long-lived work of kind
+//! `websocket` ([`Admitted::upgrade`]): the drain waits for it, the core says when to
+//! end it ([`Shutdown::ending`]) and when its grace is over ([`App::cut`]).
 
 use std::fs::{File, OpenOptions};
+use std::future::Future;
 use std::io::{self, Write};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use event_listener::{Event, Listener};
-use libshutdown::{Connection, HookOptions, Kind, Report, Request, Shutdown, SignalListener};
+use futures_lite::future;
+use libshutdown::{
+    Connection, Event as ShutdownEvent, Guard, HookOptions, Kind, Report, Request, Shutdown,
+    SignalListener,
+};
 
-use crate::cli::Options;
+use crate::cli::{Options, WEBSOCKET};
 
 /// The request header whose value names a request in the log (and is echoed back).
 pub const REQUEST_ID: &str = "x-request-id";
@@ -64,6 +73,11 @@ pub struct App {
     pub sd: Shutdown,
     /// The guard label of HTTP requests (`"http"`), so the report counts them by kind.
     pub http: Kind,
+    /// The long-lived kind of WebSocket connections (`"websocket"`, configured with
+    /// the `--websocket-grace-ms` policy).
+    pub websocket: Kind,
+    /// Notified on every [`Event::StreamsCut`](ShutdownEvent::StreamsCut).
+    streams_cut: Arc<Event>,
     log: Option<Arc<RequestLog>>,
     next_id: AtomicU64,
     connections: AtomicUsize,
@@ -89,6 +103,9 @@ pub enum Work {
     Slow(Duration),
     /// `POST /work`: read the body, then answer 202.
     Accept,
+    /// `GET /ws`: a WebSocket echo server ([`Admitted::upgrade`]); the threads server
+    /// answers 501.
+    WebSocket,
 }
 
 /// An admitted request, holding its guard.
@@ -108,9 +125,49 @@ impl Admitted {
     /// decision for this request, asked now, as the response head is built.
     pub fn reply(mut self, status: u16, body: impl Into<String>) -> Reply {
         self.ticket.status = status;
-        let close = !self.ticket.request.keep_alive();
+        let close = !self
+            .ticket
+            .request
+            .as_mut()
+            .is_some_and(Request::keep_alive);
         let id = self.ticket.id.clone();
         Reply::new(status, body, close, id, Some(self.ticket))
+    }
+
+    /// The request becomes long-lived work of `kind` (a WebSocket, at its `101`): the
+    /// connection leaves HTTP ([`Request::upgrade`]). The returned [`Stream`] holds
+    /// its guard; it logs `completed ID 101` when dropped, as the socket ends.
+    pub fn upgrade(mut self, kind: Kind) -> Stream {
+        self.ticket.status = 101;
+        let request = self
+            .ticket
+            .request
+            .take()
+            .expect("an admitted request holds its request");
+        Stream {
+            guard: request.upgrade(Some(kind)),
+            ticket: self.ticket,
+        }
+    }
+}
+
+/// Long-lived work that began as a request (see [`Admitted::upgrade`]). Drop it when
+/// the stream has ended: the drain stops waiting for it.
+pub struct Stream {
+    // Dropped in this order: the log line, then the guard.
+    ticket: Ticket,
+    guard: Guard,
+}
+
+impl Stream {
+    /// The id of the request that opened it.
+    pub fn id(&self) -> &str {
+        &self.ticket.id
+    }
+
+    /// Its guard (its kind is the one given to [`Admitted::upgrade`]).
+    pub fn guard(&self) -> &Guard {
+        &self.guard
     }
 }
 
@@ -120,7 +177,8 @@ pub struct Ticket {
     app: Arc<App>,
     id: String,
     status: u16,
-    request: Request,
+    /// `None` once upgraded (the guard moved to a [`Stream`]).
+    request: Option<Request>,
 }
 
 impl Drop for Ticket {
@@ -178,6 +236,7 @@ impl Reply {
             404 => "Not Found",
             405 => "Method Not Allowed",
             413 => "Payload Too Large",
+            501 => "Not Implemented",
             503 => "Service Unavailable",
             _ => "",
         }
@@ -202,6 +261,8 @@ impl App {
     pub fn new(options: &Options) -> Result<Arc<App>, Box<dyn std::error::Error>> {
         let sd = options.builder().build()?;
         let http = sd.kind("http")?;
+        let websocket = sd.kind(WEBSOCKET)?;
+        let streams_cut = streams_cut(&sd);
         let log = match &options.log_requests {
             Some(path) => Some(Arc::new(
                 RequestLog::open(path).map_err(|e| format!("{}: {e}", path.display()))?,
@@ -221,6 +282,8 @@ impl App {
         Ok(Arc::new(App {
             sd,
             http,
+            websocket,
+            streams_cut,
             log,
             next_id: AtomicU64::new(1),
             connections: AtomicUsize::new(0),
@@ -239,6 +302,28 @@ impl App {
         if let Some(log) = &self.log {
             log.line(line);
         }
+    }
+
+    /// Resolves once the long-lived work of `kind` is cut (its grace ran out:
+    /// [`Shutdown::is_cut`]), or the drain itself was cut short: a stream still open
+    /// then is destroyed, and the report counts it as aborted.
+    pub fn cut(&self, kind: Kind) -> impl Future<Output = ()> + Send + 'static {
+        let sd = self.sd.clone();
+        let event = self.streams_cut.clone();
+        let cancelled = self.sd.cancelled();
+        let cut = async move {
+            loop {
+                if sd.is_cut(kind) {
+                    return;
+                }
+                let listener = event.listen();
+                if sd.is_cut(kind) {
+                    return;
+                }
+                listener.await;
+            }
+        };
+        future::or(cut, cancelled)
     }
 
     /// Decides what to do with one request whose head is complete, on `conn`:
@@ -284,7 +369,8 @@ impl App {
                 .map(Work::Slow)
                 .ok_or((400, "usage: /slow?ms=N")),
             ("POST", "/work") => Ok(Work::Accept),
-            (_, "/" | "/slow" | "/work") => Err((405, "method not allowed")),
+            ("GET", "/ws") => Ok(Work::WebSocket),
+            (_, "/" | "/slow" | "/work" | "/ws") => Err((405, "method not allowed")),
             _ => Err((404, "not found")),
         };
         self.log(&format!("accepted {id}\n"));
@@ -294,7 +380,7 @@ impl App {
                 app: self.clone(),
                 id,
                 status: 0,
-                request,
+                request: Some(request),
             },
         };
         match work {
@@ -353,6 +439,19 @@ impl App {
     }
 }
 
+/// An event that the engine notifies on every [`Event::StreamsCut`](ShutdownEvent::StreamsCut)
+/// (see [`App::cut`]).
+fn streams_cut(sd: &Shutdown) -> Arc<Event> {
+    let event = Arc::new(Event::new());
+    let notify = event.clone();
+    sd.on_event(move |_, e| {
+        if let ShutdownEvent::StreamsCut { .. } = e {
+            notify.notify(usize::MAX);
+        }
+    });
+    event
+}
+
 /// One live connection task; see [`App::connection`].
 pub struct ConnectionToken {
     app: Arc<App>,
@@ -409,6 +508,8 @@ mod tests {
         let sd = opts.builder().build().unwrap();
         let app = Arc::new(App {
             http: sd.kind("http").unwrap(),
+            websocket: sd.kind(WEBSOCKET).unwrap(),
+            streams_cut: streams_cut(&sd),
             sd,
             log: Some(Arc::new(RequestLog::open(&dir).unwrap())),
             next_id: AtomicU64::new(1),
@@ -462,5 +563,46 @@ mod tests {
             "accepted r1\naccepted auto-2\ncompleted auto-2 404\naccepted late\n\
              completed late 200\ncompleted r1 200\nrefused after 503\n"
         );
+    }
+
+    #[test]
+    fn websocket_upgrade() {
+        let opts = Options {
+            port: 0,
+            ..Options::default()
+        };
+        let sd = opts.builder().build().unwrap();
+        let app = Arc::new(App {
+            http: sd.kind("http").unwrap(),
+            websocket: sd.kind(WEBSOCKET).unwrap(),
+            streams_cut: streams_cut(&sd),
+            sd,
+            log: None,
+            next_id: AtomicU64::new(1),
+            connections: AtomicUsize::new(0),
+            connection_closed: Event::new(),
+            options: opts,
+            signals: Mutex::new(None),
+        });
+        let conn = app.sd.connection();
+        let Begin::Reply(r) = app.begin(&conn, "POST", "/ws", None) else {
+            panic!()
+        };
+        assert_eq!(r.status, 405);
+        drop(r);
+        let Begin::Admitted(a) = app.begin(&conn, "GET", "/ws", Some("w")) else {
+            panic!()
+        };
+        assert_eq!(a.work, Work::WebSocket);
+        let stream = a.upgrade(app.websocket);
+        assert_eq!(stream.id(), "w");
+        assert!(!app.sd.is_ending(app.websocket));
+        app.sd.trigger("test");
+        // Admission closed: the kind is ending, not cut; the drain waits for it.
+        assert!(app.sd.is_ending(app.websocket));
+        assert!(!app.sd.is_cut(app.websocket));
+        assert_eq!(app.sd.in_flight(), 1);
+        drop(stream);
+        assert_eq!(app.sd.in_flight(), 0);
     }
 }

@@ -8,13 +8,18 @@
 //! | `--port N` | `SHUTDOWN_PORT` | 8080 (0 picks a free port); always bound on 127.0.0.1 |
 //! | `--log-requests FILE` | `SHUTDOWN_LOG_REQUESTS` | none |
 //! | `--json-report` | `SHUTDOWN_JSON_REPORT=1` | off |
+//! | `--websocket-grace-ms N` | `SHUTDOWN_WEBSOCKET_GRACE_MS` | 5000: how long a WebSocket may take to close once told (close 1001) before it is cut |
 //! | `--<option>` for each of `libshutdown::OPTIONS` | its `SHUTDOWN_*` variable | the core's |
 
 use std::fmt;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
+use std::time::Duration;
 
-use libshutdown::{Builder, Shutdown, OPTIONS};
+use libshutdown::{Builder, LongLived, Shutdown, OPTIONS};
+
+/// The long-lived kind of the `/ws` route.
+pub const WEBSOCKET: &str = "websocket";
 
 fn usage() -> String {
     let mut u = String::from(
@@ -22,6 +27,7 @@ fn usage() -> String {
   --port N                 port on 127.0.0.1, 0 = any free port [SHUTDOWN_PORT] (default 8080)\n\
   --log-requests FILE      append `accepted ID` / `completed ID STATUS` / `refused ID STATUS` lines [SHUTDOWN_LOG_REQUESTS]\n\
   --json-report            print the JSON report on stdout when done [SHUTDOWN_JSON_REPORT=1]\n\
+  --websocket-grace-ms N   how long a WebSocket may take to close once told (close 1001) before it is cut [SHUTDOWN_WEBSOCKET_GRACE_MS] (default 5000)\n\
 the engine's options (milliseconds; `none` for an optional one), over their variables:\n",
     );
     for spec in OPTIONS {
@@ -43,6 +49,10 @@ pub struct Options {
     pub log_requests: Option<PathBuf>,
     /// Print the JSON report on stdout.
     pub json_report: bool,
+    /// The grace of the `websocket` long-lived kind, from admission close (when the
+    /// sockets are told to close) to their cut; unless the engine's options give that
+    /// kind a policy of their own (`--long-lived`).
+    pub websocket_grace: Duration,
     /// The engine's configuration (not yet validated as a whole: `build` does that).
     pub engine: Builder,
 }
@@ -53,6 +63,7 @@ impl Default for Options {
             port: 8080,
             log_requests: None,
             json_report: false,
+            websocket_grace: Duration::from_secs(5),
             engine: Shutdown::builder(),
         }
     }
@@ -111,6 +122,9 @@ impl Options {
         }
         o.log_requests = env("SHUTDOWN_LOG_REQUESTS").map(PathBuf::from);
         o.json_report = env("SHUTDOWN_JSON_REPORT").is_some_and(|v| v == "1" || v == "true");
+        if let Some(v) = env("SHUTDOWN_WEBSOCKET_GRACE_MS") {
+            o.websocket_grace = millis("SHUTDOWN_WEBSOCKET_GRACE_MS", &v)?;
+        }
         let mut args = args.into_iter();
         while let Some(arg) = args.next() {
             let (flag, inline) = match arg.split_once('=') {
@@ -126,7 +140,8 @@ impl Options {
                 _ => {}
             }
             let option = OPTIONS.iter().find(|s| flag_of(s.name) == flag);
-            if option.is_none() && flag != "--port" && flag != "--log-requests" {
+            const HOST_FLAGS: [&str; 3] = ["--port", "--log-requests", "--websocket-grace-ms"];
+            if option.is_none() && !HOST_FLAGS.contains(&flag.as_str()) {
                 return Err(CliError::Bad(format!("unknown argument `{arg}`")));
             }
             let value = match inline {
@@ -138,6 +153,7 @@ impl Options {
             match (flag.as_str(), option) {
                 ("--port", _) => o.port = port(&value)?,
                 ("--log-requests", _) => o.log_requests = Some(PathBuf::from(value)),
+                ("--websocket-grace-ms", _) => o.websocket_grace = millis(&flag, &value)?,
                 (_, Some(spec)) => {
                     o.engine = o
                         .engine
@@ -157,8 +173,23 @@ impl Options {
 
     /// The engine's builder with these settings.
     pub fn builder(&self) -> Builder {
-        self.engine.clone()
+        let b = self.engine.clone();
+        let own = b
+            .config()
+            .is_ok_and(|c| c.long_lived().iter().any(|(k, _)| k == WEBSOCKET));
+        if own {
+            b
+        } else {
+            b.long_lived(WEBSOCKET, LongLived::new(self.websocket_grace))
+        }
     }
+}
+
+fn millis(name: &str, v: &str) -> Result<Duration, CliError> {
+    v.trim()
+        .parse()
+        .map(Duration::from_millis)
+        .map_err(|_| CliError::Bad(format!("{name}: `{v}` is not a number of milliseconds")))
 }
 
 fn port(v: &str) -> Result<u16, CliError> {
@@ -171,7 +202,6 @@ fn port(v: &str) -> Result<u16, CliError> {
 mod tests {
     use super::*;
     use libshutdown::CloseStrategy;
-    use std::time::Duration;
 
     fn parse(args: &[&str], env: &[(&str, &str)]) -> Result<Options, CliError> {
         let env: Vec<(String, String)> = env
@@ -190,8 +220,26 @@ mod tests {
         assert_eq!(o.addr().to_string(), "127.0.0.1:8080");
         assert_eq!(
             o.builder().config().unwrap(),
-            Shutdown::builder().config().unwrap()
+            Shutdown::builder()
+                .long_lived(WEBSOCKET, LongLived::new(Duration::from_secs(5)))
+                .config()
+                .unwrap()
         );
+    }
+
+    #[test]
+    fn the_websocket_grace_is_a_flag_unless_the_engine_options_set_the_kind() {
+        let o = parse(
+            &["--websocket-grace-ms", "250"],
+            &[("SHUTDOWN_WEBSOCKET_GRACE_MS", "9")],
+        )
+        .unwrap();
+        let c = o.builder().config().unwrap();
+        assert_eq!(c.long_lived()[0].1.grace, Duration::from_millis(250));
+        let o = parse(&["--long-lived", "websocket:40"], &[]).unwrap();
+        let c = o.builder().config().unwrap();
+        assert_eq!(c.long_lived().len(), 1);
+        assert_eq!(c.long_lived()[0].1.grace, Duration::from_millis(40));
     }
 
     #[test]

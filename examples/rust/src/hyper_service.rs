@@ -1,27 +1,44 @@
 //! The hyper 1 service shared by the smol, async-std and tokio servers: one function
 //! serves one HTTP/1.1 connection, whatever the executor; only the I/O adaptor and the
 //! timer differ.
+//!
+//! `GET /ws` is a WebSocket echo server: hyper answers `101 Switching Protocols` and
+//! hands over the connection ([`hyper::upgrade::on`]), async-tungstenite speaks the
+//! protocol on it (through futures-io, so under any executor), and the request's guard
+//! becomes long-lived work of kind `websocket` ([`Admitted::upgrade`](crate::app::Admitted::upgrade)).
+//! When the core says the kind is ending (admission closed), the socket is sent a
+//! Close frame 1001 (Going Away) and the server waits for the client's Close; if the
+//! kind's grace runs out first, the socket is cut (the report counts it aborted).
 
 use std::convert::Infallible;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::Arc;
-use std::task::{Context, Poll};
+use std::sync::{Arc, Mutex};
+use std::task::{ready, Context, Poll};
 
 use async_io::Timer;
+use async_tungstenite::tungstenite::handshake::derive_accept_key;
+use async_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use async_tungstenite::tungstenite::protocol::{CloseFrame, Role};
+use async_tungstenite::tungstenite::Message;
+use async_tungstenite::WebSocketStream;
 use bytes::Bytes;
 use event_listener::Event;
-use futures_lite::future;
+use futures_lite::{future, AsyncRead, AsyncWrite, StreamExt};
 use http_body::{Body, Frame, SizeHint};
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
-use hyper::header::{HeaderValue, CONNECTION, CONTENT_TYPE};
+use hyper::header::{
+    HeaderMap, HeaderValue, CONNECTION, CONTENT_TYPE, SEC_WEBSOCKET_ACCEPT, SEC_WEBSOCKET_KEY,
+    SEC_WEBSOCKET_VERSION, UPGRADE,
+};
 use hyper::rt::{Read, ReadBuf, ReadBufCursor, Timer as HyperTimer, Write};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
+use hyper::upgrade::OnUpgrade;
 use hyper::{Request, Response, StatusCode};
 
-use crate::app::{App, Begin, Reply, Ticket, Work, REQUEST_ID};
+use crate::app::{App, Begin, Reply, Stream, Ticket, Work, REQUEST_ID};
 use libshutdown::Connection;
 
 /// Largest `POST /work` body read.
@@ -100,6 +117,11 @@ struct Tracked {
     arriving: AtomicBool,
     /// Notified when a request opens (its head is complete).
     opened: Event,
+    /// The connection is a WebSocket (its `101` is on its way): bytes read are frames,
+    /// not a request arriving.
+    upgraded: AtomicBool,
+    /// The WebSocket to serve once hyper hands the connection over.
+    pending: Mutex<Option<(OnUpgrade, Stream)>>,
 }
 
 /// One open request of a connection (see [`Tracked::open`]).
@@ -154,7 +176,10 @@ impl<I: Read + Unpin> Read for Watched<I> {
         // SAFETY: `n` bytes were filled (so initialized) by the inner reader above.
         unsafe { buf.advance(n) };
         let t = &self.t;
-        if n > 0 && t.open.load(Ordering::Acquire) == 0 && !t.arriving.swap(true, Ordering::AcqRel)
+        if n > 0
+            && t.open.load(Ordering::Acquire) == 0
+            && !t.upgraded.load(Ordering::Acquire)
+            && !t.arriving.swap(true, Ordering::AcqRel)
         {
             t.conn.reading();
         }
@@ -192,12 +217,27 @@ impl<I: Write + Unpin> Write for Watched<I> {
     }
 }
 
+/// Whether `headers` ask for a WebSocket (RFC 6455 section 4.2.1): its
+/// `Sec-WebSocket-Key` if so.
+fn websocket_key(headers: &HeaderMap) -> Option<&HeaderValue> {
+    let has_token = |name, token: &str| {
+        headers.get_all(name).iter().any(|v| {
+            v.to_str()
+                .is_ok_and(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case(token)))
+        })
+    };
+    let version = headers.get(SEC_WEBSOCKET_VERSION).map(|v| v.as_bytes());
+    (has_token(UPGRADE, "websocket") && has_token(CONNECTION, "upgrade") && version == Some(b"13"))
+        .then(|| headers.get(SEC_WEBSOCKET_KEY))
+        .flatten()
+}
+
 /// Serves one request on `conn`; `open` is held until its response body is done.
 async fn handle(
     app: Arc<App>,
     conn: Arc<Tracked>,
     open: Open,
-    req: Request<Incoming>,
+    mut req: Request<Incoming>,
 ) -> Result<Response<GuardedBody>, Infallible> {
     let target = req
         .uri()
@@ -231,6 +271,35 @@ async fn handle(
                 reply
             }
         },
+        Work::WebSocket => {
+            let Some(key) = websocket_key(req.headers()) else {
+                let reply = admitted.reply(400, "a WebSocket handshake (version 13) expected");
+                return Ok(response(reply, Some(open)));
+            };
+            let accept = derive_accept_key(key.as_bytes());
+            let on = hyper::upgrade::on(&mut req);
+            let stream = admitted.upgrade(app.websocket);
+            let id = stream.id().to_string();
+            conn.upgraded.store(true, Ordering::Release);
+            *conn.pending.lock().unwrap_or_else(|e| e.into_inner()) = Some((on, stream));
+            let mut res = Response::new(GuardedBody {
+                data: None,
+                _ticket: None,
+                _probe: None,
+                _open: Some(open),
+            });
+            *res.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
+            let headers = res.headers_mut();
+            headers.insert(CONNECTION, HeaderValue::from_static("upgrade"));
+            headers.insert(UPGRADE, HeaderValue::from_static("websocket"));
+            if let Ok(v) = HeaderValue::from_str(&accept) {
+                headers.insert(SEC_WEBSOCKET_ACCEPT, v);
+            }
+            if let Ok(v) = HeaderValue::from_str(&id) {
+                headers.insert(REQUEST_ID, v);
+            }
+            return Ok(res);
+        }
     };
     Ok(response(reply, Some(open)))
 }
@@ -249,6 +318,8 @@ where
         open: AtomicUsize::new(0),
         arriving: AtomicBool::new(false),
         opened: Event::new(),
+        upgraded: AtomicBool::new(false),
+        pending: Mutex::new(None),
     });
     let dismissed = t.conn.dismissed();
     let svc_app = app.clone();
@@ -258,7 +329,10 @@ where
         handle(svc_app.clone(), svc_t.clone(), open, req)
     });
     let io = Watched { io, t: t.clone() };
-    let conn = http1::Builder::new().timer(timer).serve_connection(io, svc);
+    let conn = http1::Builder::new()
+        .timer(timer)
+        .serve_connection(io, svc)
+        .with_upgrades();
     let mut conn = std::pin::pin!(conn);
     let mut finished = future::or(async { Some(conn.as_mut().await) }, async {
         dismissed.await;
@@ -300,5 +374,115 @@ where
         if !e.is_incomplete_message() {
             eprintln!("connection: {e}");
         }
+    }
+    // Upgraded: the connection is a WebSocket now, served on this same task (so
+    // whatever the executor, nothing is spawned).
+    let pending = t.pending.lock().unwrap_or_else(|e| e.into_inner()).take();
+    drop(t);
+    if let Some((on, stream)) = pending {
+        websocket(&app, on, stream).await;
+    }
+}
+
+/// Serves one WebSocket: echoes text and binary messages until the client closes, or
+/// until the core says `websocket` streams are ending; then sends a Close frame 1001
+/// (Going Away) and waits for the client's Close. The kind's cut (or the drain's)
+/// ends it wherever it is. Drops `stream` (its guard) last.
+async fn websocket(app: &App, on: OnUpgrade, stream: Stream) {
+    let kind = app.websocket;
+    let session = async {
+        let upgraded = match on.await {
+            Ok(u) => u,
+            Err(e) => {
+                eprintln!("websocket {}: upgrade: {e}", stream.id());
+                return;
+            }
+        };
+        let mut ws = WebSocketStream::from_raw_socket(HyperIo(upgraded), Role::Server, None).await;
+        let told = loop {
+            let next = future::or(async { Some(ws.next().await) }, async {
+                app.sd.ending(kind).await;
+                None
+            })
+            .await;
+            match next {
+                None => break true,
+                // The client closed (its Close was answered), left, or broke the protocol.
+                Some(None | Some(Err(_))) => break false,
+                Some(Some(Ok(msg @ (Message::Text(_) | Message::Binary(_))))) => {
+                    if ws.send(msg).await.is_err() {
+                        break false;
+                    }
+                }
+                // Pings are answered by tungstenite; pongs and raw frames are ignored.
+                Some(Some(Ok(_))) => {}
+            }
+        };
+        if told {
+            let frame = CloseFrame {
+                code: CloseCode::Away,
+                reason: "server shutting down".into(),
+            };
+            if ws.close(Some(frame)).await.is_ok() {
+                // Until the client's Close (then the stream ends) or it leaves.
+                while let Some(Ok(_)) = ws.next().await {}
+            }
+        }
+    };
+    let finished = future::or(
+        async {
+            session.await;
+            true
+        },
+        async {
+            app.cut(kind).await;
+            false
+        },
+    )
+    .await;
+    if !finished {
+        eprintln!("websocket {}: cut (its grace ran out)", stream.id());
+    }
+    drop(stream);
+}
+
+/// hyper's I/O (the upgraded connection) as futures-io, for async-tungstenite.
+struct HyperIo<T>(T);
+
+impl<T: Read + Unpin> AsyncRead for HyperIo<T> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<std::io::Result<usize>> {
+        let mut rb = ReadBuf::new(buf);
+        ready!(Pin::new(&mut self.0).poll_read(cx, rb.unfilled()))?;
+        Poll::Ready(Ok(rb.filled().len()))
+    }
+}
+
+impl<T: Write + Unpin> AsyncWrite for HyperIo<T> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.0).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.0).poll_write_vectored(cx, bufs)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.0).poll_flush(cx)
+    }
+
+    fn poll_close(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.0).poll_shutdown(cx)
     }
 }

@@ -3,7 +3,9 @@
 //! keep-alive connection is closed by the server while the drain goes on, a request
 //! reusing a keep-alive connection just after admission closed or arriving in pieces
 //! across it is served (200, `Connection: close`), the request log has every line, the
-//! JSON report is clean and the exit code is 0.
+//! JSON report is clean and the exit code is 0. A WebSocket (`GET /ws`) open at
+//! SIGTERM is sent a Close frame 1001 and, once it answers, the exit is clean; one that
+//! never answers is cut after the `websocket` grace and counted as aborted.
 //!
 //! Every wait is bounded and the server is killed by pid if one runs out; no assertion
 //! depends on how fast the machine is.
@@ -36,6 +38,10 @@ impl Drop for Server {
 }
 
 fn start(exe: &str, name: &str) -> Server {
+    start_with(exe, name, &[])
+}
+
+fn start_with(exe: &str, name: &str, extra: &[&str]) -> Server {
     let log = std::env::temp_dir().join(format!(
         "libshutdown-examples-{name}-{}.log",
         std::process::id()
@@ -51,6 +57,7 @@ fn start(exe: &str, name: &str) -> Server {
         ])
         .arg("--log-requests")
         .arg(&log)
+        .args(extra)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -355,6 +362,94 @@ fn idle_closed(exe: &str, name: &str) {
     );
 }
 
+/// A WebSocket client on `/ws`, its handshake done, its request named `id`.
+fn ws_connect(addr: SocketAddr, id: &str) -> tungstenite::WebSocket<TcpStream> {
+    use tungstenite::client::IntoClientRequest;
+    let mut req = format!("ws://{addr}/ws").into_client_request().unwrap();
+    req.headers_mut()
+        .insert("x-request-id", id.parse().unwrap());
+    let (ws, res) = tungstenite::client(req, connect(addr).unwrap()).unwrap();
+    assert_eq!(res.status(), 101);
+    ws
+}
+
+/// Sends a text message and reads its echo.
+fn ws_echo(ws: &mut tungstenite::WebSocket<TcpStream>, text: &str) {
+    ws.send(tungstenite::Message::text(text)).unwrap();
+    match ws.read().unwrap() {
+        tungstenite::Message::Text(t) => assert_eq!(t.as_str(), text),
+        m => panic!("not the echo: {m:?}"),
+    }
+}
+
+/// (d) A WebSocket open at SIGTERM: the server sends Close 1001 (Going Away), the
+/// client answers it, the server exits 0 with nothing aborted.
+fn websocket_going_away(exe: &str, name: &str) {
+    use tungstenite::protocol::frame::coding::CloseCode;
+    use tungstenite::Message;
+    let mut server = start_with(
+        exe,
+        &format!("{name}-ws"),
+        &["--websocket-grace-ms", "5000"],
+    );
+    let mut ws = ws_connect(server.addr, "ws1");
+    ws_echo(&mut ws, "hello");
+    server.sigterm_and_wait_closed();
+    let frame = match ws.read() {
+        Ok(Message::Close(frame)) => frame,
+        Ok(m) => panic!("{name}: before the close: {m:?}"),
+        Err(e) => panic!("{name}: no close frame: {e}"),
+    };
+    let frame = frame.expect("a close frame with a code");
+    assert_eq!(frame.code, CloseCode::Away, "{name}: {frame:?}");
+    // tungstenite queued the answering Close: send it; the server then closes the
+    // connection (a read timeout would be a failure).
+    let _ = ws.flush();
+    match ws.read() {
+        Err(tungstenite::Error::ConnectionClosed | tungstenite::Error::AlreadyClosed) => {}
+        Err(tungstenite::Error::Io(e))
+            if !matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
+        r => panic!("{name}: after the close: {r:?}"),
+    }
+    let (code, json) = server.exit(name);
+    assert_eq!(code, Some(0), "{name}: {json}");
+    assert!(json.contains(r#""aborted":0,"#), "{name}: {json}");
+    let log = std::fs::read_to_string(&server.log).unwrap();
+    assert!(
+        log.contains("accepted ws1\n") && log.contains("completed ws1 101\n"),
+        "{name}: {log}"
+    );
+}
+
+/// (e) A WebSocket client that never answers the close (it stops reading): the server
+/// cuts it once the `websocket` grace (1 s) is over, exits 1, and the report counts it
+/// as 1 aborted under `websocket`.
+fn websocket_cut(exe: &str, name: &str) {
+    let mut server = start_with(
+        exe,
+        &format!("{name}-wscut"),
+        &["--websocket-grace-ms", "1000"],
+    );
+    let mut ws = ws_connect(server.addr, "ws2");
+    ws_echo(&mut ws, "hello");
+    let t0 = Instant::now();
+    server.sigterm_and_wait_closed();
+    // No more reads: the Close frame is never seen, never answered.
+    let (code, json) = server.exit(name);
+    let exited = t0.elapsed();
+    assert_eq!(code, Some(1), "{name}: {json}");
+    assert!(json.contains(r#""aborted":1,"#), "{name}: {json}");
+    assert!(
+        json.contains(r#""aborted_by_kind":{"websocket":1}"#),
+        "{name}: {json}"
+    );
+    assert!(
+        exited >= Duration::from_secs(1),
+        "{name}: cut before its grace, after {exited:?}"
+    );
+    drop(ws);
+}
+
 macro_rules! flavours {
     ($($test:ident: $f:ident($exe:literal);)*) => {
         $(
@@ -378,6 +473,12 @@ flavours! {
     smol_idle_closed: idle_closed("smol-server");
     async_std_idle_closed: idle_closed("async-std-server");
     tokio_idle_closed: idle_closed("tokio-server");
+    smol_websocket_going_away: websocket_going_away("smol-server");
+    async_std_websocket_going_away: websocket_going_away("async-std-server");
+    tokio_websocket_going_away: websocket_going_away("tokio-server");
+    smol_websocket_cut: websocket_cut("smol-server");
+    async_std_websocket_cut: websocket_cut("async-std-server");
+    tokio_websocket_cut: websocket_cut("tokio-server");
     threads_idle_closed: idle_closed("threads-server");
 }
 

@@ -169,6 +169,8 @@ impl Conn<'_> {
                     (Work::Accept, Some(body)) => {
                         a.reply(202, format!("accepted {} bytes", body.len()))
                     }
+                    // The WebSocket echo is the hyper servers' (`hyper_service`).
+                    (Work::WebSocket, _) => a.reply(501, "no websocket on this server"),
                 },
             };
             let close = reply.close || !head.keep_alive;
