@@ -206,6 +206,47 @@ typedef uint32_t shutdown_milestone_t;
 #endif // __cplusplus
 
 /**
+ * How one cleanup hook ended.
+ */
+enum shutdown_hook_outcome_t
+#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+  : uint32_t
+#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+ {
+  /**
+   * Succeeded.
+   */
+  SHUTDOWN_HOOK_OUTCOME_OK = 0,
+  /**
+   * Returned a failure.
+   */
+  SHUTDOWN_HOOK_OUTCOME_FAILED = 1,
+  /**
+   * Panicked (Rust hooks) or threw (other languages).
+   */
+  SHUTDOWN_HOOK_OUTCOME_PANICKED = 2,
+  /**
+   * Did not finish within its timeout; it was abandoned.
+   */
+  SHUTDOWN_HOOK_OUTCOME_TIMED_OUT = 3,
+  /**
+   * Never started: the close budget ran out, or the process was terminated.
+   */
+  SHUTDOWN_HOOK_OUTCOME_SKIPPED = 4,
+  /**
+   * Still running when a repeated trigger ended the Closing phase; it was abandoned.
+   */
+  SHUTDOWN_HOOK_OUTCOME_CANCELLED = 5,
+};
+#ifndef __cplusplus
+#if __STDC_VERSION__ >= 202311L
+typedef enum shutdown_hook_outcome_t shutdown_hook_outcome_t;
+#else
+typedef uint32_t shutdown_hook_outcome_t;
+#endif // __STDC_VERSION__ >= 202311L
+#endif // __cplusplus
+
+/**
  * Why the shutdown starts (shutdown_trigger()).
  */
 enum shutdown_reason_kind_t
@@ -264,47 +305,6 @@ enum shutdown_forced_t
 typedef enum shutdown_forced_t shutdown_forced_t;
 #else
 typedef uint32_t shutdown_forced_t;
-#endif // __STDC_VERSION__ >= 202311L
-#endif // __cplusplus
-
-/**
- * How one cleanup hook ended.
- */
-enum shutdown_hook_outcome_t
-#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
-  : uint32_t
-#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
- {
-  /**
-   * Succeeded.
-   */
-  SHUTDOWN_HOOK_OUTCOME_OK = 0,
-  /**
-   * Returned a failure.
-   */
-  SHUTDOWN_HOOK_OUTCOME_FAILED = 1,
-  /**
-   * Panicked (Rust hooks) or threw (other languages).
-   */
-  SHUTDOWN_HOOK_OUTCOME_PANICKED = 2,
-  /**
-   * Did not finish within its timeout; it was abandoned.
-   */
-  SHUTDOWN_HOOK_OUTCOME_TIMED_OUT = 3,
-  /**
-   * Never started: the close budget ran out, or the process was terminated.
-   */
-  SHUTDOWN_HOOK_OUTCOME_SKIPPED = 4,
-  /**
-   * Still running when a repeated trigger ended the Closing phase; it was abandoned.
-   */
-  SHUTDOWN_HOOK_OUTCOME_CANCELLED = 5,
-};
-#ifndef __cplusplus
-#if __STDC_VERSION__ >= 202311L
-typedef enum shutdown_hook_outcome_t shutdown_hook_outcome_t;
-#else
-typedef uint32_t shutdown_hook_outcome_t;
 #endif // __STDC_VERSION__ >= 202311L
 #endif // __cplusplus
 
@@ -400,6 +400,68 @@ typedef void (*shutdown_milestone_fn)(void *user_data, shutdown_milestone_t mile
  * registration.
  */
 typedef void (*shutdown_cancel_fn)(void *user_data);
+
+/**
+ * One event of the engine's stream (shutdown_on_event()). `code` is the core's stable
+ * code, the same in every language: 1 to 4 the milestones (draining, quiescing,
+ * closing, done, as shutdown_milestone_t), 5 cancelled, 6 hook started, 7 hook
+ * finished, 8 connections dismissed, 9 streams ending, 10 streams cut, 11 terminate.
+ * Codes may be added: ignore the ones you do not know.
+ *
+ * The event and everything it points to are valid only during the callback: copy what
+ * you keep. Fields that do not belong to the event's code are zero / NULL.
+ */
+typedef struct {
+  /**
+   * The event's code (see above).
+   */
+  uint32_t code;
+  /**
+   * The engine's time of the event since it was created, on its clock (virtual or
+   * not), in microseconds.
+   */
+  uint64_t at_us;
+  /**
+   * Codes 1 to 4: the milestone reached (SHUTDOWN_MILESTONE_NONE otherwise).
+   */
+  shutdown_milestone_t milestone;
+  /**
+   * Codes 6 and 7: the hook's name (NUL-terminated UTF-8); NULL otherwise.
+   */
+  const char *hook_name;
+  /**
+   * Code 7: how the hook ended (SHUTDOWN_HOOK_OUTCOME_OK otherwise).
+   */
+  shutdown_hook_outcome_t hook_outcome;
+  /**
+   * Code 8: the ids (shutdown_connection_id()) of the dismissed connections, `len`
+   * of them (never 0); NULL otherwise.
+   */
+  const uint64_t *connection_ids;
+  /**
+   * Code 8: how many ids `connection_ids` holds; 0 otherwise.
+   */
+  size_t connection_ids_len;
+  /**
+   * Codes 9 and 10: the long-lived kind, as shutdown_kind() gives its id; 0
+   * otherwise.
+   */
+  uint32_t kind;
+  /**
+   * Codes 9 and 10: the kind's name (NUL-terminated UTF-8); NULL otherwise.
+   */
+  const char *kind_name;
+  /**
+   * Code 10: guards of the kind still held at the cut (counted as aborted); 0
+   * otherwise.
+   */
+  uint64_t count;
+} shutdown_event_t;
+
+/**
+ * Called with every event of the engine's stream (see shutdown_on_event()).
+ */
+typedef void (*shutdown_event_fn)(void *user_data, const shutdown_event_t *event);
 
 /**
  * A blocking cleanup hook. Returns 0 on success; on failure, returns non-zero and may
@@ -1024,6 +1086,25 @@ shutdown_status_t shutdown_advance_us(const shutdown_t *engine, uint64_t us);
  * Thread: any. Callbacks: none.
  */
 shutdown_status_t shutdown_elapsed_us(const shutdown_t *engine, uint64_t *out_us);
+
+/**
+ * Calls `callback(user_data, event)` with every event of the engine's stream from now
+ * on (see shutdown_event_t), once each and in the engine's order: the milestones, the
+ * cancellation, hooks starting and finishing, dismissed connections, long-lived kinds
+ * told to end and cut, the terminating trigger. `event` and what it points to are
+ * valid only during the call. The same rules as shutdown_on_milestone(): it must not
+ * block and must not call shutdown_wait() or shutdown_free(); it may call the other
+ * functions; it never runs once shutdown_free() has returned (it waits for one running
+ * on another thread); shutdown_wait() returns once the Done event's callbacks
+ * returned.
+ *
+ * Thread: any. Callbacks: `callback` runs on the thread that caused the event (as
+ * shutdown_on_milestone() and shutdown_on_dismissed() say), or on a thread delivering
+ * an earlier event of this engine at that moment.
+ */
+shutdown_status_t shutdown_on_event(const shutdown_t *engine,
+                                    shutdown_event_fn callback,
+                                    void *user_data);
 
 /**
  * Admits one unit of work and writes its guard to `*out_guard`, or returns

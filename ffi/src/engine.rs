@@ -8,9 +8,12 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use shutdown_core::{Kind, Milestone, Phase, Reason, Report, Shutdown, SignalListener, MAX_KINDS};
+use shutdown_core::{
+    Event, Kind, Milestone, Phase, Reason, Report, Shutdown, SignalListener, MAX_KINDS,
+};
 
 use crate::config::ConfigBuilder;
+use crate::event::{CEvent, EventCb};
 use crate::status::ShutdownStatus;
 use crate::util::{arg, boundary, c_str, out, put, status, UserData, MAX_NAME, MAX_TEXT};
 
@@ -338,11 +341,6 @@ struct Fds {
     cancel: Option<Notifier>,
 }
 
-struct CancelState {
-    fired: bool,
-    callbacks: Vec<(CancelCb, UserData)>,
-}
-
 /// What the core's callbacks and the hook closures share with the handle. It holds no
 /// `Shutdown` after `shutdown_free` (the core holds it: no cycle).
 pub(crate) struct Shared {
@@ -350,14 +348,19 @@ pub(crate) struct Shared {
     fds: Mutex<Fds>,
     core: Mutex<Option<Shutdown>>,
     milestone_callbacks: Mutex<Vec<(MilestoneCb, UserData)>>,
-    cancel: Mutex<CancelState>,
+    event_callbacks: Mutex<Vec<(EventCb, UserData)>>,
+    /// The C kind ids, for the events that name a kind.
+    kinds: Arc<KindIds>,
+    /// The cancellation callbacks registered before the core's Cancelled event was
+    /// delivered; the core's own flag says whether it fired (shutdown_on_cancel()).
+    cancel: Mutex<Vec<(CancelCb, UserData)>>,
     /// Set once the Done milestone was handled (its C callbacks returned).
     done: Mutex<bool>,
     done_cv: Condvar,
 }
 
 impl Shared {
-    fn new() -> std::io::Result<Self> {
+    fn new(kinds: Arc<KindIds>) -> std::io::Result<Self> {
         Ok(Shared {
             gate: Gate::new(),
             fds: Mutex::new(Fds {
@@ -366,37 +369,54 @@ impl Shared {
             }),
             core: Mutex::new(None),
             milestone_callbacks: Mutex::new(Vec::new()),
-            cancel: Mutex::new(CancelState {
-                fired: false,
-                callbacks: Vec::new(),
-            }),
+            event_callbacks: Mutex::new(Vec::new()),
+            kinds,
+            cancel: Mutex::new(Vec::new()),
             done: Mutex::new(false),
             done_cv: Condvar::new(),
         })
     }
 
-    /// The core's milestone callback: fd, cancellation, then the C callbacks.
-    fn on_milestone(&self, m: Milestone) {
-        let code = ShutdownMilestone::from(m);
-        // Cancellation first, so that a loop woken by the milestone fd finds the
-        // cancellation fd readable already.
-        let core = lock(&self.core).clone();
-        let cancelled = m == Milestone::Done || core.is_some_and(|c| c.is_cancelled());
-        if cancelled {
-            self.fire_cancel();
+    /// The core's event callback, the one source of every C notification: the
+    /// cancellation (its fd and callbacks) on Cancelled, the milestone fd and callbacks
+    /// on a milestone, then the event callbacks; Done is handled once they all returned.
+    /// The core emits Cancelled before the milestone that causes it, so a loop woken by
+    /// the milestone fd finds the cancellation fd readable already.
+    fn on_event(&self, at: Duration, event: &Event) {
+        match event {
+            Event::Cancelled => self.fire_cancel(),
+            Event::Milestone(m) => {
+                if let Some(n) = &lock(&self.fds).milestone {
+                    n.notify();
+                }
+                let code = ShutdownMilestone::from(*m);
+                let callbacks = lock(&self.milestone_callbacks).clone();
+                for (cb, ud) in callbacks {
+                    // SAFETY: a C callback with its own user_data (the C contract).
+                    self.gate.call(|| unsafe { cb(ud.ptr(), code) });
+                }
+            }
+            _ => {}
         }
-        if let Some(n) = &lock(&self.fds).milestone {
-            n.notify();
+        let callbacks = lock(&self.event_callbacks).clone();
+        if !callbacks.is_empty() {
+            if let Some(core) = lock(&self.core).clone() {
+                let c = CEvent::new(at, event, &self.kinds, &core);
+                for (cb, ud) in callbacks {
+                    // SAFETY: a C callback with its own user_data (the C contract); the
+                    // event lives for the call.
+                    self.gate.call(|| unsafe { cb(ud.ptr(), &c.event) });
+                }
+            }
         }
-        let callbacks = lock(&self.milestone_callbacks).clone();
-        for (cb, ud) in callbacks {
-            // SAFETY: a C callback with its own user_data (the C contract).
-            self.gate.call(|| unsafe { cb(ud.ptr(), code) });
-        }
-        if m == Milestone::Done {
+        if *event == Event::Milestone(Milestone::Done) {
             *lock(&self.done) = true;
             self.done_cv.notify_all();
         }
+    }
+
+    pub(crate) fn add_event_callback(&self, cb: EventCb, user_data: *mut c_void) {
+        lock(&self.event_callbacks).push((cb, UserData(user_data)));
     }
 
     /// Waits until Done was handled (its callbacks returned), or until `deadline`.
@@ -421,15 +441,11 @@ impl Shared {
         true
     }
 
+    /// The core's Cancelled event (delivered once): the fd, then the callbacks
+    /// registered before it (a later registration finds the core cancelled and is
+    /// called at once).
     fn fire_cancel(&self) {
-        let callbacks = {
-            let mut st = lock(&self.cancel);
-            if st.fired {
-                return;
-            }
-            st.fired = true;
-            std::mem::take(&mut st.callbacks)
-        };
+        let callbacks = std::mem::take(&mut *lock(&self.cancel));
         if let Some(n) = &lock(&self.fds).cancel {
             n.notify();
         }
@@ -489,6 +505,17 @@ impl KindIds {
             shutdown_core::KindError::TooMany => ShutdownStatus::TOO_MANY_KINDS,
             _ => ShutdownStatus::INVALID_NAME,
         })?;
+        self.id_of(kind)
+    }
+
+    /// The C id and the name of a kind of `core` (an event's), giving it an id if it
+    /// has none yet (0 if it cannot have one).
+    pub(crate) fn describe(&self, core: &Shutdown, kind: Kind) -> (u32, String) {
+        (self.id_of(kind).unwrap_or(0), core.kind_name(kind))
+    }
+
+    /// The C id of a kind of the core, given one if it has none yet.
+    fn id_of(&self, kind: Kind) -> Result<u32, ShutdownStatus> {
         let mut kinds = lock(&self.kinds);
         let idx = match kinds.iter().position(|k| *k == kind) {
             Some(i) => i,
@@ -575,10 +602,11 @@ pub unsafe extern "C" fn shutdown_new(
         let core = crate::config::validate(b)
             .and_then(|c| c.build())
             .map_err(|_| ShutdownStatus::INVALID_CONFIG)?;
-        let shared = Arc::new(Shared::new().map_err(|_| ShutdownStatus::IO_ERROR)?);
+        let kinds = Arc::new(KindIds::new());
+        let shared = Arc::new(Shared::new(kinds.clone()).map_err(|_| ShutdownStatus::IO_ERROR)?);
         *lock(&shared.core) = Some(core.clone());
         let sh = shared.clone();
-        core.on_milestone(move |m| sh.on_milestone(m));
+        core.on_event(move |at, event| sh.on_event(at, event));
         let driver = if b.manual_clock() {
             None
         } else {
@@ -595,7 +623,7 @@ pub unsafe extern "C" fn shutdown_new(
             shared,
             driver: Mutex::new(driver),
             signals: Mutex::new(None),
-            kinds: Arc::new(KindIds::new()),
+            kinds,
         });
         // SAFETY: checked for NULL above.
         unsafe { put(out_engine, Box::into_raw(engine)) };
@@ -949,9 +977,13 @@ pub unsafe extern "C" fn shutdown_on_cancel(
         let cb = callback.ok_or(ShutdownStatus::NULL_PARAMETER)?;
         let ud = UserData(user_data);
         {
-            let mut st = lock(&e.shared.cancel);
-            if !st.fired {
-                st.callbacks.push((cb, ud));
+            // The core's flag, under the lock the Cancelled event takes the callbacks
+            // with: the flag is set before that event is queued, so a registration
+            // that finds it unset is still taken by the event, and one that finds it
+            // set is called here, whether or not the event was delivered yet.
+            let mut callbacks = lock(&e.shared.cancel);
+            if !e.core.is_cancelled() {
+                callbacks.push((cb, ud));
                 return Ok(());
             }
         }

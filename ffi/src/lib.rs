@@ -33,6 +33,7 @@
 mod config;
 mod connection;
 mod engine;
+mod event;
 mod guard;
 mod hooks;
 mod report;
@@ -43,6 +44,7 @@ mod util;
 pub use config::*;
 pub use connection::*;
 pub use engine::*;
+pub use event::*;
 pub use guard::*;
 pub use hooks::*;
 pub use report::*;
