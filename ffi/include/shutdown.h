@@ -648,6 +648,26 @@ shutdown_status_t shutdown_config_builder_set_connection_grace_ms(shutdown_confi
                                                                   uint64_t ms);
 
 /**
+ * Gives a kind of long-lived work (`kind`: "websocket", "sse"; at most 256 bytes of
+ * UTF-8) a drain policy: at `notify_at` (a shutdown_milestone_t:
+ * SHUTDOWN_MILESTONE_DRAINING, or SHUTDOWN_MILESTONE_QUIESCING, which
+ * SHUTDOWN_MILESTONE_NONE also means) the host is told to end that work (event 9,
+ * shutdown_is_ending()), and `grace_ms` later what is left of it is cut (event 10,
+ * shutdown_is_cut(); its guards still held count as aborted). Take its guards with
+ * shutdown_guard_acquire_kind() or shutdown_request_upgrade(). Each call adds one kind.
+ * The core checks the policy when the engine is built: shutdown_new() refuses a
+ * milestone it does not allow (closing, done) with SHUTDOWN_STATUS_INVALID_CONFIG, and
+ * shutdown_config_builder_validate() names the field `long_lived`.
+ * SHUTDOWN_STATUS_INVALID_ARGUMENT for a `notify_at` that is no milestone.
+ *
+ * Thread: one at a time per builder. Callbacks: none.
+ */
+shutdown_status_t shutdown_config_builder_set_long_lived(shutdown_config_builder_t *builder,
+                                                         const char *kind,
+                                                         uint64_t grace_ms,
+                                                         uint32_t notify_at);
+
+/**
  * The signals shutdown_listen_signals() handles: the `len` entries of `signals`
  * (copied; default SIGTERM and SIGINT). `len` 0 handles none (`signals` may then be
  * NULL). SHUTDOWN_STATUS_INVALID_ARGUMENT when `len` exceeds SHUTDOWN_MAX_SIGNALS.
@@ -969,6 +989,25 @@ bool shutdown_should_close(const shutdown_t *engine);
  * Thread: any. Callbacks: none.
  */
 bool shutdown_is_cancelled(const shutdown_t *engine);
+
+/**
+ * Writes to `*out_ending` whether the host was told to end its long-lived work of
+ * kind `kind_name` (its policy's milestone was reached: event 9; see
+ * shutdown_config_builder_set_long_lived()). False for a kind with no policy.
+ *
+ * Thread: any. Callbacks: none.
+ */
+shutdown_status_t shutdown_is_ending(const shutdown_t *engine,
+                                     const char *kind_name,
+                                     bool *out_ending);
+
+/**
+ * Writes to `*out_cut` whether the grace of long-lived kind `kind_name` ran out (event
+ * 10): what is left of it is cut. False for a kind with no policy.
+ *
+ * Thread: any. Callbacks: none.
+ */
+shutdown_status_t shutdown_is_cut(const shutdown_t *engine, const char *kind_name, bool *out_cut);
 
 /**
  * Writes the number of guards in flight to `*out_count`.

@@ -840,6 +840,58 @@ pub unsafe extern "C" fn shutdown_is_cancelled(engine: *const Engine) -> bool {
     })
 }
 
+/// Writes to `*out_ending` whether the host was told to end its long-lived work of
+/// kind `kind_name` (its policy's milestone was reached: event 9; see
+/// shutdown_config_builder_set_long_lived()). False for a kind with no policy.
+///
+/// Thread: any. Callbacks: none.
+#[no_mangle]
+pub unsafe extern "C" fn shutdown_is_ending(
+    engine: *const Engine,
+    kind_name: *const c_char,
+    out_ending: *mut bool,
+) -> ShutdownStatus {
+    // SAFETY: the caller's contract, passed on.
+    unsafe { kind_query(engine, kind_name, out_ending, Shutdown::is_ending) }
+}
+
+/// Writes to `*out_cut` whether the grace of long-lived kind `kind_name` ran out (event
+/// 10): what is left of it is cut. False for a kind with no policy.
+///
+/// Thread: any. Callbacks: none.
+#[no_mangle]
+pub unsafe extern "C" fn shutdown_is_cut(
+    engine: *const Engine,
+    kind_name: *const c_char,
+    out_cut: *mut bool,
+) -> ShutdownStatus {
+    // SAFETY: the caller's contract, passed on.
+    unsafe { kind_query(engine, kind_name, out_cut, Shutdown::is_cut) }
+}
+
+/// Answers a query of the core about one kind, by name.
+///
+/// # Safety
+/// `engine` is NULL or a live handle; `kind_name` NULL or a C string; `o` NULL or
+/// writable.
+unsafe fn kind_query(
+    engine: *const Engine,
+    kind_name: *const c_char,
+    o: *mut bool,
+    query: fn(&Shutdown, Kind) -> bool,
+) -> ShutdownStatus {
+    status(|| {
+        // SAFETY: NULL or a live handle / a C string (the C contract).
+        let e = unsafe { arg(engine)? };
+        let name = unsafe { c_str(kind_name, MAX_NAME)? };
+        let o = out(o)?;
+        let kind = e.kinds.by_name(&e.core, name)?;
+        // SAFETY: checked for NULL.
+        unsafe { put(o, query(&e.core, kind)) };
+        Ok(())
+    })
+}
+
 /// Writes the number of guards in flight to `*out_count`.
 ///
 /// Thread: any. Callbacks: none.
