@@ -5,7 +5,8 @@ use std::time::Duration;
 
 use shutdown_core::{Event, Shutdown};
 
-use crate::engine::{Engine, KindIds, ShutdownMilestone};
+use crate::engine::{Engine, ShutdownMilestone};
+use crate::kinds::KindIds;
 use crate::report::{cstring, ShutdownHookOutcome};
 use crate::status::ShutdownStatus;
 use crate::util::{arg, status};
