@@ -135,40 +135,6 @@ typedef uint32_t shutdown_status_t;
 #endif // __cplusplus
 
 /**
- * The coarse phase. Monotonic: RUNNING -> DRAINING -> CLOSING -> DONE.
- */
-enum shutdown_phase_t
-#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
-  : uint32_t
-#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
- {
-  /**
-   * Normal service: ready, admitting guards.
-   */
-  SHUTDOWN_PHASE_RUNNING = 0,
-  /**
-   * Readiness fails; admission closes after the announce window; in-flight work
-   * finishes.
-   */
-  SHUTDOWN_PHASE_DRAINING = 1,
-  /**
-   * Cleanup hooks run.
-   */
-  SHUTDOWN_PHASE_CLOSING = 2,
-  /**
-   * The report is final.
-   */
-  SHUTDOWN_PHASE_DONE = 3,
-};
-#ifndef __cplusplus
-#if __STDC_VERSION__ >= 202311L
-typedef enum shutdown_phase_t shutdown_phase_t;
-#else
-typedef uint32_t shutdown_phase_t;
-#endif // __STDC_VERSION__ >= 202311L
-#endif // __cplusplus
-
-/**
  * A point on the shutdown timeline, in the order they are reached.
  */
 enum shutdown_milestone_t
@@ -202,6 +168,81 @@ enum shutdown_milestone_t
 typedef enum shutdown_milestone_t shutdown_milestone_t;
 #else
 typedef uint32_t shutdown_milestone_t;
+#endif // __STDC_VERSION__ >= 202311L
+#endif // __cplusplus
+
+/**
+ * How one cleanup hook ended.
+ */
+enum shutdown_hook_outcome_t
+#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+  : uint32_t
+#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+ {
+  /**
+   * Succeeded.
+   */
+  SHUTDOWN_HOOK_OUTCOME_OK = 0,
+  /**
+   * Returned a failure.
+   */
+  SHUTDOWN_HOOK_OUTCOME_FAILED = 1,
+  /**
+   * Panicked (Rust hooks) or threw (other languages).
+   */
+  SHUTDOWN_HOOK_OUTCOME_PANICKED = 2,
+  /**
+   * Did not finish within its timeout; it was abandoned.
+   */
+  SHUTDOWN_HOOK_OUTCOME_TIMED_OUT = 3,
+  /**
+   * Never started: the close budget ran out, or the process was terminated.
+   */
+  SHUTDOWN_HOOK_OUTCOME_SKIPPED = 4,
+  /**
+   * Still running when a repeated trigger ended the Closing phase; it was abandoned.
+   */
+  SHUTDOWN_HOOK_OUTCOME_CANCELLED = 5,
+};
+#ifndef __cplusplus
+#if __STDC_VERSION__ >= 202311L
+typedef enum shutdown_hook_outcome_t shutdown_hook_outcome_t;
+#else
+typedef uint32_t shutdown_hook_outcome_t;
+#endif // __STDC_VERSION__ >= 202311L
+#endif // __cplusplus
+
+/**
+ * The coarse phase. Monotonic: RUNNING -> DRAINING -> CLOSING -> DONE.
+ */
+enum shutdown_phase_t
+#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+  : uint32_t
+#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+ {
+  /**
+   * Normal service: ready, admitting guards.
+   */
+  SHUTDOWN_PHASE_RUNNING = 0,
+  /**
+   * Readiness fails; admission closes after the announce window; in-flight work
+   * finishes.
+   */
+  SHUTDOWN_PHASE_DRAINING = 1,
+  /**
+   * Cleanup hooks run.
+   */
+  SHUTDOWN_PHASE_CLOSING = 2,
+  /**
+   * The report is final.
+   */
+  SHUTDOWN_PHASE_DONE = 3,
+};
+#ifndef __cplusplus
+#if __STDC_VERSION__ >= 202311L
+typedef enum shutdown_phase_t shutdown_phase_t;
+#else
+typedef uint32_t shutdown_phase_t;
 #endif // __STDC_VERSION__ >= 202311L
 #endif // __cplusplus
 
@@ -264,47 +305,6 @@ enum shutdown_forced_t
 typedef enum shutdown_forced_t shutdown_forced_t;
 #else
 typedef uint32_t shutdown_forced_t;
-#endif // __STDC_VERSION__ >= 202311L
-#endif // __cplusplus
-
-/**
- * How one cleanup hook ended.
- */
-enum shutdown_hook_outcome_t
-#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
-  : uint32_t
-#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
- {
-  /**
-   * Succeeded.
-   */
-  SHUTDOWN_HOOK_OUTCOME_OK = 0,
-  /**
-   * Returned a failure.
-   */
-  SHUTDOWN_HOOK_OUTCOME_FAILED = 1,
-  /**
-   * Panicked (Rust hooks) or threw (other languages).
-   */
-  SHUTDOWN_HOOK_OUTCOME_PANICKED = 2,
-  /**
-   * Did not finish within its timeout; it was abandoned.
-   */
-  SHUTDOWN_HOOK_OUTCOME_TIMED_OUT = 3,
-  /**
-   * Never started: the close budget ran out, or the process was terminated.
-   */
-  SHUTDOWN_HOOK_OUTCOME_SKIPPED = 4,
-  /**
-   * Still running when a repeated trigger ended the Closing phase; it was abandoned.
-   */
-  SHUTDOWN_HOOK_OUTCOME_CANCELLED = 5,
-};
-#ifndef __cplusplus
-#if __STDC_VERSION__ >= 202311L
-typedef enum shutdown_hook_outcome_t shutdown_hook_outcome_t;
-#else
-typedef uint32_t shutdown_hook_outcome_t;
 #endif // __STDC_VERSION__ >= 202311L
 #endif // __cplusplus
 
@@ -391,6 +391,68 @@ typedef struct shutdown_request_t shutdown_request_t;
 typedef void (*shutdown_dismissed_fn)(void *user_data, const uint64_t *ids, size_t len);
 
 /**
+ * One event of the engine's stream (shutdown_on_event()). `code` is the core's stable
+ * code, the same in every language: 1 to 4 the milestones (draining, quiescing,
+ * closing, done, as shutdown_milestone_t), 5 cancelled, 6 hook started, 7 hook
+ * finished, 8 connections dismissed, 9 streams ending, 10 streams cut, 11 terminate.
+ * Codes may be added: ignore the ones you do not know.
+ *
+ * The event and everything it points to are valid only during the callback: copy what
+ * you keep. Fields that do not belong to the event's code are zero / NULL.
+ */
+typedef struct {
+  /**
+   * The event's code (see above).
+   */
+  uint32_t code;
+  /**
+   * The engine's time of the event since it was created, on its clock (virtual or
+   * not), in microseconds.
+   */
+  uint64_t at_us;
+  /**
+   * Codes 1 to 4: the milestone reached (SHUTDOWN_MILESTONE_NONE otherwise).
+   */
+  shutdown_milestone_t milestone;
+  /**
+   * Codes 6 and 7: the hook's name (NUL-terminated UTF-8); NULL otherwise.
+   */
+  const char *hook_name;
+  /**
+   * Code 7: how the hook ended (SHUTDOWN_HOOK_OUTCOME_OK otherwise).
+   */
+  shutdown_hook_outcome_t hook_outcome;
+  /**
+   * Code 8: the ids (shutdown_connection_id()) of the dismissed connections, `len`
+   * of them (never 0); NULL otherwise.
+   */
+  const uint64_t *connection_ids;
+  /**
+   * Code 8: how many ids `connection_ids` holds; 0 otherwise.
+   */
+  size_t connection_ids_len;
+  /**
+   * Codes 9 and 10: the long-lived kind, as shutdown_kind() gives its id; 0
+   * otherwise.
+   */
+  uint32_t kind;
+  /**
+   * Codes 9 and 10: the kind's name (NUL-terminated UTF-8); NULL otherwise.
+   */
+  const char *kind_name;
+  /**
+   * Code 10: guards of the kind still held at the cut (counted as aborted); 0
+   * otherwise.
+   */
+  uint64_t count;
+} shutdown_event_t;
+
+/**
+ * Called with every event of the engine's stream (see shutdown_on_event()).
+ */
+typedef void (*shutdown_event_fn)(void *user_data, const shutdown_event_t *event);
+
+/**
  * Called on every milestone with the `user_data` given at registration.
  */
 typedef void (*shutdown_milestone_fn)(void *user_data, shutdown_milestone_t milestone);
@@ -445,6 +507,49 @@ typedef struct {
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
+
+/**
+ * Blocks until the shutdown is Done and every milestone callback for Done has
+ * returned. Someone must trigger it; on a manual clock, another thread must advance
+ * it.
+ *
+ * Thread: any thread but those running this engine's callbacks. Callbacks: none on
+ * this thread.
+ */
+shutdown_status_t shutdown_wait(const shutdown_t *engine);
+
+/**
+ * Blocks like shutdown_wait() until the shutdown is Done (SHUTDOWN_STATUS_OK) or
+ * `timeout_ms` of real time passed (SHUTDOWN_STATUS_TIMED_OUT). 0 only checks.
+ *
+ * Thread: as shutdown_wait(). Callbacks: none on this thread.
+ */
+shutdown_status_t shutdown_wait_timeout(const shutdown_t *engine, uint64_t timeout_ms);
+
+/**
+ * Moves a manual clock forward by `ms` milliseconds, applying every deadline on the
+ * way at its exact instant. SHUTDOWN_STATUS_NOT_MANUAL_CLOCK unless the engine was
+ * created with a manual clock (shutdown_config_builder_set_manual_clock()).
+ *
+ * Thread: any (one at a time). Callbacks: every callback the deadlines cause runs on
+ * this thread, blocking hooks included, before it returns.
+ */
+shutdown_status_t shutdown_advance(const shutdown_t *engine, uint64_t ms);
+
+/**
+ * shutdown_advance() in microseconds.
+ *
+ * Thread: as shutdown_advance(). Callbacks: as shutdown_advance().
+ */
+shutdown_status_t shutdown_advance_us(const shutdown_t *engine, uint64_t us);
+
+/**
+ * Writes the time since the engine was created, on its clock (virtual or not), in
+ * microseconds, to `*out_us`.
+ *
+ * Thread: any. Callbacks: none.
+ */
+shutdown_status_t shutdown_elapsed_us(const shutdown_t *engine, uint64_t *out_us);
 
 /**
  * Creates a configuration builder holding the defaults (no announce window, 20 s to
@@ -584,6 +689,26 @@ shutdown_status_t shutdown_config_builder_set_close_strategy(shutdown_config_bui
  */
 shutdown_status_t shutdown_config_builder_set_connection_grace_ms(shutdown_config_builder_t *builder,
                                                                   uint64_t ms);
+
+/**
+ * Gives a kind of long-lived work (`kind`: "websocket", "sse"; at most 256 bytes of
+ * UTF-8) a drain policy: at `notify_at` (a shutdown_milestone_t:
+ * SHUTDOWN_MILESTONE_DRAINING, or SHUTDOWN_MILESTONE_QUIESCING, which
+ * SHUTDOWN_MILESTONE_NONE also means) the host is told to end that work (event 9,
+ * shutdown_is_ending()), and `grace_ms` later what is left of it is cut (event 10,
+ * shutdown_is_cut(); its guards still held count as aborted). Take its guards with
+ * shutdown_guard_acquire_kind() or shutdown_request_upgrade(). Each call adds one kind.
+ * The core checks the policy when the engine is built: shutdown_new() refuses a
+ * milestone it does not allow (closing, done) with SHUTDOWN_STATUS_INVALID_CONFIG, and
+ * shutdown_config_builder_validate() names the field `long_lived`.
+ * SHUTDOWN_STATUS_INVALID_ARGUMENT for a `notify_at` that is no milestone.
+ *
+ * Thread: one at a time per builder. Callbacks: none.
+ */
+shutdown_status_t shutdown_config_builder_set_long_lived(shutdown_config_builder_t *builder,
+                                                         const char *kind,
+                                                         uint64_t grace_ms,
+                                                         uint32_t notify_at);
 
 /**
  * The signals shutdown_listen_signals() handles: the `len` entries of `signals`
@@ -814,136 +939,23 @@ shutdown_status_t shutdown_new(const shutdown_config_builder_t *builder, shutdow
 void shutdown_free(shutdown_t *engine);
 
 /**
- * Installs handlers for the configured signals (default SIGTERM and SIGINT). Each
- * signal is a trigger: the first starts the drain, a repeat escalates as configured,
- * and the terminating repeat (default: the third) prints the report to stderr and
- * exits the process with the forced exit code. Call it early, before the host starts
- * its threads. Calling it again does nothing. Hosts that own their signals call
- * shutdown_trigger() instead.
+ * Calls `callback(user_data, event)` with every event of the engine's stream from now
+ * on (see shutdown_event_t), once each and in the engine's order: the milestones, the
+ * cancellation, hooks starting and finishing, dismissed connections, long-lived kinds
+ * told to end and cut, the terminating trigger. `event` and what it points to are
+ * valid only during the call. The same rules as shutdown_on_milestone(): it must not
+ * block and must not call shutdown_wait() or shutdown_free(); it may call the other
+ * functions; it never runs once shutdown_free() has returned (it waits for one running
+ * on another thread); shutdown_wait() returns once the Done event's callbacks
+ * returned.
  *
- * Thread: any. Callbacks: the triggers run on the library's "shutdown-signals" thread,
- * which therefore runs the milestone and cancellation callbacks they cause.
+ * Thread: any. Callbacks: `callback` runs on the thread that caused the event (as
+ * shutdown_on_milestone() and shutdown_on_dismissed() say), or on a thread delivering
+ * an earlier event of this engine at that moment.
  */
-shutdown_status_t shutdown_listen_signals(const shutdown_t *engine);
-
-/**
- * Starts the shutdown (the first call) or escalates (later calls, as configured).
- * `kind` is a shutdown_reason_kind_t; `detail` (at most 4096 bytes, UTF-8) says more:
- * the signal name, "deploy", the error.
- *
- * Thread: any. Callbacks: milestone and cancellation callbacks run on this thread
- * before it returns; so do the start functions of deferred hooks when the trigger
- * forces Closing (and, with a manual clock, blocking hooks).
- */
-shutdown_status_t shutdown_trigger(const shutdown_t *engine, uint32_t kind, const char *detail);
-
-/**
- * Like shutdown_trigger() with SHUTDOWN_REASON_KIND_SIGNAL and the signal's name
- * ("SIGTERM" for 15), for hosts that receive signals themselves (signalfd, libuv).
- *
- * Thread: any. Callbacks: as shutdown_trigger().
- */
-shutdown_status_t shutdown_trigger_signal(const shutdown_t *engine, int signum);
-
-/**
- * Reports a readiness probe answered "not ready" (the adaptive announce window:
- * after `announce_probes` of them, admission closes). Does nothing outside the
- * announce window.
- *
- * Thread: any. Callbacks: when this closes admission, milestone callbacks run on
- * this thread.
- */
-shutdown_status_t shutdown_readiness_probed(const shutdown_t *engine);
-
-/**
- * Counts work the host cut outside any guard, such as a connection closed while its
- * request was still arriving: the report's `aborted` grows by `count` (and, with a
- * non-NULL `kind_name`, its count for that kind), and the exit code is not 0.
- * SHUTDOWN_STATUS_TOO_LATE once Done (the report is final; nothing is counted).
- *
- * Thread: any. Callbacks: none.
- */
-shutdown_status_t shutdown_record_aborted(const shutdown_t *engine,
-                                          uint64_t count,
-                                          const char *kind_name);
-
-/**
- * Writes the current phase (a shutdown_phase_t) to `*out_phase`.
- *
- * Thread: any. Callbacks: none.
- */
-shutdown_status_t shutdown_phase(const shutdown_t *engine, shutdown_phase_t *out_phase);
-
-/**
- * Readiness: true only while Running. Answer readiness probes with it (503 when
- * false). NULL gives false.
- *
- * Thread: any. Callbacks: none.
- */
-bool shutdown_is_ready(const shutdown_t *engine);
-
-/**
- * Whether new guards are admitted (Running, and the announce window). When it turns
- * false, stop accepting connections. NULL gives false.
- *
- * Thread: any. Callbacks: none.
- */
-bool shutdown_is_accepting(const shutdown_t *engine);
-
-/**
- * Whether a keep-alive connection should close after its current response
- * (`Connection: close`, HTTP/2 GOAWAY). One atomic load while Running. NULL gives
- * false.
- *
- * Thread: any. Callbacks: none.
- */
-bool shutdown_should_close(const shutdown_t *engine);
-
-/**
- * Whether the cancellation signal has fired: the drain was cut short (its deadline
- * passed, or a repeated trigger forced it), or the shutdown is Done. Work that can
- * stop early should stop. NULL gives false.
- *
- * Thread: any. Callbacks: none.
- */
-bool shutdown_is_cancelled(const shutdown_t *engine);
-
-/**
- * Writes the number of guards in flight to `*out_count`.
- *
- * Thread: any. Callbacks: none.
- */
-shutdown_status_t shutdown_in_flight(const shutdown_t *engine, uint64_t *out_count);
-
-/**
- * Writes to `*out_fd` a file descriptor that becomes readable on every milestone
- * (draining, quiescing, closing, done), for poll/epoll/kqueue/libuv loops. It is
- * level-triggered: it stays readable until shutdown_fd_clear(). Do not read, write or
- * close it; it is closed by shutdown_free(). (An eventfd on Linux, a pipe elsewhere.)
- *
- * Thread: any. Callbacks: none.
- */
-shutdown_status_t shutdown_fd(const shutdown_t *engine, int *out_fd);
-
-/**
- * Makes shutdown_fd() unreadable again and writes the current milestone (the latest
- * reached, a shutdown_milestone_t; SHUTDOWN_MILESTONE_NONE while Running) to
- * `*out_milestone`. It agrees with the queries (QUIESCING once
- * shutdown_is_accepting() is false). A milestone reached after the clear makes the fd
- * readable again, so a loop that clears, then acts on what it reads, misses nothing.
- *
- * Thread: any. Callbacks: none.
- */
-shutdown_status_t shutdown_fd_clear(const shutdown_t *engine, shutdown_milestone_t *out_milestone);
-
-/**
- * Writes to `*out_fd` a file descriptor that becomes readable when the cancellation
- * signal fires (see shutdown_is_cancelled()) and stays readable. Do not read, write
- * or close it; it is closed by shutdown_free().
- *
- * Thread: any. Callbacks: none.
- */
-shutdown_status_t shutdown_cancel_fd(const shutdown_t *engine, int *out_fd);
+shutdown_status_t shutdown_on_event(const shutdown_t *engine,
+                                    shutdown_event_fn callback,
+                                    void *user_data);
 
 /**
  * Calls `callback(user_data, milestone)` on every milestone from now on, in order. It
@@ -972,58 +984,6 @@ shutdown_status_t shutdown_on_milestone(const shutdown_t *engine,
 shutdown_status_t shutdown_on_cancel(const shutdown_t *engine,
                                      shutdown_cancel_fn callback,
                                      void *user_data);
-
-/**
- * Blocks until the shutdown is Done and every milestone callback for Done has
- * returned. Someone must trigger it; on a manual clock, another thread must advance
- * it.
- *
- * Thread: any thread but those running this engine's callbacks. Callbacks: none on
- * this thread.
- */
-shutdown_status_t shutdown_wait(const shutdown_t *engine);
-
-/**
- * Blocks like shutdown_wait() until the shutdown is Done (SHUTDOWN_STATUS_OK) or
- * `timeout_ms` of real time passed (SHUTDOWN_STATUS_TIMED_OUT). 0 only checks.
- *
- * Thread: as shutdown_wait(). Callbacks: none on this thread.
- */
-shutdown_status_t shutdown_wait_timeout(const shutdown_t *engine, uint64_t timeout_ms);
-
-/**
- * Writes the exit code the process should end with to `*out_code`: 0 when everything
- * drained and every hook succeeded, the forced exit code otherwise.
- * SHUTDOWN_STATUS_NOT_DONE before Done.
- *
- * Thread: any. Callbacks: none.
- */
-shutdown_status_t shutdown_exit_code(const shutdown_t *engine, int *out_code);
-
-/**
- * Moves a manual clock forward by `ms` milliseconds, applying every deadline on the
- * way at its exact instant. SHUTDOWN_STATUS_NOT_MANUAL_CLOCK unless the engine was
- * created with a manual clock (shutdown_config_builder_set_manual_clock()).
- *
- * Thread: any (one at a time). Callbacks: every callback the deadlines cause runs on
- * this thread, blocking hooks included, before it returns.
- */
-shutdown_status_t shutdown_advance(const shutdown_t *engine, uint64_t ms);
-
-/**
- * shutdown_advance() in microseconds.
- *
- * Thread: as shutdown_advance(). Callbacks: as shutdown_advance().
- */
-shutdown_status_t shutdown_advance_us(const shutdown_t *engine, uint64_t us);
-
-/**
- * Writes the time since the engine was created, on its clock (virtual or not), in
- * microseconds, to `*out_us`.
- *
- * Thread: any. Callbacks: none.
- */
-shutdown_status_t shutdown_elapsed_us(const shutdown_t *engine, uint64_t *out_us);
 
 /**
  * Admits one unit of work and writes its guard to `*out_guard`, or returns
@@ -1133,6 +1093,112 @@ shutdown_status_t shutdown_on_close_deferred(const shutdown_t *engine,
  * functions (and, with a manual clock, blocking hooks) run on this thread.
  */
 shutdown_status_t shutdown_hook_done(shutdown_hook_done_t *done, int result, const char *message);
+
+/**
+ * Writes to `*out_ending` whether the host was told to end its long-lived work of
+ * kind `kind_name` (its policy's milestone was reached: event 9; see
+ * shutdown_config_builder_set_long_lived()). False for a kind with no policy.
+ *
+ * Thread: any. Callbacks: none.
+ */
+shutdown_status_t shutdown_is_ending(const shutdown_t *engine,
+                                     const char *kind_name,
+                                     bool *out_ending);
+
+/**
+ * Writes to `*out_cut` whether the grace of long-lived kind `kind_name` ran out (event
+ * 10): what is left of it is cut. False for a kind with no policy.
+ *
+ * Thread: any. Callbacks: none.
+ */
+shutdown_status_t shutdown_is_cut(const shutdown_t *engine, const char *kind_name, bool *out_cut);
+
+/**
+ * Writes to `*out_fd` a file descriptor that becomes readable on every milestone
+ * (draining, quiescing, closing, done), for poll/epoll/kqueue/libuv loops. It is
+ * level-triggered: it stays readable until shutdown_fd_clear(). Do not read, write or
+ * close it; it is closed by shutdown_free(). (An eventfd on Linux, a pipe elsewhere.)
+ *
+ * Thread: any. Callbacks: none.
+ */
+shutdown_status_t shutdown_fd(const shutdown_t *engine, int *out_fd);
+
+/**
+ * Makes shutdown_fd() unreadable again and writes the current milestone (the latest
+ * reached, a shutdown_milestone_t; SHUTDOWN_MILESTONE_NONE while Running) to
+ * `*out_milestone`. It agrees with the queries (QUIESCING once
+ * shutdown_is_accepting() is false). A milestone reached after the clear makes the fd
+ * readable again, so a loop that clears, then acts on what it reads, misses nothing.
+ *
+ * Thread: any. Callbacks: none.
+ */
+shutdown_status_t shutdown_fd_clear(const shutdown_t *engine, shutdown_milestone_t *out_milestone);
+
+/**
+ * Writes to `*out_fd` a file descriptor that becomes readable when the cancellation
+ * signal fires (see shutdown_is_cancelled()) and stays readable. Do not read, write
+ * or close it; it is closed by shutdown_free().
+ *
+ * Thread: any. Callbacks: none.
+ */
+shutdown_status_t shutdown_cancel_fd(const shutdown_t *engine, int *out_fd);
+
+/**
+ * Writes the current phase (a shutdown_phase_t) to `*out_phase`.
+ *
+ * Thread: any. Callbacks: none.
+ */
+shutdown_status_t shutdown_phase(const shutdown_t *engine, shutdown_phase_t *out_phase);
+
+/**
+ * Readiness: true only while Running. Answer readiness probes with it (503 when
+ * false). NULL gives false.
+ *
+ * Thread: any. Callbacks: none.
+ */
+bool shutdown_is_ready(const shutdown_t *engine);
+
+/**
+ * Whether new guards are admitted (Running, and the announce window). When it turns
+ * false, stop accepting connections. NULL gives false.
+ *
+ * Thread: any. Callbacks: none.
+ */
+bool shutdown_is_accepting(const shutdown_t *engine);
+
+/**
+ * Whether a keep-alive connection should close after its current response
+ * (`Connection: close`, HTTP/2 GOAWAY). One atomic load while Running. NULL gives
+ * false.
+ *
+ * Thread: any. Callbacks: none.
+ */
+bool shutdown_should_close(const shutdown_t *engine);
+
+/**
+ * Whether the cancellation signal has fired: the drain was cut short (its deadline
+ * passed, or a repeated trigger forced it), or the shutdown is Done. Work that can
+ * stop early should stop. NULL gives false.
+ *
+ * Thread: any. Callbacks: none.
+ */
+bool shutdown_is_cancelled(const shutdown_t *engine);
+
+/**
+ * Writes the number of guards in flight to `*out_count`.
+ *
+ * Thread: any. Callbacks: none.
+ */
+shutdown_status_t shutdown_in_flight(const shutdown_t *engine, uint64_t *out_count);
+
+/**
+ * Writes the exit code the process should end with to `*out_code`: 0 when everything
+ * drained and every hook succeeded, the forced exit code otherwise.
+ * SHUTDOWN_STATUS_NOT_DONE before Done.
+ *
+ * Thread: any. Callbacks: none.
+ */
+shutdown_status_t shutdown_exit_code(const shutdown_t *engine, int *out_code);
 
 /**
  * Writes a new report to `*out_report` once the shutdown is Done
@@ -1276,6 +1342,19 @@ shutdown_status_t shutdown_report_hook(const shutdown_report_t *report,
                                        shutdown_hook_report_t *out_hook);
 
 /**
+ * Installs handlers for the configured signals (default SIGTERM and SIGINT). Each
+ * signal is a trigger: the first starts the drain, a repeat escalates as configured,
+ * and the terminating repeat (default: the third) prints the report to stderr and
+ * exits the process with the forced exit code. Call it early, before the host starts
+ * its threads. Calling it again does nothing. Hosts that own their signals call
+ * shutdown_trigger() instead.
+ *
+ * Thread: any. Callbacks: the triggers run on the library's "shutdown-signals" thread,
+ * which therefore runs the milestone and cancellation callbacks they cause.
+ */
+shutdown_status_t shutdown_listen_signals(const shutdown_t *engine);
+
+/**
  * A static, NUL-terminated English description of a status code (never NULL; unknown
  * codes give "unknown status").
  *
@@ -1318,6 +1397,47 @@ shutdown_status_t shutdown_notify_systemd(const shutdown_t *engine, bool *out_en
  * Thread: any. Callbacks: none.
  */
 shutdown_status_t shutdown_notify_ready(const shutdown_t *engine, bool *out_sent);
+
+/**
+ * Starts the shutdown (the first call) or escalates (later calls, as configured).
+ * `kind` is a shutdown_reason_kind_t; `detail` (at most 4096 bytes, UTF-8) says more:
+ * the signal name, "deploy", the error.
+ *
+ * Thread: any. Callbacks: milestone and cancellation callbacks run on this thread
+ * before it returns; so do the start functions of deferred hooks when the trigger
+ * forces Closing (and, with a manual clock, blocking hooks).
+ */
+shutdown_status_t shutdown_trigger(const shutdown_t *engine, uint32_t kind, const char *detail);
+
+/**
+ * Like shutdown_trigger() with SHUTDOWN_REASON_KIND_SIGNAL and the signal's name
+ * ("SIGTERM" for 15), for hosts that receive signals themselves (signalfd, libuv).
+ *
+ * Thread: any. Callbacks: as shutdown_trigger().
+ */
+shutdown_status_t shutdown_trigger_signal(const shutdown_t *engine, int signum);
+
+/**
+ * Reports a readiness probe answered "not ready" (the adaptive announce window:
+ * after `announce_probes` of them, admission closes). Does nothing outside the
+ * announce window.
+ *
+ * Thread: any. Callbacks: when this closes admission, milestone callbacks run on
+ * this thread.
+ */
+shutdown_status_t shutdown_readiness_probed(const shutdown_t *engine);
+
+/**
+ * Counts work the host cut outside any guard, such as a connection closed while its
+ * request was still arriving: the report's `aborted` grows by `count` (and, with a
+ * non-NULL `kind_name`, its count for that kind), and the exit code is not 0.
+ * SHUTDOWN_STATUS_TOO_LATE once Done (the report is final; nothing is counted).
+ *
+ * Thread: any. Callbacks: none.
+ */
+shutdown_status_t shutdown_record_aborted(const shutdown_t *engine,
+                                          uint64_t count,
+                                          const char *kind_name);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -23,10 +23,11 @@
 use std::ffi::{c_char, c_int};
 use std::time::Duration;
 
-use shutdown_core::{Builder, CloseStrategy, ConfigError, OptionValue, Shutdown};
+use shutdown_core::{Builder, CloseStrategy, ConfigError, LongLived, OptionValue, Shutdown};
 
+use crate::engine::ShutdownMilestone;
 use crate::status::ShutdownStatus;
-use crate::util::{arg, arg_mut, boundary, out, put, status, write_message};
+use crate::util::{arg, arg_mut, boundary, c_str, out, put, status, write_message, MAX_NAME};
 
 /// How shutdown_should_close() advises keep-alive connections to close.
 /// cbindgen:rename-all=prefix:SHUTDOWN_CLOSE_STRATEGY_
@@ -387,6 +388,44 @@ pub unsafe extern "C" fn shutdown_config_builder_set_connection_grace_ms(
     unsafe {
         set(builder, |b| {
             b.update(|c| c.connection_grace(millis(ms)));
+            Ok(())
+        })
+    }
+}
+
+/// Gives a kind of long-lived work (`kind`: "websocket", "sse"; at most 256 bytes of
+/// UTF-8) a drain policy: at `notify_at` (a shutdown_milestone_t:
+/// SHUTDOWN_MILESTONE_DRAINING, or SHUTDOWN_MILESTONE_QUIESCING, which
+/// SHUTDOWN_MILESTONE_NONE also means) the host is told to end that work (event 9,
+/// shutdown_is_ending()), and `grace_ms` later what is left of it is cut (event 10,
+/// shutdown_is_cut(); its guards still held count as aborted). Take its guards with
+/// shutdown_guard_acquire_kind() or shutdown_request_upgrade(). Each call adds one kind.
+/// The core checks the policy when the engine is built: shutdown_new() refuses a
+/// milestone it does not allow (closing, done) with SHUTDOWN_STATUS_INVALID_CONFIG, and
+/// shutdown_config_builder_validate() names the field `long_lived`.
+/// SHUTDOWN_STATUS_INVALID_ARGUMENT for a `notify_at` that is no milestone.
+///
+/// Thread: one at a time per builder. Callbacks: none.
+#[no_mangle]
+pub unsafe extern "C" fn shutdown_config_builder_set_long_lived(
+    builder: *mut ConfigBuilder,
+    kind: *const c_char,
+    grace_ms: u64,
+    notify_at: u32,
+) -> ShutdownStatus {
+    // SAFETY: the caller's contract, passed on.
+    unsafe {
+        set(builder, |b| {
+            // SAFETY: NULL or a C string (the C contract).
+            let kind = c_str(kind, MAX_NAME)?;
+            let at = ShutdownMilestone::from_u32(notify_at)
+                .ok_or(ShutdownStatus::INVALID_ARGUMENT)?
+                .to_core();
+            let mut policy = LongLived::new(millis(grace_ms));
+            if let Some(m) = at {
+                policy = policy.notify_at(m);
+            }
+            b.update(|c| c.long_lived(kind, policy));
             Ok(())
         })
     }

@@ -12,8 +12,9 @@ use std::sync::Arc;
 
 use shutdown_core::{Connection, Kind, Request, Shutdown};
 
-use crate::engine::{Engine, KindIds};
+use crate::engine::Engine;
 use crate::guard::GuardHandle;
+use crate::kinds::KindIds;
 use crate::status::ShutdownStatus;
 use crate::util::{arg, arg_mut, boundary, c_str, out, put, status, UserData, MAX_NAME};
 

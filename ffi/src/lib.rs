@@ -30,21 +30,38 @@
 
 #![allow(clippy::missing_safety_doc)]
 
+mod clock;
 mod config;
 mod connection;
 mod engine;
+mod event;
+mod fanout;
+mod gate;
 mod guard;
 mod hooks;
+mod kinds;
+mod notify;
+mod queries;
 mod report;
+mod signals;
 mod status;
 mod systemd;
+mod triggers;
 mod util;
 
+pub use clock::*;
 pub use config::*;
 pub use connection::*;
 pub use engine::*;
+pub use event::*;
+pub use fanout::*;
 pub use guard::*;
 pub use hooks::*;
+pub use kinds::*;
+pub use notify::*;
+pub use queries::*;
 pub use report::*;
+pub use signals::*;
 pub use status::*;
 pub use systemd::*;
+pub use triggers::*;

@@ -44,6 +44,19 @@ pub enum ShutdownHookOutcome {
     CANCELLED = 5,
 }
 
+impl From<&HookOutcome> for ShutdownHookOutcome {
+    fn from(o: &HookOutcome) -> Self {
+        match o {
+            HookOutcome::Ok => ShutdownHookOutcome::OK,
+            HookOutcome::Failed(_) => ShutdownHookOutcome::FAILED,
+            HookOutcome::Panicked(_) => ShutdownHookOutcome::PANICKED,
+            HookOutcome::TimedOut => ShutdownHookOutcome::TIMED_OUT,
+            HookOutcome::Skipped => ShutdownHookOutcome::SKIPPED,
+            HookOutcome::Cancelled => ShutdownHookOutcome::CANCELLED,
+        }
+    }
+}
+
 /// One cleanup hook's result, as shutdown_report_hook() writes it. The strings belong
 /// to the report and live until shutdown_report_free().
 #[repr(C)]
@@ -71,7 +84,7 @@ pub struct ReportHandle {
     by_kind: Vec<(CString, u64)>,
 }
 
-fn cstring(s: &str) -> CString {
+pub(crate) fn cstring(s: &str) -> CString {
     CString::new(s.replace('\0', "")).unwrap_or_default()
 }
 
@@ -379,14 +392,7 @@ pub unsafe extern "C" fn shutdown_report_hook(
             .get(index)
             .ok_or(ShutdownStatus::INVALID_ARGUMENT)?;
         let (name, msg) = &r.hooks[index];
-        let outcome = match h.outcome {
-            HookOutcome::Ok => ShutdownHookOutcome::OK,
-            HookOutcome::Failed(_) => ShutdownHookOutcome::FAILED,
-            HookOutcome::Panicked(_) => ShutdownHookOutcome::PANICKED,
-            HookOutcome::TimedOut => ShutdownHookOutcome::TIMED_OUT,
-            HookOutcome::Skipped => ShutdownHookOutcome::SKIPPED,
-            HookOutcome::Cancelled => ShutdownHookOutcome::CANCELLED,
-        };
+        let outcome = ShutdownHookOutcome::from(&h.outcome);
         let v = ShutdownHookReport {
             name: name.as_ptr(),
             order: h.order,

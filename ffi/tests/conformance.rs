@@ -169,10 +169,23 @@ impl Target for C {
                 assert_eq!(shutdown_config_builder_set_connection_grace_ms(b, v), OK);
             }
         }
-        assert!(
-            c.long_lived.is_empty(),
-            "long_lived: the C ABI has no long-lived policies yet: list c in the scenario's skip"
-        );
+        for l in &c.long_lived {
+            let kind = CString::new(l.kind.clone()).unwrap();
+            let at = match l.notify_at.as_deref() {
+                None => ShutdownMilestone::NONE,
+                Some("draining") => ShutdownMilestone::DRAINING,
+                Some("quiescing") => ShutdownMilestone::QUIESCING,
+                Some("closing") => ShutdownMilestone::CLOSING,
+                Some("done") => ShutdownMilestone::DONE,
+                Some(other) => return Err(format!("long_lived: unknown notify_at {other}")),
+            };
+            assert_eq!(
+                unsafe {
+                    shutdown_config_builder_set_long_lived(b, kind.as_ptr(), l.grace_ms, at as u32)
+                },
+                OK
+            );
+        }
         let strategy = match c.close_strategy.as_deref() {
             None | Some("immediate") => ShutdownCloseStrategy::IMMEDIATE,
             Some("gradual") => ShutdownCloseStrategy::GRADUAL,

@@ -88,10 +88,68 @@ static void test_done_after_closing_with_a_held_hook(void) {
     for (int i = 0; i < ROUNDS && harness_failures == 0; i++) one_round(1);
 }
 
+/* The cancellation race of ffi/tests/fuzz/README.md, made deterministic: the engine
+ * reports cancelled (shutdown_is_cancelled()) while its Cancelled event is still queued
+ * behind a milestone callback running on another thread. A cancel callback registered
+ * then must be called at once, on the registering thread, and only once (the C layer
+ * once kept a "fired" flag of its own, set only when the event was delivered, and
+ * queued the registration for the delivering thread). */
+typedef struct {
+    shutdown_t *sd;
+    atomic_int cancel_calls;
+    atomic_int called_at_once; /* the registration returned with the callback called */
+    atomic_int cancelled_seen;
+} cancel_race;
+
+static void count_cancel(void *user_data) {
+    atomic_fetch_add(&((cancel_race *)user_data)->cancel_calls, 1);
+}
+
+static void *cancel_then_register(void *arg) {
+    cancel_race *r = (cancel_race *)arg;
+    /* Past the drain timeout: the drain is cut, the engine is cancelled, and its
+     * events are queued for the thread delivering DRAINING (the main thread). */
+    CHECK_OK(shutdown_advance(r->sd, 2000));
+    atomic_store(&r->cancelled_seen, shutdown_is_cancelled(r->sd));
+    CHECK_OK(shutdown_on_cancel(r->sd, count_cancel, r));
+    atomic_store(&r->called_at_once, atomic_load(&r->cancel_calls) == 1);
+    return NULL;
+}
+
+static void hold_draining(void *user_data, shutdown_milestone_t m) {
+    if (m != SHUTDOWN_MILESTONE_DRAINING) return;
+    pthread_t t;
+    CHECK(pthread_create(&t, NULL, cancel_then_register, user_data) == 0);
+    CHECK(pthread_join(t, NULL) == 0);
+}
+
+static void test_cancel_callback_registered_once_cancelled_runs_at_once(void) {
+    shutdown_config_builder_t *cfg = default_config();
+    CHECK_OK(shutdown_config_builder_set_manual_clock(cfg, true));
+    CHECK_OK(shutdown_config_builder_set_drain_timeout_ms(cfg, 1000));
+    shutdown_t *sd = new_engine(cfg);
+    cancel_race r;
+    memset(&r, 0, sizeof r);
+    r.sd = sd;
+    CHECK_OK(shutdown_on_milestone(sd, hold_draining, &r));
+    shutdown_guard_t *g = NULL;
+    CHECK_OK(shutdown_guard_acquire(sd, &g));
+    CHECK_OK(shutdown_trigger(sd, SHUTDOWN_REASON_KIND_MANUAL, "deploy"));
+    CHECK(atomic_load(&r.cancelled_seen));
+    CHECK(atomic_load(&r.called_at_once));
+    CHECK(atomic_load(&r.cancel_calls) == 1);
+    shutdown_phase_t p = phase_of(sd);
+    CHECK(p == SHUTDOWN_PHASE_DONE);
+    shutdown_guard_release(g);
+    shutdown_free(sd);
+    CHECK(atomic_load(&r.cancel_calls) == 1);
+}
+
 int main(void) {
     static const test_case tests[] = {
         TEST(test_done_after_closing_on_repeated_trigger),
         TEST(test_done_after_closing_with_a_held_hook),
+        TEST(test_cancel_callback_registered_once_cancelled_runs_at_once),
     };
     return RUN_TESTS("fuzz_regress", tests);
 }

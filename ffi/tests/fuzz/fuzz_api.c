@@ -183,6 +183,9 @@ struct ctx {
     int nms;
     atomic_int cancel_calls;
     int cancel_registered;
+    atomic_int ev_last_milestone;  /* the event stream's latest milestone (op 22) */
+    atomic_int ev_cancelled;       /* its Cancelled events */
+    atomic_ullong ev_last_at_us;
     atomic_int max_phase;
     atomic_int max_fd_milestone;
     atomic_int freed;              /* shutdown_free returned */
@@ -435,6 +438,38 @@ static void cancel_cb(void *ud) {
     int n = atomic_fetch_add(&c->cancel_calls, 1);
     REQUIRE(n == 0, "cancel callback called %d times", n + 1);
     REQUIRE(shutdown_is_cancelled(c->engine), "cancel callback before is_cancelled");
+}
+
+/* The event stream (registered with the cancel callback, op 22): the core's codes, each
+ * payload where its code says, the milestones once each and in order, one Cancelled,
+ * after the cancel callback ran, times that never go back, none after shutdown_free. */
+static void event_cb(void *ud, const shutdown_event_t *ev) {
+    ctx_t *c = (ctx_t *)ud;
+    TRACE("event callback: code %u", (unsigned)ev->code);
+    REQUIRE(!atomic_load(&c->freed), "event callback after shutdown_free returned");
+    REQUIRE(ev->code >= 1 && ev->code <= 11, "event code %u", (unsigned)ev->code);
+    unsigned long long last_at = atomic_load(&c->ev_last_at_us);
+    REQUIRE(ev->at_us >= last_at, "event at %llu us after one at %llu us",
+            (unsigned long long)ev->at_us, last_at);
+    atomic_store(&c->ev_last_at_us, ev->at_us);
+    if (ev->code <= 4) {
+        REQUIRE((uint32_t)ev->milestone == ev->code, "milestone event %u carries %u",
+                (unsigned)ev->code, (unsigned)ev->milestone);
+        int last = atomic_load(&c->ev_last_milestone);
+        REQUIRE((int)ev->code > last, "milestone event %u after %d", (unsigned)ev->code, last);
+        atomic_store(&c->ev_last_milestone, (int)ev->code);
+    } else {
+        REQUIRE(ev->milestone == SHUTDOWN_MILESTONE_NONE, "event %u carries a milestone", (unsigned)ev->code);
+    }
+    if (ev->code == 5) {
+        int n = atomic_fetch_add(&c->ev_cancelled, 1);
+        REQUIRE(n == 0, "Cancelled event %d times", n + 1);
+        REQUIRE(atomic_load(&c->cancel_calls) == 1, "Cancelled event before the cancel callback");
+    }
+    REQUIRE((ev->code == 6 || ev->code == 7) == (ev->hook_name != NULL), "hook name of event %u", (unsigned)ev->code);
+    REQUIRE((ev->code == 8) == (ev->connection_ids != NULL && ev->connection_ids_len > 0),
+            "connection ids of event %u", (unsigned)ev->code);
+    REQUIRE((ev->code == 9 || ev->code == 10) == (ev->kind_name != NULL), "kind name of event %u", (unsigned)ev->code);
 }
 
 static int blocking_hook(void *ud, char *message, size_t message_len) {
@@ -903,11 +938,19 @@ static void run(ctx_t *c, input_t *in, shutdown_config_builder_t *b) {
             break;
         }
         case OP_ON_CANCEL: {
-            if (!e) { CALL(S(NULL_PARAMETER), shutdown_on_cancel(e, cancel_cb, c)); break; }
+            if (!e) {
+                CALL(S(NULL_PARAMETER), shutdown_on_cancel(e, cancel_cb, c));
+                CALL(S(NULL_PARAMETER), shutdown_on_event(e, event_cb, c));
+                break;
+            }
             if (c->cancel_registered) break; /* one registration: it counts calls */
             c->cancel_registered = 1;
+            CALL(S(NULL_PARAMETER), shutdown_on_event(e, NULL, c));
             int was = shutdown_is_cancelled(e);
             CALL(S(OK), shutdown_on_cancel(e, cancel_cb, c));
+            /* After the cancel callback: its Cancelled event (if still to come) finds it
+             * called. */
+            CALL(S(OK), shutdown_on_event(e, event_cb, c));
             if (was && !(g_avoid_cancel_race && !c->manual)) /* FUZZ_AVOID_CANCEL_RACE: the finding */
                 REQUIRE(atomic_load(&c->cancel_calls) == 1, "on_cancel after the cancel did not call at once");
             break;

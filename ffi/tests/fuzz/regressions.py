@@ -79,6 +79,13 @@ INPUTS = {
     "regress-record-aborted-fatal":
         manual_engine() + op("EXIT_CODE", 7) + op("RECORD_ABORTED", 2, STR_HTTP)
         + op("TRIGGER", 2, STR_DEPLOY) + op("RECORD_ABORTED", 1, 0) + END,
+    # The event stream (shutdown_on_event, registered with the cancel callback): a guard,
+    # a trigger, the drain cut at its deadline (Cancelled after the cancel callback), a
+    # hook, Done: every event's payload where its code says, milestones in order.
+    "regress-event-stream":
+        manual_engine(drain_timeout=5, close_timeout=50) + op("ON_CANCEL")
+        + op("ON_CLOSE", STR_HTTP, 1, 10, 0) + op("ACQUIRE", 0, 0)
+        + op("TRIGGER", 0, STR_DEPLOY) + op("ADVANCE", 0, 10) + END,
 }
 
 if __name__ == "__main__":
