@@ -37,7 +37,7 @@ use libshutdown::{
     option_spec, Builder, ConfigError, Connection, Event, Guard, HookDone, HookError, HookOptions,
     HookOutcome, Kind, OptionValue, Reason, Request, Shutdown, MAX_TIMEOUT, OPTIONS,
 };
-use napi::bindgen_prelude::{Array, Function, JsValue, Unknown};
+use napi::bindgen_prelude::{Array, Float64Array, Function, JsValue, Unknown};
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi::ValueType;
 use napi::{Env, Status};
@@ -637,12 +637,15 @@ impl NativeShutdown {
     /// guards were counted), 11 terminate; and the addon's own code 0, a JavaScript hook
     /// to start (`a`: its id). Names are indexes for [`event_name`](Self::event_name).
     /// `at_ms` is the core's time of the event since the engine was built.
+    ///
+    /// A `Float64Array` over the queue's own buffer: no element-by-element conversion
+    /// (a drain that dismisses 10,000 connections queues 40,000 numbers at once).
     #[napi(catch_unwind)]
-    pub fn take_events(&self) -> Vec<f64> {
+    pub fn take_events(&self) -> Float64Array {
         let mut q = lock(&self.shared.queue);
         q.woken = false;
         self.shared.pending.store(false, Ordering::Release);
-        std::mem::take(&mut q.events)
+        Float64Array::new(std::mem::take(&mut q.events))
     }
 
     /// The string of index `i` in the events' names (`""` for an unknown index).
