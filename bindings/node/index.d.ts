@@ -31,6 +31,8 @@ export interface ShutdownOptions {
    * before is served, not reset.
    */
   connectionGrace?: number;
+  /** How often a drain in progress reports it (ms, default 1000; null: never): the core's `progress` event and log line. */
+  progressInterval?: number | null;
   /** The orchestrator's budget (default 30000); the phase budgets must fit. null: no check. */
   gracePeriod?: number | null;
   /** The trigger number that forces the closing phase (default 2). null: never. */

@@ -14,10 +14,12 @@
 //   response head is decided; when the core says close, the socket closes after that
 //   response, as Node does for Connection: close;
 // - the core dismisses a connection (idle long enough after admission closed, or the
-//   drain is over): one on which no byte of a new request has been read since its last
-//   response is destroyed; on one where a request is arriving, the core is told
-//   (reading) and the request is served. At Closing, what is left is destroyed; the core
-//   counts the requests cut (guards in flight, connections reading);
+//   drain is over): once a poll phase of the loop has run since (bytes that had reached
+//   the kernel are read by then), one on which no byte of a new request has been read
+//   since its last response is destroyed, a few hundred per turn of the loop; on one
+//   where a request is arriving, the core is told (reading) and the request is served.
+//   At Closing, what is left is destroyed; the core counts the requests cut (guards in
+//   flight, connections reading);
 // - a WebSocket upgrade or a CONNECT tunnel becomes long-lived work (kinds
 //   "websocket", "tunnel"): the drain waits for it until its socket closes;
 // - an optional readiness route answers 200 while ready and 503 while draining, and
@@ -28,10 +30,21 @@
 
 const net = require('node:net');
 const tls = require('node:tls');
+const { performance } = require('node:perf_hooks');
 
 const kState = Symbol('libshutdown.connection');
 const kSlot = Symbol('libshutdown.request');
 const REFUSED = -1; // connRequest()/acquire(): refused
+// Dismissed connections destroyed in one turn of the loop, at most: closing a socket
+// costs its close(2) in destroy() and Node's 'close' in the same turn's close phase
+// (tens of microseconds each), so 10,000 at once block the loop for a second or more
+// (bench/idle.js). A batch stops at this many sockets or this long destroying,
+// whichever comes first (the close phase then takes about as long again): a turn stays
+// within a few tens of milliseconds on a loaded machine, and the whole close is no
+// slower than doing it at once (the kernel's work is the same, the client reads its
+// FINs meanwhile).
+const DESTROY_BATCH = 256;
+const DESTROY_BUDGET_MS = 8;
 
 // Http2Server and Http2SecureServer are not exported: recognise them by name.
 function isHttp2Server(server) {
@@ -144,7 +157,12 @@ function attach(sd, server, options) {
   function onConnClose() {
     const st = this[kState];
     if (st === undefined || st.conn !== this) return;
-    conns.delete(st);
+    closed(st);
+  }
+
+  // The connection is closed: the core is told (once).
+  function closed(st) {
+    if (!conns.delete(st)) return;
     releaseUpgraded(st);
     if (st.id >= 0) {
       byId.delete(st.id);
@@ -196,7 +214,13 @@ function attach(sd, server, options) {
     }
   }
 
-  // The core dismissed connection `id`.
+  // The core dismissed connection `id`. Whether it is idle is not decided now: a client
+  // may have sent a request on it in this very instant, its bytes in the kernel but not
+  // read by Node yet (no poll phase has run since), and the socket would look idle and
+  // be reset. It is decided once a poll phase has run since the dismissal: two check
+  // phases later (setImmediate, see sweep()). Not a 1 ms timer: one set from a poll
+  // phase fires in the next turn's timers phase, before that turn's poll when the
+  // millisecond has passed already (a busy loop), so no poll phase would run between.
   function onDismissed(id) {
     const st = byId.get(id);
     if (st === undefined) return; // another attachment's, or closed meanwhile
@@ -204,16 +228,71 @@ function attach(sd, server, options) {
       destroyAtEnd(st);
       return;
     }
-    // A request may have arrived since (the dismissal came from the driver's thread):
-    // its guard holds the connection, which the core will dismiss again once idle.
-    if (st.active !== 0 || st.upgraded !== REFUSED) return;
+    pending.push(st, sweeps);
+    if (!sweeping) {
+      sweeping = true;
+      setImmediate(sweep);
+    }
+  }
+
+  // Dismissed connections waiting for their decision: [st, sweeps at dismissal, ...].
+  const pending = [];
+  let head = 0;
+  let sweeps = 0; // sweep() calls so far
+  let sweeping = false; // a sweep() is scheduled
+
+  // Runs in a check phase (setImmediate). A connection dismissed at sweep count n is
+  // decided from sweep n + 2 on: sweep n + 1 may run in the check phase right after the
+  // poll phase the dismissal came in (the driver thread's wake-up), sweep n + 2 runs
+  // after a whole poll phase more. At most DESTROY_BATCH are destroyed per turn.
+  function sweep() {
+    sweeps++;
+    let destroyed = 0;
+    const t0 = performance.now();
+    while (head < pending.length && destroyed < DESTROY_BATCH) {
+      if (pending[head + 1] > sweeps - 2) break; // too recent: next turn
+      const st = pending[head];
+      pending[head] = undefined;
+      head += 2;
+      if (judge(st) && (++destroyed & 31) === 0 && performance.now() - t0 > DESTROY_BUDGET_MS) break;
+    }
+    if (head === pending.length) {
+      pending.length = 0;
+      head = 0;
+      sweeping = false;
+    } else {
+      if (head > 4096) {
+        pending.splice(0, head);
+        head = 0;
+      }
+      setImmediate(sweep);
+    }
+  }
+
+  // A dismissed connection, once a poll phase has run: destroyed when idle, else the
+  // core is told a request is arriving. Returns whether it was destroyed.
+  function judge(st) {
+    if (st.conn[kState] !== st || st.http.destroyed) return false; // closed, or detached
+    if (over) {
+      destroyAtEnd(st);
+      return true;
+    }
+    // A request has arrived since: its guard holds the connection, which the core will
+    // dismiss again once idle (and its response says Connection: close).
+    if (st.active !== 0 || st.upgraded !== REFUSED) return false;
     if (!st.secure || st.http.bytesRead !== st.mark) {
       // A request is arriving (TLS: the handshake is still under way).
       st.reading = true;
-      if (nat.connReading(id)) sd._drain();
-      return;
+      if (nat.connReading(st.id)) sd._drain();
+      return false;
     }
     st.http.destroy();
+    // Closed now (destroy() closes its descriptor at once): the core is told here, not
+    // at its 'close' (the close phase of this turn, after every socket of the batch),
+    // so the drain ends as soon as the last one is destroyed, as a bare server.close()
+    // does.
+    closed(st);
+    return true;
   }
 
   function destroyAtEnd(st) {

@@ -111,6 +111,37 @@ for (const proto of ['http', 'https']) {
   }
 }
 
+// A keep-alive socket idle for longer than the connection grace is dismissed at the
+// trigger; the client sends its next request in that same tick. Its bytes are in the
+// kernel, not yet read by Node: attach() decides only after a poll phase has run, sees
+// the request and serves it (Connection: close) instead of resetting the client.
+for (const order of ['before', 'after']) {
+  test(`http: a request written on an idle socket in the tick of its dismissal (${order} the trigger) is served, not reset`, async (t) => {
+    const sd = new Shutdown({ exitOnDone: false, drainDelay: 0, drainTimeout: 10_000, connectionGrace: 20 });
+    const server = http.createServer((req, res) => res.end('ok\n'));
+    server.keepAliveTimeout = 600_000;
+    const att = sd.attach(server);
+    const port = await listen(t, server);
+    const clients = [];
+    for (let i = 0; i < 8; i++) clients.push(await connect(port));
+    for (const c of clients) c.get('/');
+    for (const c of clients) assert.equal((await c.response()).status, 200);
+    await sleep(60); // idle for longer than the grace: dismissed at the trigger
+    if (order === 'after') sd.trigger('deploy');
+    for (const c of clients) c.get('/?reused');
+    if (order === 'before') sd.trigger('deploy');
+    for (const c of clients) {
+      const r = await c.response();
+      assert.equal(r.status, 200);
+      assert.equal(r.headers.connection, 'close');
+    }
+    const report = await sd.done;
+    assert.equal(report.exit_code, 0);
+    assert.equal(report.aborted, 0);
+    assert.equal(att.stats.refused, 0);
+  });
+}
+
 // ----- a request still arriving when admission closes ----------------------------------
 
 test('http, drainDelay 0: a request half sent at the trigger is served when the rest arrives', async (t) => {
