@@ -394,8 +394,9 @@ typedef void (*shutdown_dismissed_fn)(void *user_data, const uint64_t *ids, size
  * One event of the engine's stream (shutdown_on_event()). `code` is the core's stable
  * code, the same in every language: 1 to 4 the milestones (draining, quiescing,
  * closing, done, as shutdown_milestone_t), 5 cancelled, 6 hook started, 7 hook
- * finished, 8 connections dismissed, 9 streams ending, 10 streams cut, 11 terminate.
- * Codes may be added: ignore the ones you do not know.
+ * finished, 8 connections dismissed, 9 streams ending, 10 streams cut, 11 terminate,
+ * 12 progress (every progress interval while draining or closing; `count` is the work
+ * in flight). Codes may be added: ignore the ones you do not know.
  *
  * The event and everything it points to are valid only during the callback: copy what
  * you keep. Fields that do not belong to the event's code are zero / NULL.
@@ -441,8 +442,8 @@ typedef struct {
    */
   const char *kind_name;
   /**
-   * Code 10: guards of the kind still held at the cut (counted as aborted); 0
-   * otherwise.
+   * Code 10: guards of the kind still held at the cut (counted as aborted); code 12:
+   * the work in flight; 0 otherwise.
    */
   uint64_t count;
 } shutdown_event_t;

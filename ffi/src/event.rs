@@ -14,8 +14,9 @@ use crate::util::{arg, status};
 /// One event of the engine's stream (shutdown_on_event()). `code` is the core's stable
 /// code, the same in every language: 1 to 4 the milestones (draining, quiescing,
 /// closing, done, as shutdown_milestone_t), 5 cancelled, 6 hook started, 7 hook
-/// finished, 8 connections dismissed, 9 streams ending, 10 streams cut, 11 terminate.
-/// Codes may be added: ignore the ones you do not know.
+/// finished, 8 connections dismissed, 9 streams ending, 10 streams cut, 11 terminate,
+/// 12 progress (every progress interval while draining or closing; `count` is the work
+/// in flight). Codes may be added: ignore the ones you do not know.
 ///
 /// The event and everything it points to are valid only during the callback: copy what
 /// you keep. Fields that do not belong to the event's code are zero / NULL.
@@ -42,8 +43,8 @@ pub struct ShutdownEvent {
     pub kind: u32,
     /// Codes 9 and 10: the kind's name (NUL-terminated UTF-8); NULL otherwise.
     pub kind_name: *const c_char,
-    /// Code 10: guards of the kind still held at the cut (counted as aborted); 0
-    /// otherwise.
+    /// Code 10: guards of the kind still held at the cut (counted as aborted); code 12:
+    /// the work in flight; 0 otherwise.
     pub count: u64,
 }
 
@@ -103,6 +104,7 @@ impl CEvent {
                 event.kind_name = text(&name);
                 event.count = *count;
             }
+            Event::Progress(p) => event.count = p.in_flight,
             _ => {}
         }
         CEvent {

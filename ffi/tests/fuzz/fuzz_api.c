@@ -447,7 +447,7 @@ static void event_cb(void *ud, const shutdown_event_t *ev) {
     ctx_t *c = (ctx_t *)ud;
     TRACE("event callback: code %u", (unsigned)ev->code);
     REQUIRE(!atomic_load(&c->freed), "event callback after shutdown_free returned");
-    REQUIRE(ev->code >= 1 && ev->code <= 11, "event code %u", (unsigned)ev->code);
+    REQUIRE(ev->code >= 1 && ev->code <= 12, "event code %u", (unsigned)ev->code);
     unsigned long long last_at = atomic_load(&c->ev_last_at_us);
     REQUIRE(ev->at_us >= last_at, "event at %llu us after one at %llu us",
             (unsigned long long)ev->at_us, last_at);

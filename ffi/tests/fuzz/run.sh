@@ -59,7 +59,10 @@ fi
 
 # ----- build --------------------------------------------------------------------------
 export PATH="$HOME/.cargo/bin:$PATH"
-if [ ! -f "$prefix/lib/libshutdown.a" ] || [ ! -f "$prefix/lib/pkgconfig/shutdown.pc" ]; then
+# Also when the installed header is older than the committed one: a prefix left by an
+# earlier build would compile the harness against another API.
+if [ ! -f "$prefix/lib/libshutdown.a" ] || [ ! -f "$prefix/lib/pkgconfig/shutdown.pc" ] ||
+   ! cmp -s "$prefix/include/shutdown.h" "$root/ffi/include/shutdown.h"; then
   echo "== building the library (ffi/tests/run.sh --build-only)"
   timeout "$BUILD_TIMEOUT" bash "$root/ffi/tests/run.sh" --build-only >/dev/null || {
     echo "fuzz: the library did not build" >&2; exit 1; }
