@@ -33,6 +33,8 @@ export interface ShutdownOptions {
   connectionGrace?: number;
   /** How often a drain in progress reports it (ms, default 1000; null: never): the core's `progress` event and log line. */
   progressInterval?: number | null;
+  /** Where the drain's progress lines go: a function (line) or an object with info(line) (console, pino). */
+  logger?: ((line: string) => void) | { info(line: string): void } | null;
   /** The orchestrator's budget (default 30000); the phase budgets must fit. null: no check. */
   gracePeriod?: number | null;
   /** The trigger number that forces the closing phase (default 2). null: never. */
@@ -223,7 +225,24 @@ export interface Pm2Info {
   fits: boolean;
 }
 
+/** The core's progress snapshot (Shutdown#progress(), the 'progress' event). */
+export interface Progress {
+  /** The core's progress line ("draining (admission closed): 2 in flight (http 1), ..."). */
+  line: string;
+  phase: Phase;
+  accepting: boolean;
+  inFlight: number;
+  inFlightByKind: Record<string, number>;
+  connections: number;
+  aborted: number;
+  /** Until the current deadline (announce window, drain, hooks' budget); null while running or done. */
+  timeLeftMs: number | null;
+  timeline: { milestone: string; atMs: number }[];
+}
+
 export declare class Shutdown extends EventEmitter {
+  /** What the engine is doing now, from the core (for a metrics endpoint). */
+  progress(): Progress;
   /** Throws TypeError / RangeError naming the bad option: `err.option` (the JavaScript name) and `err.field` (the core's). */
   constructor(options?: ShutdownOptions);
 

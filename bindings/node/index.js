@@ -32,6 +32,7 @@ const EV_CANCELLED = 5;
 const EV_DISMISSED = 8;
 const EV_STREAMS_ENDING = 9;
 const EV_STREAMS_CUT = 10;
+const EV_PROGRESS = 12;
 
 // ----- errors -----------------------------------------------------------------------
 
@@ -124,7 +125,8 @@ class Guard {
 class Shutdown extends EventEmitter {
   constructor(options) {
     super();
-    const { core, manualClock, env, exitOnDone } = normalize(options, native.validateOptions);
+    const { core, manualClock, env, exitOnDone, logger } = normalize(options, native.validateOptions);
+    this._logger = logger;
     const id = nextId++;
     this._id = id;
     this._native = new native.NativeShutdown(core, manualClock, env, id, wake);
@@ -597,6 +599,7 @@ class Shutdown extends EventEmitter {
             else if (code === EV_DISMISSED) this._dismissed(a);
             else if (code === EV_STREAMS_ENDING) this._streams('ending', this._native.eventName(a));
             else if (code === EV_STREAMS_CUT) this._streams('cut', this._native.eventName(a), events[i + 2]);
+            else if (code === EV_PROGRESS) this._progress();
             // 6, 7 (hook started, finished) and 11 (terminate: see _onSignal) need nothing here.
           } catch (e) {
             // A throwing listener must not lose the events after it.
@@ -607,6 +610,25 @@ class Shutdown extends EventEmitter {
     } finally {
       this._inDrain = false;
     }
+  }
+
+  // The core's periodic progress (every progressInterval while draining or closing):
+  // the 'progress' event with the snapshot, and the logger's line when one was given.
+  _progress() {
+    if (this.listenerCount('progress') === 0 && this._logger === null) return;
+    const p = this.progress();
+    if (this._logger !== null) this._logger(`libshutdown: ${p.line}`);
+    this.emit('progress', p);
+  }
+
+  /**
+   * What the engine is doing now, from the core: `{ line, phase, accepting, inFlight,
+   * inFlightByKind, connections, aborted, timeLeftMs, timeline }` (for a metrics
+   * endpoint; `line` is the core's progress line).
+   */
+  progress() {
+    const p = this._native.progress();
+    return { ...p, timeLeftMs: p.timeLeftMs ?? null, timeline: p.timeline.map(([milestone, atMs]) => ({ milestone, atMs })) };
   }
 
   // 'streamsEnding' / 'streamsCut' of `kind`: the integrations' streams, then the event.

@@ -41,7 +41,7 @@ const CORE_OPTIONS = {
   progressInterval: 'progress_interval_ms',
 };
 // The options of this layer (booleans, checked here): not the core's configuration.
-const JS_OPTIONS = ['exitOnDone', 'manualClock', 'env'];
+const JS_OPTIONS = ['exitOnDone', 'manualClock', 'env', 'logger'];
 
 const BY_SCHEMA_NAME = new Map(Object.entries(CORE_OPTIONS).map(([js, core]) => [core, js]));
 
@@ -126,10 +126,20 @@ function normalize(options, validate) {
   const manualClock = bool(options, 'manualClock') === true;
   const env = bool(options, 'env') === true;
   const exitOnDone = bool(options, 'exitOnDone');
+  const logger = loggerOf(options.logger);
   const bad = validate(core, env);
   if (bad) throw configError(bad);
   // A virtual clock is a simulation: it never ends the process unless asked to.
-  return { core, manualClock, env, exitOnDone: exitOnDone ?? !manualClock };
+  return { core, manualClock, env, logger, exitOnDone: exitOnDone ?? !manualClock };
+}
+
+// logger: a function (line) or an object with info(line) (console, pino, winston):
+// where the drain's progress lines go. null: nowhere.
+function loggerOf(v) {
+  if (v === undefined || v === null) return null;
+  if (typeof v === 'function') return v;
+  if (typeof v === 'object' && typeof v.info === 'function') return (line) => v.info(line);
+  throw typeError('logger', 'must be a function (line) or an object with an info(line) method');
 }
 
 module.exports = { normalize, millis, typeError, rangeError };
