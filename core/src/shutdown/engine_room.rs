@@ -79,10 +79,13 @@ impl Shutdown {
                 step_wakes_driver(deadline_before, deadline_after, effects.reached_done),
             )
         };
+        // This thread delivers what its own step queued before the driver is woken: a
+        // driver woken first could take those milestones and deliver them on its thread,
+        // later (the C test_lifecycle saw that under valgrind).
+        self.deliver();
         if wake_driver {
             self.inner().wake.notify(usize::MAX);
         }
-        self.deliver();
         drop(effects.released);
         result
     }
