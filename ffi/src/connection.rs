@@ -333,15 +333,9 @@ pub unsafe extern "C" fn shutdown_on_dismissed(
         // SAFETY: NULL or a live handle (the C contract).
         let e = unsafe { arg(engine)? };
         let cb = callback.ok_or(ShutdownStatus::NULL_PARAMETER)?;
-        let ud = UserData(user_data);
-        let shared = e.shared.clone();
-        e.core.on_dismissed(move |ids: &[u64]| {
-            // SAFETY: a C callback with its own user_data (the C contract); `ids` lives
-            // for the call.
-            shared
-                .gate
-                .call(|| unsafe { cb(ud.ptr(), ids.as_ptr(), ids.len()) });
-        });
+        // Through the engine's one subscription to the core's events (fanout.rs), in
+        // order with the other notifications and behind the same callback gate.
+        crate::gate::lock(&e.shared.dismissed_callbacks).push((cb, UserData(user_data)));
         Ok(())
     })
 }

@@ -23,6 +23,7 @@ pub type ShutdownCancelFn = Option<unsafe extern "C" fn(user_data: *mut c_void)>
 
 pub(crate) type MilestoneCb = unsafe extern "C" fn(*mut c_void, ShutdownMilestone);
 pub(crate) type CancelCb = unsafe extern "C" fn(*mut c_void);
+pub(crate) type DismissedCb = unsafe extern "C" fn(*mut c_void, *const u64, usize);
 
 /// What the core's callbacks and the hook closures share with the handle. It holds no
 /// `Shutdown` after `shutdown_free` (the core holds it: no cycle).
@@ -32,6 +33,7 @@ pub(crate) struct Shared {
     pub(crate) core: Mutex<Option<Shutdown>>,
     pub(crate) milestone_callbacks: Mutex<Vec<(MilestoneCb, UserData)>>,
     pub(crate) event_callbacks: Mutex<Vec<(EventCb, UserData)>>,
+    pub(crate) dismissed_callbacks: Mutex<Vec<(DismissedCb, UserData)>>,
     /// The C kind ids, for the events that name a kind.
     pub(crate) kinds: Arc<KindIds>,
     /// The cancellation callbacks registered before the core's Cancelled event was
@@ -53,6 +55,7 @@ impl Shared {
             core: Mutex::new(None),
             milestone_callbacks: Mutex::new(Vec::new()),
             event_callbacks: Mutex::new(Vec::new()),
+            dismissed_callbacks: Mutex::new(Vec::new()),
             kinds,
             cancel: Mutex::new(Vec::new()),
             done: Mutex::new(false),
@@ -62,7 +65,7 @@ impl Shared {
 
     /// The core's event callback, the one source of every C notification: the
     /// cancellation (its fd and callbacks) on Cancelled, the milestone fd and callbacks
-    /// on a milestone, then the event callbacks; Done is handled once they all returned.
+    /// on a milestone, the dismissal callbacks on Dismissed, then the event callbacks; Done is handled once they all returned.
     /// The core emits Cancelled before the milestone that causes it, so a loop woken by
     /// the milestone fd finds the cancellation fd readable already.
     pub(crate) fn on_event(&self, at: Duration, event: &Event) {
@@ -77,6 +80,15 @@ impl Shared {
                 for (cb, ud) in callbacks {
                     // SAFETY: a C callback with its own user_data (the C contract).
                     self.gate.call(|| unsafe { cb(ud.ptr(), code) });
+                }
+            }
+            Event::Dismissed(ids) => {
+                let callbacks = lock(&self.dismissed_callbacks).clone();
+                for (cb, ud) in callbacks {
+                    // SAFETY: a C callback with its own user_data (the C contract);
+                    // `ids` lives for the call.
+                    self.gate
+                        .call(|| unsafe { cb(ud.ptr(), ids.as_ptr(), ids.len()) });
                 }
             }
             _ => {}
