@@ -178,11 +178,15 @@ check() { # description, condition result (0 ok)
 PORT1="$(free_port)"
 LOG1="$WORK/service-direct.log"
 say "stage 1: the service alone on 127.0.0.1:$PORT1, /metrics while running and in the announce window"
-(cd "$EX" && exec env PORT="$PORT1" SERVICE_LOG="$LOG1" SHUTDOWN_DRAIN_DELAY_MS=3000 node src/index.js) \
+(cd "$EX" && exec env PORT="$PORT1" SERVICE_LOG="$LOG1" SHUTDOWN_DRAIN_DELAY_MS=3000 SHUTDOWN_GRACE_PERIOD_MS=15000 node src/index.js) \
   >"$WORK/direct.out" 2>&1 &
 direct=$!
 pids+=($direct)
-for _ in $(seq 1 100); do curl -fsS -o /dev/null "http://127.0.0.1:$PORT1/healthz" 2>/dev/null && break; sleep 0.1; done
+for _ in $(seq 1 100); do
+  curl -fsS -o /dev/null "http://127.0.0.1:$PORT1/healthz" 2>/dev/null && break
+  kill -0 $direct 2>/dev/null || { cat "$LOG1" "$WORK/direct.out" >&2 || true; die "the service exited at start"; }
+  sleep 0.1
+done
 curl -fsS -X POST -H 'content-type: application/json' -d '{"item":"seed","qty":1}' "http://127.0.0.1:$PORT1/orders" >/dev/null ||
   die "POST /orders on the service alone"
 curl -fsS "http://127.0.0.1:$PORT1/metrics" >"$WORK/metrics-running.txt" || die "GET /metrics while running"

@@ -15,6 +15,7 @@ const [tools, url, n, maxSeconds, out] = process.argv.slice(2);
 const { io } = createRequire(path.join(tools, 'package.json'))('socket.io-client');
 
 const clients = [];
+let ended = false;
 for (let i = 0; i < Number(n); i++) {
   const rec = { i, pids: [], disconnects: [], connectErrors: 0, acks: 0, ackErrors: [], ackTimeouts: 0, connected: false };
   const socket = io(url, {
@@ -28,6 +29,7 @@ for (let i = 0; i < Number(n); i++) {
     rec.connected = true;
   });
   socket.on('disconnect', (reason) => {
+    if (ended) return; // our own disconnect at the end
     rec.connected = false;
     rec.disconnects.push({ reason, pid: rec.pids.at(-1) ?? null, at: Date.now() });
     // The server ended the session on purpose (the DISCONNECT packet): the manager
@@ -46,7 +48,6 @@ for (let i = 0; i < Number(n); i++) {
   clients.push({ rec, socket, timer });
 }
 
-let ended = false;
 function end() {
   if (ended) return;
   ended = true;
