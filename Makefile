@@ -134,3 +134,19 @@ PLATFORMS_TIMEOUT ?= 900
 platforms:
 	timeout -k 30 $(PLATFORMS_TIMEOUT) env PM2_TOOLS_DIR=$(CURDIR)/target/platforms/pm2-tools bash tests/platforms/pm2.sh
 	timeout -k 30 $(PLATFORMS_TIMEOUT) env PM2_TOOLS_DIR=$(CURDIR)/target/platforms/pm2-tools PM2_STOP=message bash tests/platforms/pm2.sh
+
+# The production-shaped Node service (examples/node/production: Express, Socket.io, pg,
+# ioredis, a Redis job loop, prom-client) against a real PostgreSQL and Redis started on
+# 127.0.0.1 by tests/platforms/production.sh (Debian packages, apt-get when missing): /metrics
+# while running and draining, then PM2 cluster of 2 under autocannon load with Socket.io
+# clients and queued jobs, `pm2 reload` twice: 0 failed requests, old workers exit 0, every
+# socket reconnected to a new worker, every job done exactly once, the drain in order.
+# production-quick: one reload, 20 s of load (about 45 s after the installs).
+PRODUCTION_TIMEOUT ?= 1200
+PRODUCTION_QUICK_TIMEOUT ?= 900
+.PHONY: production production-quick
+production:
+	timeout -k 30 $(PRODUCTION_TIMEOUT) env PROD_TOOLS_DIR=$(CURDIR)/target/platforms/production-tools bash tests/platforms/production.sh
+
+production-quick:
+	timeout -k 30 $(PRODUCTION_QUICK_TIMEOUT) env PROD_TOOLS_DIR=$(CURDIR)/target/platforms/production-tools bash tests/platforms/production.sh --quick

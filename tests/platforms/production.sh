@@ -111,8 +111,10 @@ if [ ! -x "$PM2" ] || [ ! -d "$TOOLS/node_modules/autocannon" ] || [ ! -d "$TOOL
     timeout 600 npm install --no-audit --no-fund --loglevel=error "pm2@$PM2_VERSION" "autocannon@$AUTOCANNON_VERSION" \
       "socket.io-client@$SOCKETIO_CLIENT_VERSION" >/dev/null)
 fi
-if [ ! -f "$ROOT/bindings/node/libshutdown.node" ] && [ -z "${LIBSHUTDOWN_ADDON:-}" ]; then
-  (cd "$ROOT/bindings/node" && node scripts/build.js)
+# The addon from this checkout's sources, as `make node-test` builds it (cargo decides
+# whether anything changed: an addon left by an older checkout is not used as it is).
+if [ -z "${LIBSHUTDOWN_ADDON:-}" ]; then
+  (cd "$ROOT/bindings/node" && node scripts/build.js) >"$WORK/build.log" 2>&1 || { cat "$WORK/build.log" >&2; die "building the addon"; }
 fi
 stamp="$EX/node_modules/.package-lock.json"
 if [ ! -f "$stamp" ] || [ "$EX/package-lock.json" -nt "$stamp" ]; then

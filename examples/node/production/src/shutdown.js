@@ -36,7 +36,7 @@ function wire(shutdown, { server, io, jobs, pool, redis, blocking }) {
   const pm2 = shutdown.pm2();
 
   shutdown.on('draining', () => {
-    log(`drain: draining (trigger) in_flight=${shutdown.inFlight}`);
+    log(`drain: draining (trigger) in_flight=${JSON.stringify(shutdown.progress().inFlightByKind)}`);
     jobs.stopTaking();
   });
   shutdown.on('quiescing', () => log(`drain: quiescing in_flight=${shutdown.inFlight} sockets=${sio.connections}`));
