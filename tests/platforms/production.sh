@@ -28,7 +28,14 @@
 #   --quick: one reload, 20 s of load (`make production-quick`). Else PROD_RELOADS (2),
 #   PROD_LOAD_SECONDS (40), PROD_CONNECTIONS (16), PROD_SOCKETS (20), PROD_JOBS (400),
 #   PROD_KEEP=1 (keep the temp dir), PM2_VERSION (7.0.4), AUTOCANNON_VERSION (9.0.0),
-#   SOCKETIO_CLIENT_VERSION (4.8.1).
+#   SOCKETIO_CLIENT_VERSION (4.8.1), PROD_ECOSYSTEM (another ecosystem file, whose app is
+#   named $PM2_APP_NAME: the control below).
+#
+# The control: the same run with budgets too short for the work (a file that requires
+# examples/node/production/ecosystem.config.js and sets SHUTDOWN_DRAIN_DELAY_MS=0,
+# SHUTDOWN_DRAIN_TIMEOUT_MS=1 and JOB_MS=300 in its env) must fail: requests cut at the
+# client, old workers exiting 1, jobs stopped at the deadline and requeued (still none
+# lost nor done twice).
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
 EX="$ROOT/examples/node/production"
@@ -216,7 +223,7 @@ LOG="$WORK/service.log"
 URL="http://127.0.0.1:$PORT"
 export PORT SERVICE_LOG="$LOG" PM2_APP_NAME="$APP" JOB_MS=40
 say "stage 2: pm2 $("$PM2" --version 2>/dev/null | tail -1), PM2_HOME=$PM2_HOME, port $PORT, $RELOADS reload(s), ${SECONDS_LOAD} s of load"
-"$PM2" start "$EX/ecosystem.config.js" >"$WORK/start.log" 2>&1 || { cat "$WORK/start.log" >&2; die "pm2 start"; }
+"$PM2" start "${PROD_ECOSYSTEM:-$EX/ecosystem.config.js}" >"$WORK/start.log" 2>&1 || { cat "$WORK/start.log" >&2; die "pm2 start"; }
 for _ in $(seq 1 150); do curl -fsS -o /dev/null "$URL/healthz" 2>/dev/null && break; sleep 0.1; done
 jlist() { "$PM2" jlist 2>/dev/null; }
 online_pids() { jlist | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>{for(const p of JSON.parse(s))if(p.pm2_env.status==="online")console.log(p.pid)})' | sort -n; }
