@@ -208,7 +208,7 @@ ready_code="$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$PORT1/re
 grep -q '^libshutdown_phase{phase="draining"} 1$' "$WORK/metrics-draining.txt" && rc=0 || rc=1; check "metrics while draining: libshutdown_phase{phase=\"draining\"} 1" $rc
 grep -q '^libshutdown_in_flight_by_kind{kind="http"} [1-9]' "$WORK/metrics-draining.txt" && rc=0 || rc=1; check "metrics while draining: the scrape itself in flight (kind http)" $rc
 grep -q '^libshutdown_milestone_seconds{milestone="draining"} ' "$WORK/metrics-draining.txt" && rc=0 || rc=1; check "metrics while draining: the draining milestone's time" $rc
-grep -q '^libshutdown_time_left_seconds [0-9]' "$WORK/metrics-draining.txt" && rc=0 || rc=1; check "metrics while draining: time left before the announce window ends" $rc
+grep -q '^libshutdown_time_left_seconds{phase="draining"} [0-9]' "$WORK/metrics-draining.txt" && rc=0 || rc=1; check "metrics while draining: time left before the announce window ends" $rc
 [ "$ready_code" = 503 ] && rc=0 || rc=1; check "readiness 503 while draining (got $ready_code)" $rc
 grep -E '^libshutdown_(phase|accepting|in_flight|time_left|milestone)' "$WORK/metrics-draining.txt" | grep -v ' 0$' | sed 's/^/production:   draining: /'
 rc1=0

@@ -47,9 +47,11 @@ function createMetrics() {
   gauge('libshutdown_connections', 'Connections the engine knows of', [], function (p) {
     this.set(p.connections);
   });
-  gauge('libshutdown_time_left_seconds', 'Until the current deadline (announce, drain, hooks); absent while running', [], function (p) {
+  // Labelled by phase so that it can be absent while there is no deadline (running,
+  // done): a plain gauge would say 0, which reads as "the deadline is now".
+  gauge('libshutdown_time_left_seconds', 'Until the current deadline (announce window, drain, hooks); absent while running or done', ['phase'], function (p) {
     this.reset();
-    if (p.timeLeftMs !== null) this.set(p.timeLeftMs / 1000);
+    if (p.timeLeftMs !== null) this.set({ phase: p.phase }, p.timeLeftMs / 1000);
   });
   gauge('libshutdown_milestone_seconds', 'When each milestone was reached, seconds after the trigger', ['milestone'], function (p) {
     this.reset();
