@@ -25,7 +25,7 @@
 # Everything started here is stopped at the end, pass or fail, by its PID (PostgreSQL by
 # pg_ctl on its data dir, PM2 by its PM2_HOME's daemon).
 #
-#   --quick: one reload, 20 s of load (`make production-quick`). Else PROD_RELOADS (2),
+#   --quick: one reload, 25 s of load (`make production-quick`). Else PROD_RELOADS (2),
 #   PROD_LOAD_SECONDS (40), PROD_CONNECTIONS (16), PROD_SOCKETS (20), PROD_JOBS (400),
 #   PROD_KEEP=1 (keep the temp dir), PM2_VERSION (7.0.4), AUTOCANNON_VERSION (9.0.0),
 #   SOCKETIO_CLIENT_VERSION (4.8.1), PROD_ECOSYSTEM (another ecosystem file, whose app is
@@ -43,7 +43,7 @@ HERE="$ROOT/tests/platforms/production"
 QUICK=0
 [ "${1:-}" = --quick ] && QUICK=1
 if [ $QUICK = 1 ]; then
-  RELOADS="${PROD_RELOADS:-1}"; SECONDS_LOAD="${PROD_LOAD_SECONDS:-20}"; JOBS="${PROD_JOBS:-200}"
+  RELOADS="${PROD_RELOADS:-1}"; SECONDS_LOAD="${PROD_LOAD_SECONDS:-25}"; JOBS="${PROD_JOBS:-200}"
 else
   RELOADS="${PROD_RELOADS:-2}"; SECONDS_LOAD="${PROD_LOAD_SECONDS:-40}"; JOBS="${PROD_JOBS:-400}"
 fi
