@@ -92,7 +92,7 @@ cleanup() {
   local rc=$?
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
   if [ -x "$PM2" ] && [ -d "$PM2_HOME" ]; then
-    "$PM2" kill >/dev/null 2>&1 || true
+    timeout 60 "$PM2" kill >/dev/null 2>&1 || true
     if [ -f "$PM2_HOME/pm2.pid" ]; then kill -9 "$(cat "$PM2_HOME/pm2.pid")" 2>/dev/null || true; fi
   fi
   if [ $pg_started = 1 ]; then
@@ -142,7 +142,7 @@ pg_started=1
 as_pg "$PGBIN/pg_ctl" -D "$PGDATA" -l "$WORK/pg/server.log" -w -t 30 \
   -o "-k $WORK/pg -h 127.0.0.1 -p $PGPORT -c fsync=off -c synchronous_commit=off -c max_connections=100" start >/dev/null ||
   { cat "$WORK/pg/server.log" >&2; die "PostgreSQL did not start"; }
-export PGHOST=127.0.0.1 PGPORT PGUSER=app PGDATABASE=app
+export PGHOST=127.0.0.1 PGPORT PGUSER=app PGDATABASE=app PGCONNECT_TIMEOUT=10
 psql -q -d postgres -c 'CREATE DATABASE app' >/dev/null
 REDIS_PORT="$(free_port)"
 redis-server --bind 127.0.0.1 --port "$REDIS_PORT" --save '' --appendonly no --dir "$WORK" \
@@ -223,9 +223,9 @@ LOG="$WORK/service.log"
 URL="http://127.0.0.1:$PORT"
 export PORT SERVICE_LOG="$LOG" PM2_APP_NAME="$APP" JOB_MS=40
 say "stage 2: pm2 $("$PM2" --version 2>/dev/null | tail -1), PM2_HOME=$PM2_HOME, port $PORT, $RELOADS reload(s), ${SECONDS_LOAD} s of load"
-"$PM2" start "${PROD_ECOSYSTEM:-$EX/ecosystem.config.js}" >"$WORK/start.log" 2>&1 || { cat "$WORK/start.log" >&2; die "pm2 start"; }
+timeout 120 "$PM2" start "${PROD_ECOSYSTEM:-$EX/ecosystem.config.js}" >"$WORK/start.log" 2>&1 || { cat "$WORK/start.log" >&2; die "pm2 start"; }
 for _ in $(seq 1 150); do curl -fsS -o /dev/null "$URL/healthz" 2>/dev/null && break; sleep 0.1; done
-jlist() { "$PM2" jlist 2>/dev/null; }
+jlist() { timeout 30 "$PM2" jlist 2>/dev/null; }
 online_pids() { jlist | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>{for(const p of JSON.parse(s))if(p.pm2_env.status==="online")console.log(p.pid)})' | sort -n; }
 [ "$(online_pids | wc -l)" = 2 ] || { "$PM2" ls >&2; die "2 workers are not online"; }
 first_pids="$(online_pids | tr '\n' ' ')"
@@ -256,9 +256,9 @@ enq_pid=$!; pids+=($enq_pid)
 (
   ok=0 bad=0 draining=0
   for _ in $(seq 1 $(( SECONDS_LOAD * 4 ))); do
-    if curl -fsS -m 5 "$URL/metrics" -o "$WORK/scrape.txt" 2>/dev/null; then
+    if curl -fsS -m 5 "$URL/metrics" -o "$WORK/scrape.txt" 2>>"$WORK/scrape.err"; then
       ok=$((ok + 1)); grep -q '^libshutdown_phase{phase="draining"} 1$' "$WORK/scrape.txt" && draining=$((draining + 1))
-    else bad=$((bad + 1)); fi
+    else bad=$((bad + 1)); echo "at $(date -u +%H:%M:%S.%N)" >>"$WORK/scrape.err"; fi
     sleep 0.25
   done
   echo "$ok $bad $draining" >"$WORK/scrapes.txt"
@@ -271,7 +271,7 @@ for r in $(seq 1 "$RELOADS"); do
   before="$(online_pids | tr '\n' ' ')"
   old_pids="$old_pids $before"
   t0=$(date +%s%N)
-  "$PM2" reload "$APP" >"$WORK/reload$r.log" 2>&1 || { cat "$WORK/reload$r.log" >&2; die "pm2 reload $r"; }
+  timeout 120 "$PM2" reload "$APP" >"$WORK/reload$r.log" 2>&1 || { cat "$WORK/reload$r.log" >&2; die "pm2 reload $r"; }
   say "reload $r took $(ms_since "$t0") ms: $before-> $(online_pids | tr '\n' ' ')"
   sleep 3
 done
@@ -296,7 +296,7 @@ for _ in $(seq 1 150); do
 done
 
 # pm2 stop: the two current workers drain too.
-"$PM2" stop "$APP" >"$WORK/stop.log" 2>&1
+timeout 60 "$PM2" stop "$APP" >"$WORK/stop.log" 2>&1 || die "pm2 stop"
 for _ in $(seq 1 150); do
   [ "$(grep -c "\[$APP:[0-9]*\] exited with code" "$PM2_HOME/pm2.log" || true)" -ge 2 ] && break
   sleep 0.1
@@ -311,6 +311,7 @@ console.log(`production: client (POST /orders + GET /orders/:id, ${process.argv[
 process.exit(failed === 0 && r.requests > 0 ? 0 : 1);
 ' "$WORK/load.json" "$CONNS" && rc=0 || rc=1; check "0 failed requests at the client" $rc
 read -r s_ok s_bad s_draining <"$WORK/scrapes.txt"
+[ "$s_bad" = 0 ] || sed 's/^/production:   scrape: /' "$WORK/scrape.err" >&2
 [ "$s_bad" = 0 ] && [ "$s_ok" -gt 0 ] && rc=0 || rc=1; check "/metrics scrapes under PM2: $s_ok answered, $s_bad failed, $s_draining from a draining worker" $rc
 
 exits="$(grep "\[$APP:_old_[0-9]*\] exited with code" "$PM2_HOME/pm2.log" | grep -o "exited with code \[[0-9-]*\] via signal \[[A-Z0-9]*\]" || true)"
