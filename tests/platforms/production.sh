@@ -252,14 +252,15 @@ per=$(( (JOBS + batches - 1) / batches ))
   done
 ) &
 enq_pid=$!; pids+=($enq_pid)
-# Scrapes: every 250 ms, whichever worker answers.
+# Scrapes: PROD_SCRAPES_PER_SECOND (4) a second, each on a new connection, whichever
+# worker answers.
 (
   ok=0 bad=0 draining=0
-  for _ in $(seq 1 $(( SECONDS_LOAD * 4 ))); do
+  for _ in $(seq 1 $(( SECONDS_LOAD * ${PROD_SCRAPES_PER_SECOND:-4} ))); do
     if curl -fsS -m 5 "$URL/metrics" -o "$WORK/scrape.txt" 2>>"$WORK/scrape.err"; then
       ok=$((ok + 1)); grep -q '^libshutdown_phase{phase="draining"} 1$' "$WORK/scrape.txt" && draining=$((draining + 1))
     else bad=$((bad + 1)); echo "at $(date -u +%H:%M:%S.%N)" >>"$WORK/scrape.err"; fi
-    sleep 0.25
+    sleep "$(awk "BEGIN{print 1/${PROD_SCRAPES_PER_SECOND:-4}}")"
   done
   echo "$ok $bad $draining" >"$WORK/scrapes.txt"
 ) &
