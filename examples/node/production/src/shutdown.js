@@ -29,7 +29,14 @@ function createShutdown() {
 }
 
 function wire(shutdown, { server, io, jobs, pool, redis, blocking }) {
-  const http = shutdown.attach(server, { readinessPath: '/readyz', kind: 'http' });
+  const http = shutdown.attach(server, {
+    readinessPath: '/readyz',
+    kind: 'http',
+    // A request on a connection accepted after admission closed is answered 503 by
+    // attach(); under PM2's cluster mode that is a connection the master handed over as
+    // the listener closed. Logged: a client saw it.
+    onRefused: (req) => log(`http: refused ${req.method} ${req.url} (admission closed)`),
+  });
   const sio = shutdown.attachSocketIo(io);
   // Under PM2: 'ready' once the server listens (wait_ready), the 'shutdown' message as a
   // trigger, and a warning if the budgets do not fit in kill_timeout. Elsewhere null.
