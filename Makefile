@@ -141,7 +141,7 @@ platforms:
 # while running and draining, then PM2 cluster of 2 under autocannon load with Socket.io
 # clients and queued jobs, `pm2 reload` twice: 0 failed requests, old workers exit 0, every
 # socket reconnected to a new worker, every job done exactly once, the drain in order.
-# production-quick: one reload, 25 s of load (about 45 s after the installs).
+# production-quick: one reload, 30 s of load (about 55 s after the installs).
 PRODUCTION_TIMEOUT ?= 1200
 PRODUCTION_QUICK_TIMEOUT ?= 900
 .PHONY: production production-quick

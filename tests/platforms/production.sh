@@ -25,8 +25,8 @@
 # Everything started here is stopped at the end, pass or fail, by its PID (PostgreSQL by
 # pg_ctl on its data dir, PM2 by its PM2_HOME's daemon).
 #
-#   --quick: one reload, 25 s of load (`make production-quick`). Else PROD_RELOADS (2),
-#   PROD_LOAD_SECONDS (40), PROD_CONNECTIONS (16), PROD_SOCKETS (20), PROD_JOBS (400),
+#   --quick: one reload, 30 s of load (`make production-quick`). Else PROD_RELOADS (2),
+#   PROD_LOAD_SECONDS (50), PROD_CONNECTIONS (16), PROD_SOCKETS (20), PROD_JOBS (400),
 #   PROD_KEEP=1 (keep the temp dir), PM2_VERSION (7.0.4), AUTOCANNON_VERSION (9.0.0),
 #   SOCKETIO_CLIENT_VERSION (4.8.1), PROD_ECOSYSTEM (another ecosystem file, whose app is
 #   named $PM2_APP_NAME: the control below), PROD_SCRAPES_PER_SECOND (4),
@@ -44,9 +44,9 @@ HERE="$ROOT/tests/platforms/production"
 QUICK=0
 [ "${1:-}" = --quick ] && QUICK=1
 if [ $QUICK = 1 ]; then
-  RELOADS="${PROD_RELOADS:-1}"; SECONDS_LOAD="${PROD_LOAD_SECONDS:-25}"; JOBS="${PROD_JOBS:-200}"
+  RELOADS="${PROD_RELOADS:-1}"; SECONDS_LOAD="${PROD_LOAD_SECONDS:-30}"; JOBS="${PROD_JOBS:-200}"
 else
-  RELOADS="${PROD_RELOADS:-2}"; SECONDS_LOAD="${PROD_LOAD_SECONDS:-40}"; JOBS="${PROD_JOBS:-400}"
+  RELOADS="${PROD_RELOADS:-2}"; SECONDS_LOAD="${PROD_LOAD_SECONDS:-50}"; JOBS="${PROD_JOBS:-400}"
 fi
 CONNS="${PROD_CONNECTIONS:-16}"
 SOCKETS="${PROD_SOCKETS:-20}"
