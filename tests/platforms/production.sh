@@ -256,8 +256,9 @@ enq_pid=$!; pids+=($enq_pid)
 # Scrapes: PROD_SCRAPES_PER_SECOND (4) a second, each on a new connection, whichever
 # worker answers.
 (
-  ok=0 bad=0 refused=0 draining=0
+  ok=0 bad=0 refused=0 draining=0 until=$(( $(date +%s) + SECONDS_LOAD ))
   for _ in $(seq 1 $(( SECONDS_LOAD * ${PROD_SCRAPES_PER_SECOND:-4} ))); do
+    [ "$(date +%s)" -lt $until ] || break
     code="$(curl -sS -m 5 -w '%{http_code}' "$URL/metrics" -o "$WORK/scrape.txt" 2>>"$WORK/scrape.err" || true)"
     if [ "$code" = 200 ]; then
       ok=$((ok + 1)); grep -q '^libshutdown_phase{phase="draining"} 1$' "$WORK/scrape.txt" && draining=$((draining + 1))
