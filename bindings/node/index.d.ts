@@ -15,6 +15,18 @@ export type Milestone = 'draining' | 'quiescing' | 'closing' | 'done';
 
 /** Options of `new Shutdown()`. Durations are in milliseconds. */
 export interface ShutdownOptions {
+  /**
+   * A platform's signals and budgets (see the README's table of presets, with their
+   * sources); the other options change it. The platform's kill window becomes
+   * gracePeriod, so budgets that do not fit are refused.
+   */
+  preset?: 'kubernetes' | 'docker' | 'pm2' | 'systemd' | 'cloud-run' | 'fly' | 'heroku';
+  /**
+   * Send systemd's Type=notify messages (STOPPING=1, EXTEND_TIMEOUT_USEC, STATUS=)
+   * from the start, as notifySystemd() does (default false; the systemd preset turns it
+   * on). Nothing is sent without NOTIFY_SOCKET. READY=1 stays notifyReady()'s.
+   */
+  systemdNotify?: boolean;
   /** The announce window (default 0): readiness fails, requests are still served. */
   drainDelay?: number;
   /** End the announce window after this many "not ready" readiness probes (needs drainDelay). */

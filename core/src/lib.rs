@@ -132,6 +132,7 @@ mod kinds;
 mod long_lived;
 pub mod machine;
 mod options;
+mod preset;
 mod progress;
 mod report;
 mod shutdown;
@@ -149,6 +150,7 @@ pub use kinds::{Kind, KindError, MAX_KINDS};
 pub use long_lived::LongLived;
 pub use machine::{HookError, Phase};
 pub use options::{option_spec, OptionKind, OptionSpec, OptionValue, OPTIONS};
+pub use preset::{preset, Preset, PRESETS};
 pub use progress::Progress;
 pub use report::{
     signal_name, ForceCause, HookOutcome, HookReport, InFlight, Milestone, Reason, Report,

@@ -5,6 +5,8 @@ import * as http2 from 'node:http2';
 import { Guard, Pm2Info, Report, Shutdown, ShutdownOptions, signalName } from '../..';
 
 const options: ShutdownOptions = {
+  preset: 'kubernetes',
+  systemdNotify: false,
   drainDelay: 5000,
   announceProbes: 2,
   drainTimeout: 10_000,
@@ -76,6 +78,8 @@ const name: string = signalName(15);
 new Shutdown({ closeStrategy: 'sometimes' });
 // @ts-expect-error: durations are numbers of milliseconds
 new Shutdown({ drainTimeout: '10s' });
+// @ts-expect-error: a preset is one of the named platforms
+new Shutdown({ preset: 'k8s' });
 // @ts-expect-error: env is a boolean
 new Shutdown({ env: 'SHUTDOWN_' });
 // @ts-expect-error: a hook is a function
