@@ -294,7 +294,9 @@ impl Builder {
         self
     }
 
-    /// What a second and third trigger do.
+    /// What a second and third trigger do. Replaces all three fields of the
+    /// escalation, a preset's `same_signal_window` among them; to change one field
+    /// over a preset, set it by name (`set_text("force_at", "3")`).
     pub fn escalation(mut self, e: Escalation) -> Self {
         self.config.escalation = e;
         self
