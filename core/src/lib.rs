@@ -134,6 +134,7 @@ pub mod machine;
 mod options;
 mod preset;
 mod progress;
+pub mod raw;
 mod report;
 mod shutdown;
 mod signals;
@@ -156,6 +157,6 @@ pub use report::{
     signal_name, ForceCause, HookOutcome, HookReport, InFlight, Milestone, Reason, Report,
     Transition,
 };
-pub use shutdown::{Guard, NotManualClock, Shutdown, StopDriver};
+pub use shutdown::{Guard, NotManualClock, Shutdown};
 pub use signals::{SignalListener, AFTER_DONE_GRACE};
 pub use systemd::SYSTEMD_EXTEND_MARGIN;

@@ -29,7 +29,7 @@ pub(crate) struct State {
 }
 
 // Aligned so a guard's block address leaves 7 low bits free for its kind: that lets
-// `Guard::into_raw` hand a guard to C as one tagged pointer, with no allocation.
+// `raw::guard_into_raw` hand a guard to C as one tagged pointer, with no allocation.
 #[repr(align(128))]
 pub(crate) struct Inner {
     pub(super) config: Config,
