@@ -423,7 +423,8 @@ function attach(sd, server, options) {
     const slot = request(st.id);
     if (slot === REFUSED) {
       if (probe) answerReadiness(req, res);
-      else refuse(req, res);
+      else if (!admitChild(req, res, st)) refuse(req, res);
+      else return false;
       return true;
     }
     // Readiness probes hold a guard too: a probe that ends the announce window still
@@ -444,6 +445,23 @@ function attach(sd, server, options) {
       return true;
     }
     return false;
+  }
+
+  // A request refused by the core that belongs to long-lived work already admitted (a
+  // Socket.io poll of an open session): served under a child guard of that work, on
+  // a connection that closes after it. Returns whether it was admitted.
+  function admitChild(req, res, st) {
+    let g = null;
+    for (const f of sd._admitters) if ((g = f(req)) !== null) break;
+    if (g === null) return false;
+    st.active++;
+    res.shouldKeepAlive = false;
+    res.once('close', () => {
+      st.active--;
+      st.mark = st.http.bytesRead;
+      g.release();
+    });
+    return true;
   }
 
   function onStream(req, res, probe) {
@@ -539,8 +557,14 @@ function attach(sd, server, options) {
 
   // Closes the listener without Node's closeIdleConnections() (http.Server#close does
   // it since Node 19): idle connections are the core's to dismiss, after the grace.
+  // Held open while long-lived work still has clients to tell on new connections
+  // (sd._holdListener(): Socket.io polling), unless the drain is over.
   function closeListener() {
     if (listenerClosed) return;
+    if (!over && sd._listenerHolds > 0) {
+      if (!sd._listenerWaiters.includes(closeListener)) sd._listenerWaiters.push(closeListener);
+      return;
+    }
     listenerClosed = true;
     // Http2SecureServer#close with allowHTTP1 closes idle HTTP/1 connections too.
     net.Server.prototype.close.call(server);
@@ -595,6 +619,7 @@ function attach(sd, server, options) {
       };
       remove(sd._dismissHandlers, onDismissed);
       remove(sd._beforeTrigger, beforeTrigger);
+      remove(sd._listenerWaiters, closeListener);
       for (const [event, fn] of listeners) sd.removeListener(event, fn);
       for (const st of conns) {
         st.conn.removeListener('close', onConnClose);

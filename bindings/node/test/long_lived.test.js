@@ -161,32 +161,96 @@ test('ws without attach(): each connection holds its own long-lived guard until 
 
 // ----- Socket.io ------------------------------------------------------------------
 
+// A socket.io server on `port` (0: any), attached to `sd` when given.
+async function sioServer(t, sd, port, options) {
+  const { Server } = require('socket.io');
+  const server = http.createServer();
+  const att = sd?.attach(server) ?? null;
+  const io = new Server(server);
+  if (sd) sd.attachSocketIo(io, options);
+  t.after(() => io.close());
+  const p = await new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, '127.0.0.1', () => resolve(server.address().port));
+  });
+  t.after(() => {
+    server.closeAllConnections?.();
+    server.close();
+  });
+  return { server, io, att, port: p };
+}
+
+function sioClient(t, port, transports) {
+  const { io: connectIo } = require('socket.io-client');
+  // Stock reconnection, with a short fixed backoff (the wait is bounded by until()).
+  const client = connectIo(`http://127.0.0.1:${port}`, { transports, reconnectionDelay: 20, reconnectionDelayMax: 50, randomizationFactor: 0 });
+  t.after(() => client.close());
+  const state = { client, connects: 0, reasons: [] };
+  client.on('connect', () => state.connects++);
+  client.on('disconnect', (reason) => state.reasons.push(reason));
+  return state;
+}
+
+// The trigger right after a message answered the client's pending poll: with polling
+// what the drain writes waits for the client's next poll, a new connection that comes
+// after admission has closed.
+function betweenPolls(sd, io) {
+  const [esock] = Object.values(io.engine.clients);
+  io.emit('hello');
+  if (esock.transport.name === 'polling') assert.equal(esock.transport.writable, false, 'no poll pending');
+  sd.trigger('test');
+}
+
+test('attachSocketIo(): its options are validated', () => {
+  const sd = new Shutdown({ manualClock: true });
+  const { Server } = require('socket.io');
+  const io = new Server(http.createServer());
+  assert.throws(() => sd.attachSocketIo(io, { reconnect: 'no' }), (e) => e instanceof TypeError && e.option === 'reconnect');
+  assert.throws(() => sd.attachSocketIo({}), (e) => e instanceof TypeError && e.option === 'io');
+  io.close();
+});
+
 for (const transports of [['websocket'], ['polling']]) {
-  // TODO polling: a poll the client opens on a new connection after admission closed is
-  // refused (503) by attach(), and the client reports "transport error" instead.
-  const todo = transports[0] === 'polling' ? 'polling: the next poll on a new connection is refused after admission closed' : undefined;
-  test(`socket.io (${transports[0]}): clients are disconnected with "io server disconnect" at streamsEnding; Done, exit 0`, { todo }, async (t) => {
-    const { Server } = require('socket.io');
-    const { io: connectIo } = require('socket.io-client');
+  const name = transports[0];
+  // The point of a rolling restart: the same client object reconnects by itself to the
+  // next instance (here a second server on the same port, once the first has exited).
+  test(`socket.io (${name}): at streamsEnding the client sees "transport close" and reconnects by itself to the next instance; no poll refused, Done, exit 0`, async (t) => {
     const sd = new Shutdown({ exitOnDone: false, drainTimeout: 10_000, longLived: { 'socket.io': { grace: 5000 } } });
-    const server = http.createServer();
-    sd.attach(server);
-    const io = new Server(server);
-    sd.attachSocketIo(io);
-    const port = await listen(t, server);
-    t.after(() => io.close());
-    const client = connectIo(`http://127.0.0.1:${port}`, { transports, reconnection: false });
-    t.after(() => client.close());
-    await new Promise((resolve, reject) => {
-      client.once('connect', resolve);
-      client.once('connect_error', reject);
-    });
-    const reason = new Promise((resolve) => client.once('disconnect', resolve));
-    sd.trigger('test');
+    const first = await sioServer(t, sd, 0);
+    const io = first.io;
+    const c = sioClient(t, first.port, transports);
+    await until(() => c.connects === 1, 'the first connect');
+    betweenPolls(sd, io);
     const report = await sd.done;
-    assert.equal(await reason, 'io server disconnect');
     assert.equal(report.exit_code, 0);
     assert.equal(report.aborted, 0);
+    assert.equal(first.att.stats.refused, 0, 'no request of the client refused');
+    await until(() => c.reasons.length === 1, 'the disconnect');
+    assert.deepEqual(c.reasons, ['transport close']);
+    assert.equal(c.client.active, true, 'socket.io-client reconnects by itself');
+    // The first instance is gone: its engine.io and listener closed.
+    first.io.close();
+    first.server.closeAllConnections?.();
+    await new Promise((resolve) => first.server.close(() => resolve()));
+    const next = await sioServer(t, null, first.port);
+    await until(() => c.connects === 2, 'the reconnect to the next instance');
+    assert.equal(next.io.engine.clientsCount, 1);
+    assert.deepEqual(c.reasons, ['transport close']);
+  });
+
+  test(`socket.io (${name}) reconnect: false: the client sees "io server disconnect" and does not reconnect; no poll refused, Done, exit 0`, async (t) => {
+    const sd = new Shutdown({ exitOnDone: false, drainTimeout: 10_000, longLived: { 'socket.io': { grace: 5000 } } });
+    const { port, att, io } = await sioServer(t, sd, 0, { reconnect: false });
+    const c = sioClient(t, port, transports);
+    await until(() => c.connects === 1, 'the first connect');
+    betweenPolls(sd, io);
+    const report = await sd.done;
+    assert.equal(report.exit_code, 0);
+    assert.equal(report.aborted, 0);
+    assert.equal(att.stats.refused, 0, 'no request of the client refused (its close packet included)');
+    await until(() => c.reasons.length === 1, 'the disconnect');
+    assert.deepEqual(c.reasons, ['io server disconnect']);
+    assert.equal(c.client.active, false, 'socket.io-client does not reconnect after "io server disconnect"');
   });
 }
 
