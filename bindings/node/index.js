@@ -569,9 +569,11 @@ class Shutdown extends EventEmitter {
 
   /**
    * Drains a socket.io Server: at 'streamsEnding' for `kind` (default 'socket.io') every
-   * client is disconnected (reason "io server disconnect" on the client) and its
-   * engine.io connection closed; at 'streamsCut' the ones left are dropped. Each engine.io
-   * connection holds a long-lived guard of `kind` while it is open.
+   * client is told to end: its engine.io connection closed ("transport close" on the
+   * client, which reconnects by itself), or with `reconnect: false` a DISCONNECT packet
+   * ("io server disconnect", no reconnection); at 'streamsCut' the ones left are
+   * dropped. Each engine.io connection holds a long-lived guard of `kind` while it is
+   * open.
    */
   attachSocketIo(io, options) {
     return longLivedWork.attachSocketIo(this, io, options);
