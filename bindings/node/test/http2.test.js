@@ -133,9 +133,10 @@ for (const flavour of FLAVOURS) {
     sd.trigger('test');
     await sd.quiescing;
     assert.equal(sd.accepting, false);
-    // The held stream's answer was keep-alive (asked at draining, before the close
-    // advice): no GOAWAY yet. This stream, admitted after the close, answers no
-    // keep-alive: the session's graceful close begins after it.
+    // The held stream's answer is no keep-alive (asked at draining): the session's
+    // graceful close has begun, its PING written in this turn's check phase. The client
+    // answers the PING only once it has read it, so this stream, sent now, arrives
+    // before the answer: served, and the GOAWAY names it as the last stream.
     const late = await c.get('/late');
     assert.equal(late.status, 200, JSON.stringify(late));
     assert.equal(late.error, null);
