@@ -190,6 +190,19 @@ export interface LongLivedPolicy {
   notifyAt?: 'draining' | 'quiescing';
 }
 
+/** Options of attachSocketIo(). */
+export interface SocketIoOptions {
+  /** The long-lived kind of its connections (default 'socket.io'). */
+  kind?: string;
+  /**
+   * true (default): at 'streamsEnding' each engine.io connection is closed; socket.io-client
+   * sees 'disconnect' with "transport close" and reconnects by itself (to the next
+   * instance). false: a DISCONNECT packet; the client sees "io server disconnect" and
+   * does not reconnect unless the app calls connect().
+   */
+  reconnect?: boolean;
+}
+
 /** The integration of a ws WebSocketServer or a socket.io Server. */
 export interface LongLivedAttachment {
   /** The long-lived kind its connections are. */
@@ -334,8 +347,8 @@ export declare class Shutdown extends EventEmitter {
   isCut(kind: string): boolean;
   /** Drains a `ws` WebSocketServer: close 1001 at 'streamsEnding', terminate at 'streamsCut'. */
   attachWebSocketServer(wss: import('node:events').EventEmitter & { clients: Set<unknown> }, options?: { kind?: string }): LongLivedAttachment;
-  /** Drains a socket.io Server: clients disconnected ("io server disconnect") at 'streamsEnding'. */
-  attachSocketIo(io: { engine: unknown; of(name: string): unknown }, options?: { kind?: string }): LongLivedAttachment;
+  /** Drains a socket.io Server: at 'streamsEnding' clients are told to end ("transport close", they reconnect; reconnect: false, "io server disconnect"). */
+  attachSocketIo(io: { engine: unknown; of(name: string): unknown }, options?: SocketIoOptions): LongLivedAttachment;
   /** Makes `res` an SSE stream holding a long-lived guard of `kind` (default 'sse'). */
   eventStream(req: import('node:http').IncomingMessage, res: import('node:http').ServerResponse, options?: { kind?: string; retry?: number }): EventStream;
 
