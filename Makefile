@@ -20,7 +20,7 @@ demo:
 
 # The whole default test run (CI calls this). Long soak/load runs are `make e2e`
 # and `make bench`.
-test: lint rust-test loom c-test node-test stress-quick storm-quick package-test e2e-quick
+test: lint rust-test loom c-test node-test stress-quick storm-quick package-test e2e-quick platforms-quick
 
 lint:
 	$(CARGO) fmt --all --check
@@ -130,7 +130,10 @@ fuzz:
 # message 'shutdown'; 0 failed requests and every old worker exiting 0. About 45 s a run
 # after the npm install, so not part of `make test`.
 PLATFORMS_TIMEOUT ?= 900
-.PHONY: platforms
+.PHONY: platforms platforms-quick
+# The quick form in `make test`: signal mode only, both reloads within 20 s of load.
+platforms-quick:
+	timeout -k 30 300 env PM2_TOOLS_DIR=$(CURDIR)/target/platforms/pm2-tools PM2_LOAD_SECONDS=20 bash tests/platforms/pm2.sh
 platforms:
 	timeout -k 30 $(PLATFORMS_TIMEOUT) env PM2_TOOLS_DIR=$(CURDIR)/target/platforms/pm2-tools bash tests/platforms/pm2.sh
 	timeout -k 30 $(PLATFORMS_TIMEOUT) env PM2_TOOLS_DIR=$(CURDIR)/target/platforms/pm2-tools PM2_STOP=message bash tests/platforms/pm2.sh

@@ -15,6 +15,18 @@ export type Milestone = 'draining' | 'quiescing' | 'closing' | 'done';
 
 /** Options of `new Shutdown()`. Durations are in milliseconds. */
 export interface ShutdownOptions {
+  /**
+   * A platform's signals and budgets (see the README's table of presets, with their
+   * sources); the other options change it. The platform's kill window becomes
+   * gracePeriod, so budgets that do not fit are refused.
+   */
+  preset?: 'kubernetes' | 'docker' | 'pm2' | 'systemd' | 'cloud-run' | 'fly' | 'heroku';
+  /**
+   * Send systemd's Type=notify messages (STOPPING=1, EXTEND_TIMEOUT_USEC, STATUS=)
+   * from the start, as notifySystemd() does (default false; the systemd preset turns it
+   * on). Nothing is sent without NOTIFY_SOCKET. READY=1 stays notifyReady()'s.
+   */
+  systemdNotify?: boolean;
   /** The announce window (default 0): readiness fails, requests are still served. */
   drainDelay?: number;
   /** End the announce window after this many "not ready" readiness probes (needs drainDelay). */
@@ -178,6 +190,19 @@ export interface LongLivedPolicy {
   notifyAt?: 'draining' | 'quiescing';
 }
 
+/** Options of attachSocketIo(). */
+export interface SocketIoOptions {
+  /** The long-lived kind of its connections (default 'socket.io'). */
+  kind?: string;
+  /**
+   * true (default): at 'streamsEnding' each engine.io connection is closed; socket.io-client
+   * sees 'disconnect' with "transport close" and reconnects by itself (to the next
+   * instance). false: a DISCONNECT packet; the client sees "io server disconnect" and
+   * does not reconnect unless the app calls connect().
+   */
+  reconnect?: boolean;
+}
+
 /** The integration of a ws WebSocketServer or a socket.io Server. */
 export interface LongLivedAttachment {
   /** The long-lived kind its connections are. */
@@ -322,8 +347,8 @@ export declare class Shutdown extends EventEmitter {
   isCut(kind: string): boolean;
   /** Drains a `ws` WebSocketServer: close 1001 at 'streamsEnding', terminate at 'streamsCut'. */
   attachWebSocketServer(wss: import('node:events').EventEmitter & { clients: Set<unknown> }, options?: { kind?: string }): LongLivedAttachment;
-  /** Drains a socket.io Server: clients disconnected ("io server disconnect") at 'streamsEnding'. */
-  attachSocketIo(io: { engine: unknown; of(name: string): unknown }, options?: { kind?: string }): LongLivedAttachment;
+  /** Drains a socket.io Server: at 'streamsEnding' clients are told to end ("transport close", they reconnect; reconnect: false, "io server disconnect"). */
+  attachSocketIo(io: { engine: unknown; of(name: string): unknown }, options?: SocketIoOptions): LongLivedAttachment;
   /** Makes `res` an SSE stream holding a long-lived guard of `kind` (default 'sse'). */
   eventStream(req: import('node:http').IncomingMessage, res: import('node:http').ServerResponse, options?: { kind?: string; retry?: number }): EventStream;
 

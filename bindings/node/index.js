@@ -148,6 +148,13 @@ class Shutdown extends EventEmitter {
     this._beforeTrigger = [];
     // Long-lived streams of the integrations (lib/long_lived.js), by kind.
     this._followers = new Map();
+    // Requests that belong to long-lived work already admitted (a Socket.io poll):
+    // functions (req) -> a child guard of that work, or null (attach(), once refused).
+    this._admitters = [];
+    // Long-lived work that still needs new connections to be told to end (Socket.io
+    // polling: every poll is a connection of its own) keeps attach()'s listeners open.
+    this._listenerHolds = 0;
+    this._listenerWaiters = [];
     instances.set(id, new WeakRef(this));
     forget.register(this, id);
     this._manual = manualClock;
@@ -562,9 +569,11 @@ class Shutdown extends EventEmitter {
 
   /**
    * Drains a socket.io Server: at 'streamsEnding' for `kind` (default 'socket.io') every
-   * client is disconnected (reason "io server disconnect" on the client) and its
-   * engine.io connection closed; at 'streamsCut' the ones left are dropped. Each engine.io
-   * connection holds a long-lived guard of `kind` while it is open.
+   * client is told to end: its engine.io connection closed ("transport close" on the
+   * client, which reconnects by itself), or with `reconnect: false` a DISCONNECT packet
+   * ("io server disconnect", no reconnection); at 'streamsCut' the ones left are
+   * dropped. Each engine.io connection holds a long-lived guard of `kind` while it is
+   * open.
    */
   attachSocketIo(io, options) {
     return longLivedWork.attachSocketIo(this, io, options);
@@ -642,6 +651,18 @@ class Shutdown extends EventEmitter {
     }
     if (what === 'ending') this.emit('streamsEnding', kind);
     else this.emit('streamsCut', { kind, count });
+  }
+
+  // Keeps attach()'s listeners open until the returned function is called (once).
+  _holdListener() {
+    this._listenerHolds++;
+    let held = true;
+    return () => {
+      if (!held) return;
+      held = false;
+      if (--this._listenerHolds > 0) return;
+      for (const f of this._listenerWaiters.splice(0)) f();
+    };
   }
 
   // Follows the long-lived `kind` for one stream: `{ ending, cut }`. Returns unfollow.

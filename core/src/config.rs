@@ -86,6 +86,7 @@ pub struct Config {
     pub(crate) connection_grace: Duration,
     pub(crate) long_lived: Vec<(String, crate::LongLived)>,
     pub(crate) progress_interval: Option<Duration>,
+    pub(crate) systemd_notify: bool,
 }
 
 impl Config {
@@ -141,6 +142,10 @@ impl Config {
     /// The long-lived kinds and their policies, in registration order.
     pub fn long_lived(&self) -> &[(String, crate::LongLived)] {
         &self.long_lived
+    }
+    /// Whether the engine sends systemd's notifications from the moment it is built.
+    pub fn systemd_notify(&self) -> bool {
+        self.systemd_notify
     }
 }
 
@@ -234,6 +239,7 @@ impl Default for Builder {
                 connection_grace: DEFAULT_CONNECTION_GRACE,
                 long_lived: Vec::new(),
                 progress_interval: Some(Duration::from_secs(1)),
+                systemd_notify: false,
             },
             manual_clock: false,
         }
@@ -288,7 +294,9 @@ impl Builder {
         self
     }
 
-    /// What a second and third trigger do.
+    /// What a second and third trigger do. Replaces all three fields of the
+    /// escalation, a preset's `same_signal_window` among them; to change one field
+    /// over a preset, set it by name (`set_text("force_at", "3")`).
     pub fn escalation(mut self, e: Escalation) -> Self {
         self.config.escalation = e;
         self
@@ -341,6 +349,18 @@ impl Builder {
     /// [`Progress`](crate::Progress). At least 10 ms.
     pub fn progress_interval(mut self, every: Option<Duration>) -> Self {
         self.config.progress_interval = every;
+        self
+    }
+
+    /// Sends systemd's `Type=notify` messages (`STOPPING=1`, `EXTEND_TIMEOUT_USEC`,
+    /// `STATUS=`) from the moment the engine is built, as
+    /// [`Shutdown::notify_systemd`](crate::Shutdown::notify_systemd) does (default
+    /// off; the `systemd` preset turns it on). Nothing is sent without
+    /// `NOTIFY_SOCKET`. `READY=1` stays the host's call
+    /// ([`Shutdown::notify_ready`](crate::Shutdown::notify_ready)): only the host knows
+    /// when its listener serves.
+    pub fn systemd_notify(mut self, on: bool) -> Self {
+        self.config.systemd_notify = on;
         self
     }
 

@@ -132,7 +132,9 @@ mod kinds;
 mod long_lived;
 pub mod machine;
 mod options;
+mod preset;
 mod progress;
+pub mod raw;
 mod report;
 mod shutdown;
 mod signals;
@@ -149,11 +151,12 @@ pub use kinds::{Kind, KindError, MAX_KINDS};
 pub use long_lived::LongLived;
 pub use machine::{HookError, Phase};
 pub use options::{option_spec, OptionKind, OptionSpec, OptionValue, OPTIONS};
+pub use preset::{preset, Preset, PRESETS};
 pub use progress::Progress;
 pub use report::{
     signal_name, ForceCause, HookOutcome, HookReport, InFlight, Milestone, Reason, Report,
     Transition,
 };
-pub use shutdown::{Guard, NotManualClock, Shutdown, StopDriver};
+pub use shutdown::{Guard, NotManualClock, Shutdown};
 pub use signals::{SignalListener, AFTER_DONE_GRACE};
 pub use systemd::SYSTEMD_EXTEND_MARGIN;

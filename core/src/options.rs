@@ -36,6 +36,8 @@ pub enum OptionValue {
     Text(String),
     /// A list (signals).
     List(Vec<OptionValue>),
+    /// A switch (`systemd_notify`).
+    Bool(bool),
 }
 
 /// What values a field takes.
@@ -54,6 +56,9 @@ pub enum OptionKind {
     Integer,
     /// One of the listed words.
     Word(&'static [&'static str]),
+    /// On or off; from the environment `on`/`off`, `true`/`false`, `1`/`0`,
+    /// `yes`/`no`.
+    Switch,
     /// A list of signal names (`"SIGTERM"`) or numbers.
     Signals,
     /// Long-lived kinds: a list of `[kind, grace_ms, notify_at]` (notify_at
@@ -64,8 +69,9 @@ pub enum OptionKind {
 
 impl OptionKind {
     /// Whether `value` is of the type this kind takes: a number for the durations and
-    /// counts (or null for the optional ones), a string for a word, a list for the
-    /// signals. Whether it is in range is [`Builder::set`]'s judgement; a value refused
+    /// counts (or null for the optional ones), a string for a word, a boolean for a
+    /// switch, a list of names or numbers for the signals, a list for the long-lived
+    /// kinds. Whether it is in range is [`Builder::set`]'s judgement; a value refused
     /// that is not of the type is a type error to the languages that tell them apart.
     pub fn accepts(&self, value: &OptionValue) -> bool {
         matches!(
@@ -77,11 +83,10 @@ impl OptionKind {
                 OptionKind::OptionalMillis | OptionKind::OptionalCount,
                 OptionValue::Number(_) | OptionValue::Null
             ) | (OptionKind::Word(_), OptionValue::Text(_))
-                | (
-                    OptionKind::Signals | OptionKind::LongLived,
-                    OptionValue::List(_)
-                )
-        )
+                | (OptionKind::Switch, OptionValue::Bool(_))
+                | (OptionKind::LongLived, OptionValue::List(_))
+        ) || matches!((self, value), (OptionKind::Signals, OptionValue::List(items))
+            if items.iter().all(|i| matches!(i, OptionValue::Number(_) | OptionValue::Text(_))))
     }
 }
 
@@ -96,8 +101,15 @@ pub struct OptionSpec {
     pub kind: OptionKind,
 }
 
-/// Every field, in the order the documentation lists them.
+/// Every field, in the order the documentation lists them. `preset` comes first:
+/// the environment applies its variables in this order, so a preset is the base the
+/// other variables change.
 pub const OPTIONS: &[OptionSpec] = &[
+    spec(
+        "preset",
+        "SHUTDOWN_PRESET",
+        OptionKind::Word(crate::preset::PRESET_NAMES),
+    ),
     spec(
         "drain_delay_ms",
         "SHUTDOWN_DRAIN_DELAY_MS",
@@ -160,6 +172,11 @@ pub const OPTIONS: &[OptionSpec] = &[
         "progress_interval_ms",
         "SHUTDOWN_PROGRESS_INTERVAL_MS",
         OptionKind::OptionalMillis,
+    ),
+    spec(
+        "systemd_notify",
+        "SHUTDOWN_SYSTEMD_NOTIFY",
+        OptionKind::Switch,
     ),
 ];
 
@@ -260,13 +277,16 @@ impl Builder {
                 self.forced_exit_code(*n as i32)
             }
             (OptionKind::Integer, _) => return bad("a whole number"),
-            (OptionKind::Word(words), OptionValue::Text(t)) if words.contains(&t.as_str()) => self
-                .close_strategy(if t == "gradual" {
-                    CloseStrategy::Gradual
-                } else {
-                    CloseStrategy::Immediate
-                }),
+            (OptionKind::Word(words), OptionValue::Text(t)) if words.contains(&t.as_str()) => {
+                match spec.name {
+                    "preset" => self.preset(t)?,
+                    _ if t == "gradual" => self.close_strategy(CloseStrategy::Gradual),
+                    _ => self.close_strategy(CloseStrategy::Immediate),
+                }
+            }
             (OptionKind::Word(words), _) => return bad(&format!("one of {}", words.join(", "))),
+            (OptionKind::Switch, OptionValue::Bool(on)) => self.systemd_notify(*on),
+            (OptionKind::Switch, _) => return bad("true or false (on or off)"),
             (OptionKind::Signals, OptionValue::List(items)) => {
                 let mut nums = Vec::with_capacity(items.len());
                 for item in items {
@@ -397,6 +417,11 @@ fn parse_text(spec: &OptionSpec, text: &str) -> OptionValue {
             OptionValue::Null
         }
         OptionKind::Word(_) => OptionValue::Text(text.to_ascii_lowercase()),
+        OptionKind::Switch => match text.to_ascii_lowercase().as_str() {
+            "on" | "true" | "1" | "yes" => OptionValue::Bool(true),
+            "off" | "false" | "0" | "no" => OptionValue::Bool(false),
+            _ => OptionValue::Text(text.to_string()),
+        },
         OptionKind::LongLived => OptionValue::List(
             text.split(',')
                 .map(|item| {
@@ -432,6 +457,7 @@ fn show(v: &OptionValue) -> String {
         OptionValue::Null => "null".into(),
         OptionValue::Number(n) => n.to_string(),
         OptionValue::Text(t) => format!("{t:?}"),
+        OptionValue::Bool(b) => b.to_string(),
         OptionValue::List(items) => format!(
             "[{}]",
             items.iter().map(show).collect::<Vec<_>>().join(", ")
@@ -455,7 +481,8 @@ mod tests {
     #[test]
     fn every_field_of_the_schema_can_be_set() {
         let b = Builder::default()
-            .set("drain_delay_ms", OptionValue::Number(500.0))
+            .set("preset", OptionValue::Text("heroku".into()))
+            .and_then(|b| b.set("drain_delay_ms", OptionValue::Number(500.0)))
             .and_then(|b| b.set("announce_probes", OptionValue::Number(2.0)))
             .and_then(|b| b.set("announce_settle_ms", OptionValue::Number(50.0)))
             .and_then(|b| b.set("drain_timeout_ms", OptionValue::Number(1500.5)))
@@ -477,6 +504,7 @@ mod tests {
             .and_then(|b| b.set("connection_grace_ms", OptionValue::Number(0.0)))
             .and_then(|b| b.set("same_signal_window_ms", OptionValue::Number(250.0)))
             .and_then(|b| b.set("progress_interval_ms", OptionValue::Null))
+            .and_then(|b| b.set("systemd_notify", OptionValue::Bool(true)))
             .and_then(|b| {
                 b.set(
                     "long_lived",
@@ -506,6 +534,13 @@ mod tests {
         assert_eq!(c.signals(), &[12, 15]);
         assert_eq!(c.connection_grace(), Duration::ZERO);
         assert_eq!(c.progress_interval(), None);
+        assert!(c.systemd_notify());
+        // The preset's own, not set again after it.
+        assert_eq!(c.close_timeout(), Duration::from_millis(700));
+        assert_eq!(
+            c.escalation().same_signal_window,
+            Duration::from_millis(250)
+        );
         assert_eq!(
             c.long_lived(),
             &[
@@ -522,7 +557,7 @@ mod tests {
         );
         assert_eq!(
             OPTIONS.len(),
-            15,
+            17,
             "a new field needs its schema entry and a test"
         );
     }
@@ -615,12 +650,50 @@ mod tests {
     }
 
     #[test]
+    fn the_environment_applies_its_preset_first_and_its_other_variables_over_it() {
+        let c = Builder::default()
+            .env_from(env(&[
+                ("SHUTDOWN_DRAIN_TIMEOUT_MS", "12000"),
+                ("SHUTDOWN_PRESET", "kubernetes"),
+                ("SHUTDOWN_GRACE_PERIOD_MS", "60000"),
+                ("SHUTDOWN_SYSTEMD_NOTIFY", "yes"),
+            ]))
+            .unwrap()
+            .config()
+            .unwrap();
+        assert_eq!(c.drain_timeout(), Duration::from_secs(12));
+        assert_eq!(c.grace_period(), Some(Duration::from_secs(60)));
+        assert_eq!(c.drain_delay(), Duration::from_secs(5), "the preset's");
+        assert!(c.systemd_notify());
+        let e = Builder::default()
+            .env_from(env(&[("SHUTDOWN_PRESET", "k8s")]))
+            .unwrap_err();
+        assert_eq!(e.field(), "SHUTDOWN_PRESET");
+        assert!(e.reason().contains("one of kubernetes, docker, pm2"), "{e}");
+        let e = Builder::default()
+            .env_from(env(&[("SHUTDOWN_SYSTEMD_NOTIFY", "maybe")]))
+            .unwrap_err();
+        assert_eq!(e.field(), "SHUTDOWN_SYSTEMD_NOTIFY");
+        // A preset's budgets that do not fit a shorter window are refused at start.
+        let e = Builder::default()
+            .env_from(env(&[
+                ("SHUTDOWN_PRESET", "kubernetes"),
+                ("SHUTDOWN_GRACE_PERIOD_MS", "20000"),
+            ]))
+            .unwrap()
+            .config()
+            .unwrap_err();
+        assert_eq!(e.field(), "grace_period");
+    }
+
+    #[test]
     fn a_value_of_the_wrong_type_is_told_from_one_out_of_range() {
         let values = [
             OptionValue::Null,
             OptionValue::Number(-1.0),
             OptionValue::Text("x".into()),
             OptionValue::List(vec![OptionValue::Text("SIGNOPE".into())]),
+            OptionValue::Bool(true),
         ];
         for spec in OPTIONS {
             let mut accepted = 0;

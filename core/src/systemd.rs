@@ -56,6 +56,7 @@
 //! reason to fail a drain.
 
 use std::io;
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -173,8 +174,10 @@ impl Shutdown {
     /// [`notify_ready`](Self::notify_ready), once its listener is up.
     ///
     /// Returns whether systemd is listening (`NOTIFY_SOCKET` is set). Without it
-    /// nothing is registered and nothing will be sent: not an error. Call it once per
-    /// engine (a second call sends every message twice). It starts no thread: the
+    /// nothing is registered and nothing will be sent: not an error. The messages are
+    /// registered once per engine: a second call, or one on an engine built with
+    /// [`Builder::systemd_notify`](crate::Builder::systemd_notify) (the `systemd`
+    /// preset), adds nothing. It starts no thread: the
     /// messages are sent from the event stream, on the thread that caused each event
     /// (one non-blocking-in-practice datagram each; see the module docs).
     ///
@@ -193,6 +196,9 @@ impl Shutdown {
     pub fn notify_systemd(&self) -> bool {
         if !enabled() {
             return false;
+        }
+        if self.inner().systemd.swap(true, Ordering::AcqRel) {
+            return true;
         }
         let config = self.config();
         let notifier = Mutex::new(Notifier {

@@ -156,7 +156,7 @@ fn a_dropped_run_hands_back_its_async_hooks() {
 #[test]
 fn a_stopped_driver_lets_a_later_driver_drive() {
     let sd = deadline_engine(300);
-    let (thread, stop) = sd.spawn_stoppable_driver().unwrap();
+    let (thread, stop) = libshutdown::raw::spawn_stoppable_driver(&sd).unwrap();
     stop();
     assert!(thread.join().unwrap().is_none());
     let _never_ends = sd.guard().unwrap();

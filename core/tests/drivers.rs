@@ -429,14 +429,16 @@ fn raw_guards_round_trip_with_their_kind() {
         .collect();
     let raws: Vec<_> = kinds
         .iter()
-        .map(|&k| sd.guard_of(k).unwrap().into_raw())
-        .chain(std::iter::once(sd.guard().unwrap().into_raw()))
+        .map(|&k| libshutdown::raw::guard_into_raw(sd.guard_of(k).unwrap()))
+        .chain(std::iter::once(libshutdown::raw::guard_into_raw(
+            sd.guard().unwrap(),
+        )))
         .collect();
     assert_eq!(sd.in_flight(), libshutdown::MAX_KINDS as u64 + 1);
     sd.trigger("test");
     let guards: Vec<_> = raws
         .into_iter()
-        .map(|r| unsafe { libshutdown::Guard::from_raw(r) })
+        .map(|r| unsafe { libshutdown::raw::guard_from_raw(r) })
         .collect();
     for (g, k) in guards.iter().zip(&kinds) {
         assert_eq!(g.kind(), Some(*k));

@@ -35,6 +35,11 @@ fn temp_dir(tag: &str) -> TempDir {
 /// Runs the child with `NOTIFY_SOCKET` set to a fresh socket; returns every line of
 /// every datagram received until the child exited, in order.
 fn run_child(name: &str) -> Vec<String> {
+    run_child_with(name, &[])
+}
+
+/// [`run_child`] with more environment variables for the child.
+fn run_child_with(name: &str, vars: &[(&str, &str)]) -> Vec<String> {
     let dir = temp_dir("notify");
     let path = dir.0.join("notify.sock");
     let sock = UnixDatagram::bind(&path).unwrap();
@@ -43,6 +48,7 @@ fn run_child(name: &str) -> Vec<String> {
     let mut child = Command::new(std::env::current_exe().unwrap())
         .args(["--exact", name, "--ignored", "--nocapture"])
         .env("NOTIFY_SOCKET", &path)
+        .envs(vars.iter().copied())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -164,6 +170,53 @@ fn notify_child() {
     // delivered on the thread that reached it (here the hook's). A host exiting at
     // once may exit before `STATUS=done`, which systemd does not need: it sees the
     // exit. The test waits a moment to see that message too.
+    std::thread::sleep(Duration::from_millis(200));
+}
+
+#[test]
+fn the_systemd_preset_from_the_environment_notifies_once_per_engine() {
+    let lines = run_child_with("preset_child", &[("SHUTDOWN_PRESET", "systemd")]);
+    let stopping = position(&lines, |l| l == "STOPPING=1", "STOPPING=1");
+    let done = position(&lines, |l| l == "STATUS=done, 0 in flight", "done");
+    assert!(stopping < done, "{lines:?}");
+    for once in [
+        "STOPPING=1",
+        "STATUS=draining, 0 in flight",
+        "STATUS=done, 0 in flight",
+    ] {
+        assert_eq!(
+            lines.iter().filter(|l| *l == once).count(),
+            1,
+            "{once} once, though notify_systemd() was called too: {lines:?}"
+        );
+    }
+    // The preset's budgets: drain 60 s + close 25 s, no announce window.
+    let first: u64 = lines[position(
+        &lines,
+        |l| l.starts_with("EXTEND_TIMEOUT_USEC="),
+        "an extension",
+    )]["EXTEND_TIMEOUT_USEC=".len()..]
+        .parse()
+        .unwrap();
+    assert_eq!(
+        first,
+        (Duration::from_secs(60) + libshutdown::SYSTEMD_EXTEND_MARGIN).as_micros() as u64
+    );
+}
+
+/// The child: an engine configured from the environment (`SHUTDOWN_PRESET=systemd`),
+/// notify_systemd() called on it anyway, a trigger with nothing in flight.
+#[test]
+#[ignore = "the child of the_systemd_preset_from_the_environment_notifies_once_per_engine"]
+fn preset_child() {
+    let sd = Shutdown::builder().env().unwrap().build().unwrap();
+    assert!(sd.config().systemd_notify());
+    assert!(
+        sd.notify_systemd(),
+        "registered already: true, nothing added"
+    );
+    sd.trigger("deploy");
+    assert_eq!(sd.wait().exit_code, 0);
     std::thread::sleep(Duration::from_millis(200));
 }
 

@@ -86,8 +86,31 @@ def wait_for(pred, what):
     return False
 
 
+def refused_at_start(server, args, env, what, needle):
+    """The server started with `args` over the environment plus `env` exits 2 at once,
+    its error naming `needle`."""
+    try:
+        r = subprocess.run([server, "--port", "0", *args], env={**os.environ, **env},
+                           capture_output=True, text=True, timeout=LIMIT)
+        code, err = r.returncode, r.stderr
+    except subprocess.TimeoutExpired:
+        code, err = None, "did not exit"
+    check(code == 2 and needle in err, f"{what}: exit 2 naming {needle} (got {code}: {err.strip()!r})")
+
+
+def configuration_checks(server):
+    refused_at_start(server, [], {"SHUTDOWN_DRAIN_TIMEOUT_MS": "5s"},
+                     "an invalid SHUTDOWN_* variable", "SHUTDOWN_DRAIN_TIMEOUT_MS")
+    refused_at_start(server, ["--preset", "k8s"], {}, "an unknown preset", "--preset")
+    # SHUTDOWN_PRESET=pm2 is applied (its 1.6 s window), then the flag changes the drain
+    # budget, which no longer fits: the core refuses it at start.
+    refused_at_start(server, ["--drain-timeout-ms", "8000"], {"SHUTDOWN_PRESET": "pm2"},
+                     "a flag past the preset's kill window", "field grace_period")
+
+
 def main():
     server = sys.argv[1]
+    configuration_checks(server)
     tmp = tempfile.mkdtemp(prefix="shutdown-e2e-")
     log = os.path.join(tmp, "requests.log")
     proc = subprocess.Popen(

@@ -21,8 +21,11 @@
  * the loop ends when the shutdown is Done; a cleanup hook flushes the request log; the
  * exit code is the report's.
  *
- * Usage: server [--port N] [--drain-delay-ms N] [--announce-probes N]
+ * Usage: server [--port N] [--preset NAME] [--drain-delay-ms N] [--announce-probes N]
  *               [--drain-timeout-ms N] [--close-timeout-ms N] [--log-requests FILE]
+ * The engine reads the SHUTDOWN_* environment variables first (SHUTDOWN_PRESET,
+ * SHUTDOWN_DRAIN_TIMEOUT_MS, ...: every option of the core's schema; an invalid one
+ * stops the server naming the variable); the flags then change what they name.
  * Binds 127.0.0.1 only; --port 0 (the default) picks a free port. Prints
  * "listening 127.0.0.1:PORT" on stdout once ready.
  *
@@ -413,12 +416,17 @@ int main(int argc, char **argv) {
     shutdown_status_t st = shutdown_config_builder_new(&cfg);
     if (st != SHUTDOWN_STATUS_OK)
         die("shutdown_config_builder_new", st);
+    /* The deployment's variables first: a unit file or manifest sets the budgets where
+     * the platform's numbers live. Refused here, the variable is named below. */
+    (void)shutdown_config_builder_from_env(cfg);
     long port = 0;
     const char *log_path = NULL;
     for (int i = 1; i < argc; i++) {
         const char *flag = argv[i];
         if (strcmp(flag, "--port") == 0)
             port = arg_num(argc, argv, &i);
+        else if (strcmp(flag, "--preset") == 0 && i + 1 < argc)
+            set(flag, shutdown_config_builder_set_preset(cfg, argv[++i]));
         else if (strcmp(flag, "--drain-delay-ms") == 0)
             set(flag, shutdown_config_builder_set_drain_delay_ms(cfg, (uint64_t)arg_num(argc, argv, &i)));
         else if (strcmp(flag, "--announce-probes") == 0)
@@ -430,7 +438,7 @@ int main(int argc, char **argv) {
         else if (strcmp(flag, "--log-requests") == 0 && i + 1 < argc)
             log_path = argv[++i];
         else {
-            fprintf(stderr, "usage: %s [--port N] [--drain-delay-ms N] [--announce-probes N] "
+            fprintf(stderr, "usage: %s [--port N] [--preset NAME] [--drain-delay-ms N] [--announce-probes N] "
                             "[--drain-timeout-ms N] [--close-timeout-ms N] [--log-requests FILE]\n",
                     argv[0]);
             return 2;

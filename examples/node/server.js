@@ -15,8 +15,12 @@
 //                     stopped early through shutdown.signal when the deadline passes
 //                     (ms=hold as above)
 //
-// Options (argv; PORT from the environment too):
+// Options (argv; PORT from the environment too). The SHUTDOWN_* environment variables
+// (SHUTDOWN_PRESET, SHUTDOWN_DRAIN_TIMEOUT_MS, ...: every option of the core's schema)
+// apply over these flags (the library's env: true): the deployment's numbers win, and
+// an invalid one stops the server at start naming the variable.
 //   --port N               0 picks a free port; "listening on <port>" is printed
+//   --preset NAME          a platform preset: kubernetes | docker | pm2 | systemd | cloud-run | fly | heroku
 //   --drain-delay MS       announce window (readiness fails, requests still served)
 //   --announce-probes N    end the announce window after N not-ready probes
 //   --drain-timeout MS     in-flight work budget once admission closes
@@ -61,6 +65,7 @@ const args = parseArgs(process.argv.slice(2));
 const num = (k) => (args[k] === undefined ? undefined : Number(args[k]));
 
 const options = {
+  preset: args.preset,
   drainDelay: num('drain-delay'),
   announceProbes: num('announce-probes'),
   drainTimeout: num('drain-timeout'),
@@ -69,6 +74,7 @@ const options = {
   closeStrategy: args['close-strategy'],
   forcedExitCode: num('forced-exit-code'),
   exitOnDone: !args['no-exit'],
+  env: true,
 };
 for (const k of Object.keys(options)) if (options[k] === undefined) delete options[k];
 

@@ -723,6 +723,31 @@ shutdown_status_t shutdown_config_builder_set_signals(shutdown_config_builder_t 
                                                       size_t len);
 
 /**
+ * Applies a platform's preset by name ("kubernetes", "docker", "pm2", "systemd",
+ * "cloud-run", "fly", "heroku"): its signals, its kill window as the grace period, the
+ * phase budgets that fit it, and for "systemd" its notifications (the core's
+ * `PRESETS`; the README lists each one's numbers and their source). Setters called
+ * after it change it; shutdown_config_builder_from_env() applies `SHUTDOWN_PRESET`
+ * before its other variables. SHUTDOWN_STATUS_INVALID_ARGUMENT for a name that is no
+ * preset (the builder is unchanged), SHUTDOWN_STATUS_NULL_PARAMETER for NULL.
+ *
+ * Thread: one at a time per builder. Callbacks: none.
+ */
+shutdown_status_t shutdown_config_builder_set_preset(shutdown_config_builder_t *builder,
+                                                     const char *name);
+
+/**
+ * Sends systemd's `Type=notify` messages (STOPPING=1, EXTEND_TIMEOUT_USEC, STATUS=)
+ * from the moment the engine is built, as shutdown_notify_systemd() does (default
+ * false; the "systemd" preset turns it on). Nothing is sent without `NOTIFY_SOCKET`.
+ * READY=1 stays the host's call (shutdown_notify_ready()).
+ *
+ * Thread: one at a time per builder. Callbacks: none.
+ */
+shutdown_status_t shutdown_config_builder_set_systemd_notify(shutdown_config_builder_t *builder,
+                                                             bool on);
+
+/**
  * Run on a virtual clock moved only by shutdown_advance() (tests, simulations): no
  * driver thread; deadlines and hooks run on the thread that advances (default false).
  *
@@ -1378,15 +1403,17 @@ const char *shutdown_version(void);
  * is not killed by the unit's TimeoutStopSec=. READY=1 is the host's to send with
  * shutdown_notify_ready() once it serves. Writes to `*out_enabled` whether systemd
  * listens (NOTIFY_SOCKET is set); without it nothing is registered or sent, and that
- * is not an error. Call it once per engine (a second call sends every message
- * twice). Starts no thread: each datagram is sent, without waiting for systemd, on
+ * is not an error. The messages are registered once per engine: a second call, or
+ * one on an engine built with shutdown_config_builder_set_systemd_notify() (the
+ * "systemd" preset), adds nothing. Starts no thread: each datagram is sent, without waiting for systemd, on
  * the thread that caused the milestone. The engine's state stays allocated until
  * Done even after shutdown_free() (the notifications hold it), which under systemd
  * is the process's lifetime anyway.
  *
  * Thread: any. Callbacks: none.
  */
-shutdown_status_t shutdown_notify_systemd(const shutdown_t *engine, bool *out_enabled);
+shutdown_status_t shutdown_notify_systemd(const shutdown_t *engine,
+                                          bool *out_enabled);
 
 /**
  * Tells systemd the service is ready (READY=1 and STATUS=serving, <n> in flight):

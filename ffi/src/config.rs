@@ -462,6 +462,52 @@ pub unsafe extern "C" fn shutdown_config_builder_set_signals(
     unsafe { set(builder, apply) }
 }
 
+/// Applies a platform's preset by name ("kubernetes", "docker", "pm2", "systemd",
+/// "cloud-run", "fly", "heroku"): its signals, its kill window as the grace period, the
+/// phase budgets that fit it, and for "systemd" its notifications (the core's
+/// `PRESETS`; the README lists each one's numbers and their source). Setters called
+/// after it change it; shutdown_config_builder_from_env() applies `SHUTDOWN_PRESET`
+/// before its other variables. SHUTDOWN_STATUS_INVALID_ARGUMENT for a name that is no
+/// preset (the builder is unchanged), SHUTDOWN_STATUS_NULL_PARAMETER for NULL.
+///
+/// Thread: one at a time per builder. Callbacks: none.
+#[no_mangle]
+pub unsafe extern "C" fn shutdown_config_builder_set_preset(
+    builder: *mut ConfigBuilder,
+    name: *const c_char,
+) -> ShutdownStatus {
+    // SAFETY: the caller's contract, passed on.
+    unsafe {
+        set(builder, |b| {
+            // SAFETY: NULL or a C string (the C contract).
+            let name = c_str(name, MAX_NAME)?;
+            let core = b.core.clone().preset(name);
+            b.core = core.map_err(|_| ShutdownStatus::INVALID_ARGUMENT)?;
+            Ok(())
+        })
+    }
+}
+
+/// Sends systemd's `Type=notify` messages (STOPPING=1, EXTEND_TIMEOUT_USEC, STATUS=)
+/// from the moment the engine is built, as shutdown_notify_systemd() does (default
+/// false; the "systemd" preset turns it on). Nothing is sent without `NOTIFY_SOCKET`.
+/// READY=1 stays the host's call (shutdown_notify_ready()).
+///
+/// Thread: one at a time per builder. Callbacks: none.
+#[no_mangle]
+pub unsafe extern "C" fn shutdown_config_builder_set_systemd_notify(
+    builder: *mut ConfigBuilder,
+    on: bool,
+) -> ShutdownStatus {
+    // SAFETY: the caller's contract, passed on.
+    unsafe {
+        set(builder, |b| {
+            b.update(|c| c.systemd_notify(on));
+            Ok(())
+        })
+    }
+}
+
 /// Run on a virtual clock moved only by shutdown_advance() (tests, simulations): no
 /// driver thread; deadlines and hooks run on the thread that advances (default false).
 ///

@@ -305,7 +305,14 @@ pub unsafe extern "C" fn shutdown_request_upgrade(
         let r = unsafe { Box::from_raw(request) };
         let guard = r.req.upgrade(kind);
         // SAFETY: checked for NULL.
-        unsafe { put(o, guard.into_raw().as_ptr().cast::<GuardHandle>()) };
+        unsafe {
+            put(
+                o,
+                shutdown_core::raw::guard_into_raw(guard)
+                    .as_ptr()
+                    .cast::<GuardHandle>(),
+            )
+        };
         Ok(())
     })
 }

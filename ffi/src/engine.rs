@@ -190,7 +190,7 @@ pub unsafe extern "C" fn shutdown_new(
         let driver = if b.manual_clock() {
             None
         } else {
-            match core.spawn_stoppable_driver() {
+            match shutdown_core::raw::spawn_stoppable_driver(&core) {
                 Ok((thread, stop)) => Some(Driver { thread, stop }),
                 Err(_) => {
                     lock(&shared.core).take();

@@ -4,7 +4,7 @@ use std::ffi::c_char;
 use std::mem::ManuallyDrop;
 use std::ptr::NonNull;
 
-use shutdown_core::Guard;
+use shutdown_core::{raw, Guard};
 
 use crate::engine::Engine;
 use crate::status::ShutdownStatus;
@@ -13,14 +13,14 @@ use crate::util::{arg, boundary, c_str, out, put, status, MAX_NAME};
 /// Proof that one unit of work (a request, a job) is in flight. Released by
 /// shutdown_guard_release(); it may outlive its engine's shutdown_free().
 ///
-/// Never allocated: the pointer is the core's tagged guard (`Guard::into_raw`).
+/// Never allocated: the pointer is the core's tagged guard (`raw::guard_into_raw`).
 pub struct GuardHandle {
     _opaque: [u8; 0],
 }
 
 fn hand_out(guard: Option<Guard>, o: *mut *mut GuardHandle) -> Result<(), ShutdownStatus> {
     let guard = guard.ok_or(ShutdownStatus::ADMISSION_CLOSED)?;
-    let handle = guard.into_raw().as_ptr().cast::<GuardHandle>();
+    let handle = raw::guard_into_raw(guard).as_ptr().cast::<GuardHandle>();
     // SAFETY: `o` was checked for NULL by the caller.
     unsafe { put(o, handle) };
     Ok(())
@@ -32,7 +32,7 @@ fn hand_out(guard: Option<Guard>, o: *mut *mut GuardHandle) -> Result<(), Shutdo
 /// `handle` is a live guard from this library.
 unsafe fn with_guard<R>(handle: NonNull<GuardHandle>, f: impl FnOnce(&Guard) -> R) -> R {
     // SAFETY: the caller's contract; the guard is put back (forgotten) unreleased.
-    let guard = ManuallyDrop::new(unsafe { Guard::from_raw(handle.cast()) });
+    let guard = ManuallyDrop::new(unsafe { raw::guard_from_raw(handle.cast()) });
     f(&guard)
 }
 
@@ -148,7 +148,7 @@ pub unsafe extern "C" fn shutdown_guard_release(guard: *mut GuardHandle) {
     boundary((), || {
         if let Some(g) = NonNull::new(guard) {
             // SAFETY: a guard from this library, released once (the C contract).
-            drop(unsafe { Guard::from_raw(g.cast()) });
+            drop(unsafe { raw::guard_from_raw(g.cast()) });
         }
     })
 }

@@ -13,8 +13,9 @@ use crate::util::{arg, out, put, status};
 /// is not killed by the unit's TimeoutStopSec=. READY=1 is the host's to send with
 /// shutdown_notify_ready() once it serves. Writes to `*out_enabled` whether systemd
 /// listens (NOTIFY_SOCKET is set); without it nothing is registered or sent, and that
-/// is not an error. Call it once per engine (a second call sends every message
-/// twice). Starts no thread: each datagram is sent, without waiting for systemd, on
+/// is not an error. The messages are registered once per engine: a second call, or
+/// one on an engine built with shutdown_config_builder_set_systemd_notify() (the
+/// "systemd" preset), adds nothing. Starts no thread: each datagram is sent, without waiting for systemd, on
 /// the thread that caused the milestone. The engine's state stays allocated until
 /// Done even after shutdown_free() (the notifications hold it), which under systemd
 /// is the process's lifetime anyway.

@@ -133,6 +133,14 @@ impl Target for C {
         // Every setter accepts what the scenarios give; the core judges it at build.
         unsafe {
             assert_eq!(shutdown_config_builder_set_manual_clock(b, true), OK);
+            if let Some(p) = &c.preset {
+                // C refuses an unknown name at the setter, not at the build.
+                let name = CString::new(p.as_str()).unwrap();
+                let st = shutdown_config_builder_set_preset(b, name.as_ptr());
+                if st != OK {
+                    return Err(format!("preset {p:?} refused: {st:?}"));
+                }
+            }
             if let Some(v) = c.drain_delay_ms {
                 assert_eq!(shutdown_config_builder_set_drain_delay_ms(b, v), OK);
             }

@@ -45,52 +45,9 @@ fi
 
 broken=0
 specs=()
-fail_setup() { broken=$((broken + 1)); printf 'FAIL %s\n' "$1"; }
-
-rust_bins=()
-for s in smol-server threads-server; do
-  case "$servers" in *,"$s",*) rust_bins+=("$s") ;; esac
-done
-if [ "${#rust_bins[@]}" -gt 0 ]; then
-  say "building ${rust_bins[*]} (cargo build --release)"
-  bin_args=()
-  for s in "${rust_bins[@]}"; do bin_args+=(--bin "$s"); done
-  if (cd "$root" && "$cargo" build --release -q -p libshutdown-examples "${bin_args[@]}"); then
-    for s in "${rust_bins[@]}"; do specs+=(--server "$s=rust:$target/release/$s"); done
-  else
-    fail_setup "building ${rust_bins[*]}"
-  fi
-fi
-
-case "$servers" in
-  *,c-server,*)
-    say "building the C example server (examples/c against $prefix)"
-    ok=1
-    if [ ! -f "$prefix/lib/pkgconfig/shutdown.pc" ]; then
-      bash "$root/ffi/tests/run.sh" --build-only >/dev/null || ok=0
-    fi
-    if [ "$ok" -eq 1 ] && make -s -C "$root/examples/c" PREFIX="$prefix" TARGET="$target" \
-      "$target/examples-c/server"; then
-      specs+=(--server "c-server=c:$target/examples-c/server")
-      export LD_LIBRARY_PATH="$prefix/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
-    else
-      fail_setup "building the C example server"
-    fi
-    ;;
-esac
-
-case "$servers" in
-  *,node-server,*)
-    say "building the Node addon (bindings/node/scripts/build.js)"
-    if ! command -v node >/dev/null; then
-      fail_setup "node-server: node is needed"
-    elif (cd "$root/bindings/node" && node scripts/build.js >/dev/null 2>&1); then
-      specs+=(--server "node-server=node:$root/examples/node/server.js")
-    else
-      fail_setup "building the Node addon"
-    fi
-    ;;
-esac
+# shellcheck source=../lib/example_servers.sh
+source "$root/tests/lib/example_servers.sh"
+build_example_servers
 
 n=$(( ${#specs[@]} / 2 ))
 limit=$(( n * 60 + 30 ))

@@ -24,9 +24,10 @@
 //   "websocket", "tunnel"): the drain waits for it until its socket closes;
 // - an optional readiness route answers 200 while ready and 503 while draining, and
 //   reports each 503 to the core (the adaptive announce window);
-// - when admission closes, the listener is closed (http2: sessions get a GOAWAY).
-//
-// http2 sessions are not connections of the core yet: their streams take plain guards.
+// - when admission closes, the listener is closed;
+// - http2: every session is a connection of the core and every stream a request from
+//   it; the session's Connection: close is its GOAWAY, and a dismissal is the graceful
+//   close (goawaySession(): a PING first, then, at its answer, close()).
 
 const net = require('node:net');
 const tls = require('node:tls');
@@ -56,7 +57,7 @@ class ConnectionState {
   constructor(conn, id, handshaking) {
     this.conn = conn; // the accepted net.Socket (for TLS: the TCP socket), or an Http2Session
     this.http = conn; // the socket HTTP is read from (TLS: the TLSSocket once secure)
-    this.id = id; // the core's connection id (-1: http2, none)
+    this.id = id; // the core's connection id
     this.active = 0; // requests in flight on it
     this.res = null; // its latest response (http/1)
     this.mark = 0; // http.bytesRead when its last response finished (or at connect)
@@ -64,7 +65,8 @@ class ConnectionState {
     this.reading = false; // told the core a request is arriving
     this.upgraded = -1; // the long-lived guard of an upgrade (or an event stream), while held
     this.owner = null; // the attachment's streamOf() (event streams, ../index.js)
-    this.goaway = false; // http2: the two-phase GOAWAY has begun
+    this.goaway = false; // http2: its graceful close has begun
+    this.h2 = false; // an Http2Session (its requests are streams)
   }
 }
 
@@ -103,15 +105,14 @@ function attach(sd, server, options) {
   const keepAlive = C.keepAlive;
   const finish = C.finish;
   const request = kind === null ? C.request : nat.connRequestFn(kind);
-  const acquire = kind === null ? sd._acquire : nat.acquireOfFn(kind); // http2
   const release = sd._releaseSlot;
   const h2 = isHttp2Server(server);
   const tlsServer = !h2 && server instanceof tls.Server;
   const conns = new Set(); // ConnectionState of every open connection
   const byId = new Map(); // core id -> ConnectionState
   const inflight = new Set(); // http/1 responses in flight
+  const h2inflight = new Set(); // http2 responses in flight
   const rpLen = readyPath === null ? 0 : readyPath.length;
-  let quiescing = false;
   let over = false;
   let listenerClosed = false;
 
@@ -143,7 +144,9 @@ function attach(sd, server, options) {
   function streamOf(res, kind) {
     const slot = res[kSlot];
     const st = res[kState];
-    if (slot === undefined || slot === REFUSED || st === undefined || st.upgraded !== REFUSED) return null;
+    // http2: a session carries many streams, one upgraded guard per connection does not
+    // fit; the stream keeps its request guard and the caller takes one of its own.
+    if (slot === undefined || slot === REFUSED || st === undefined || st.h2 || st.upgraded !== REFUSED) return null;
     res[kSlot] = REFUSED; // onResClose: nothing left to finish
     inflight.delete(res);
     st.active--;
@@ -170,26 +173,21 @@ function attach(sd, server, options) {
     }
   }
 
-  function track(conn) {
-    let id = -1;
+  // `session`: conn is an Http2Session (else a socket, HTTP/1).
+  function track(conn, session) {
+    let id = open();
     let dismissed = false;
-    if (!h2) {
-      id = open();
-      if (id < 0) {
-        id = -id;
-        dismissed = true; // accepted once the drain is over
-      }
+    if (id < 0) {
+      id = -id;
+      dismissed = true; // accepted once the drain is over
     }
     const st = new ConnectionState(conn, id, tlsServer && !(conn instanceof tls.TLSSocket));
+    st.h2 = session;
     st.owner = streamOf;
     conn[kState] = st;
     conns.add(st);
-    if (id >= 0) byId.set(id, st);
+    byId.set(id, st);
     conn.on('close', onConnClose);
-    if (h2) {
-      if (over) conn.destroy();
-      else if (quiescing) goawaySession(st);
-    }
     if (dismissed) destroyAtEnd(st);
     return st;
   }
@@ -226,6 +224,12 @@ function attach(sd, server, options) {
     if (st === undefined) return; // another attachment's, or closed meanwhile
     if (over) {
       destroyAtEnd(st);
+      return;
+    }
+    // http2: no poll phase to wait for, the graceful close is itself a round trip
+    // (the streams the client sent before the PING's answer are read and served).
+    if (st.h2) {
+      goawaySession(st);
       return;
     }
     pending.push(st, sweeps);
@@ -300,7 +304,7 @@ function attach(sd, server, options) {
     if (c.destroyed && st.conn.destroyed) return;
     stats.connectionsDestroyed++;
     stats.requestsAborted += st.active;
-    if (st.active === 0 && st.upgraded === REFUSED && (st.reading || (st.secure && st.http.bytesRead !== st.mark))) {
+    if (!st.h2 && st.active === 0 && st.upgraded === REFUSED && (st.reading || (st.secure && st.http.bytesRead !== st.mark))) {
       stats.requestsAborted++;
     }
     c.destroy();
@@ -324,7 +328,7 @@ function attach(sd, server, options) {
       if (nat.readinessProbed()) sd._drain();
     }
     const headers = { 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-store' };
-    if (!ready && h2) goaway(req);
+    if (!ready && req.stream !== undefined) goaway(req);
     res.writeHead(ready ? 200 : 503, headers);
     res.end(ready ? 'ready\n' : 'draining\n');
   }
@@ -334,20 +338,23 @@ function attach(sd, server, options) {
     if (st !== undefined) goawaySession(st);
   }
 
-  // The two-phase GOAWAY (nodejs/node#34265): session.close() alone sends one GOAWAY
-  // with the last stream id the server has seen, refusing a stream the client sent
-  // meanwhile. First a GOAWAY with the largest stream id (no new streams, none refused),
-  // then, one round trip later (a PING's answer), close(): the final GOAWAY with the
-  // real last stream id, once every stream the client sent before it has arrived.
+  // The graceful close of an HTTP/2 session (nodejs/node#34265): a PING, then, once its
+  // answer is read, close() (GOAWAY with the last stream id the server has seen; the
+  // session ends when its open streams do). Every stream the client sent before it
+  // answered the PING has arrived by then and is served.
+  //
+  // Not the RFC 9113 two-phase GOAWAY (6.8: first 2^31-1, then the real last stream
+  // id): Node's session.goaway() is nghttp2_submit_goaway(), not the shutdown notice, so
+  // once any GOAWAY is sent nghttp2 ignores every new stream (the client then gets
+  // REFUSED_STREAM from the final GOAWAY's last stream id), and a session with no
+  // stream open stops reading (nghttp2_session_want_read() is 0): neither the streams
+  // on their way nor the PING's answer would be read. A stream the client sends after
+  // the PING's answer and before it reads the GOAWAY is refused (REFUSED_STREAM: not
+  // processed, safe to retry), as a keep-alive close races a client in HTTP/1.
   function goawaySession(st) {
     const session = st.conn;
     if (st.goaway || session.closed || session.destroyed) return;
     st.goaway = true;
-    try {
-      session.goaway(http2Constants().NGHTTP2_NO_ERROR, 2 ** 31 - 1);
-    } catch {
-      // closing already: close() below still applies
-    }
     const close = () => {
       if (!session.closed && !session.destroyed) session.close();
     };
@@ -355,7 +362,7 @@ function attach(sd, server, options) {
     try {
       pinged = session.ping(close);
     } catch {
-      pinged = false;
+      pinged = false; // not connected yet, or too many PINGs in flight
     }
     if (!pinged) close();
   }
@@ -372,7 +379,7 @@ function attach(sd, server, options) {
       }
     }
     const headers = { 'content-type': 'text/plain; charset=utf-8', 'retry-after': '1' };
-    if (h2) goaway(req);
+    if (req.stream !== undefined) goaway(req);
     else headers.connection = 'close';
     res.writeHead(503, headers);
     res.end('shutting down\n');
@@ -408,14 +415,16 @@ function attach(sd, server, options) {
   /** Returns true when the request was answered here. */
   function onRequest(req, res) {
     const probe = readyPath !== null && isReadiness(req.url);
-    if (h2) return onStream(req, res, probe);
+    // http2 with allowHTTP1: an HTTP/1 request has no stream, its socket is tracked here.
+    if (h2 && req.stream !== undefined) return onStream(req, res, probe);
     const socket = req.socket;
     let st = socket[kState];
-    if (st === undefined) st = track(socket); // connected before attach()
+    if (st === undefined) st = track(socket, false); // connected before attach(), or allowHTTP1
     const slot = request(st.id);
     if (slot === REFUSED) {
       if (probe) answerReadiness(req, res);
-      else refuse(req, res);
+      else if (!admitChild(req, res, st)) refuse(req, res);
+      else return false;
       return true;
     }
     // Readiness probes hold a guard too: a probe that ends the announce window still
@@ -438,34 +447,70 @@ function attach(sd, server, options) {
     return false;
   }
 
+  // A request refused by the core that belongs to long-lived work already admitted (a
+  // Socket.io poll of an open session): served under a child guard of that work, on
+  // a connection that closes after it. Returns whether it was admitted.
+  function admitChild(req, res, st) {
+    let g = null;
+    for (const f of sd._admitters) if ((g = f(req)) !== null) break;
+    if (g === null) return false;
+    st.active++;
+    res.shouldKeepAlive = false;
+    res.once('close', () => {
+      st.active--;
+      st.mark = st.http.bytesRead;
+      g.release();
+    });
+    return true;
+  }
+
   function onStream(req, res, probe) {
     const session = req.stream.session;
-    if (session[kState] === undefined) track(session);
-    const slot = acquire();
+    const st = session[kState] ?? track(session, true);
+    const slot = request(st.id);
     if (slot === REFUSED) {
       if (probe) answerReadiness(req, res);
       else refuse(req, res);
       return true;
     }
-    const st = session[kState];
     st.active++;
-    res.on('close', () => {
-      st.active--;
-      if (release(slot)) sd._drain();
-    });
+    res[kSlot] = slot;
+    res[kState] = st;
+    h2inflight.add(res);
+    res.on('close', onStreamClose);
+    if (!sd._running) decideStream(res);
     if (probe) {
       answerReadiness(req, res);
       return true;
     }
-    if (!sd._running && nat.shouldClose()) goaway(req);
     return false;
+  }
+
+  // The core's keep-alive answer for an http2 stream: no keep-alive is the session's
+  // graceful close (its other streams finish). Asked once the drain has begun: while
+  // the engine runs it is keep-alive, and a GOAWAY is never too late for a stream.
+  function decideStream(res) {
+    if (!keepAlive(res[kSlot])) goawaySession(res[kState]);
+  }
+
+  function onStreamClose() {
+    const res = this;
+    const slot = res[kSlot];
+    if (slot === REFUSED) return;
+    res[kSlot] = REFUSED;
+    h2inflight.delete(res);
+    const st = res[kState];
+    const bits = finish(slot);
+    st.active--;
+    if ((bits & 1) === 0) goawaySession(st);
+    if (bits & 2) sd._drain();
   }
 
   // An 'upgrade' (WebSocket) or 'connect' (tunnel) request: its socket leaves HTTP and
   // becomes long-lived work. Returns true when it was refused here.
   function onUpgrade(req, socket, upgradeKind) {
     let st = socket[kState];
-    if (st === undefined) st = track(socket);
+    if (st === undefined) st = track(socket, false);
     const slot = request(st.id);
     if (slot === REFUSED) {
       stats.refused++;
@@ -484,7 +529,7 @@ function attach(sd, server, options) {
     if (event === 'request') {
       if (onRequest(a, b)) return true;
     } else if (event === connEvent) {
-      if (a[kState] === undefined) track(a);
+      if (a[kState] === undefined) track(a, h2);
     } else if (event === 'secureConnection' && tlsServer) {
       secured(a);
     } else if ((event === 'upgrade' || event === 'connect') && !h2 && this.listenerCount(event) > 0) {
@@ -504,31 +549,30 @@ function attach(sd, server, options) {
   }
 
   function onDraining() {
-    // Responses in flight whose head is not sent yet: the core's answer now.
-    if (h2) {
-      for (const st of conns) if (st.active > 0 && nat.shouldClose()) goawaySession(st);
-      return;
-    }
+    // Responses in flight whose head is not sent yet: the core's answer now (http2:
+    // every stream in flight, a GOAWAY is never too late).
+    for (const res of h2inflight) decideStream(res);
     for (const res of inflight) if (!res.headersSent) decide(res);
   }
 
   // Closes the listener without Node's closeIdleConnections() (http.Server#close does
   // it since Node 19): idle connections are the core's to dismiss, after the grace.
+  // Held open while long-lived work still has clients to tell on new connections
+  // (sd._holdListener(): Socket.io polling), unless the drain is over.
   function closeListener() {
     if (listenerClosed) return;
+    if (!over && sd._listenerHolds > 0) {
+      if (!sd._listenerWaiters.includes(closeListener)) sd._listenerWaiters.push(closeListener);
+      return;
+    }
     listenerClosed = true;
-    if (h2) server.close();
-    else net.Server.prototype.close.call(server);
+    // Http2SecureServer#close with allowHTTP1 closes idle HTTP/1 connections too.
+    net.Server.prototype.close.call(server);
   }
 
   function onQuiescing() {
-    quiescing = true;
-    if (h2) {
-      closeListener();
-      // GOAWAY (two-phase): streams in flight finish, new ones go elsewhere.
-      for (const st of conns) goawaySession(st);
-      return;
-    }
+    // Sessions (http2) are the core's like sockets: one idle for the grace is dismissed
+    // (its graceful close), one with streams in flight gets it after its streams.
     // Two turns of the loop before the listener closes: a full poll phase accepts what
     // is in the listen backlog. Those clients connected before admission closed; closing
     // the listening socket would reset them (the kernel drops its accept queue), while
@@ -544,14 +588,7 @@ function attach(sd, server, options) {
     closeListener();
     // The connections the core dismissed before (kept open because a request was
     // arriving, or busy since) are not dismissed again: they are left, so destroyed.
-    for (const st of conns) if (st.id >= 0 && nat.connDismissed(st.id)) destroyAtEnd(st);
-    if (h2) {
-      for (const st of conns) {
-        stats.connectionsDestroyed++;
-        stats.requestsAborted += st.active;
-        st.conn.destroy();
-      }
-    }
+    for (const st of conns) if (nat.connDismissed(st.id)) destroyAtEnd(st);
   }
 
   sd._dismissHandlers.push(onDismissed);
@@ -582,23 +619,18 @@ function attach(sd, server, options) {
       };
       remove(sd._dismissHandlers, onDismissed);
       remove(sd._beforeTrigger, beforeTrigger);
+      remove(sd._listenerWaiters, closeListener);
       for (const [event, fn] of listeners) sd.removeListener(event, fn);
       for (const st of conns) {
         st.conn.removeListener('close', onConnClose);
         delete st.conn[kState];
         if (st.http !== st.conn) delete st.http[kState];
-        if (st.id >= 0 && closeConn(st.id)) sd._drain();
+        if (closeConn(st.id)) sd._drain();
       }
       conns.clear();
       byId.clear();
     },
   };
-}
-
-let h2constants = null;
-function http2Constants() {
-  if (h2constants === null) h2constants = require('node:http2').constants;
-  return h2constants;
 }
 
 function optionError(Ctor, option, message) {

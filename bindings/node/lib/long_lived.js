@@ -89,44 +89,95 @@ function attachWebSocketServer(sd, wss, options) {
 
 // ----- Socket.io ----------------------------------------------------------------------
 
-/** sd.attachSocketIo(io, { kind = 'socket.io' }): see README.md. */
+/** sd.attachSocketIo(io, { kind = 'socket.io', reconnect = true }): see README.md. */
 function attachSocketIo(sd, io, options) {
   if (io === null || typeof io !== 'object' || io.engine === undefined || typeof io.of !== 'function') {
     throw optionError(TypeError, 'attachSocketIo()', 'io', 'must be a socket.io Server (attached to its http server)');
   }
-  const { kind } = kindOption('attachSocketIo()', options, 'socket.io');
+  const { options: o, kind } = kindOption('attachSocketIo()', options, 'socket.io');
+  const reconnect = o.reconnect ?? true;
+  if (typeof reconnect !== 'boolean') throw optionError(TypeError, 'attachSocketIo()', 'reconnect', 'must be a boolean');
   sd._checkKind(kind);
-  const open = new Set(); // engine.io sockets (one per client, whatever its transport)
+  const engine = io.engine;
+  const open = new Map(); // engine.io socket (one per client, whatever its transport) -> its guard
+  const holds = new Map(); // engine.io socket -> the release of its hold on attach()'s listeners
   const namespaces = () => (io._nsps instanceof Map ? [...io._nsps.values()] : [io.of('/')]);
-  // Every client of every namespace: a DISCONNECT packet ("io server disconnect" on the
-  // client), then its engine.io connection closes once that packet is flushed. Closed
-  // here with discard: a polling transport would otherwise wait for one more poll (up to
-  // engine.io's closeTimeout) to send its close packet to a client that has gone.
-  const disconnectAll = () => {
-    for (const nsp of namespaces()) nsp.disconnectSockets(false);
-    for (const esock of open) esock.close(true);
+  const unhold = (esock) => {
+    const release = holds.get(esock);
+    if (release === undefined) return;
+    holds.delete(esock);
+    release();
   };
+
+  // Tells one client to end. reconnect: the engine.io connection closes (its close
+  // packet), socket.io-client sees "transport close" and reconnects with its backoff,
+  // to the next instance. Else a DISCONNECT packet ("io server disconnect": the client
+  // does not reconnect by itself) and the client closes the engine.io connection (its
+  // close packet; closed from here, a polling client's close packet would come after
+  // and be refused). Never with discard: a packet still in the write buffer (a polling
+  // client between two polls) would be lost, and the client would see its next poll
+  // fail.
+  //
+  // Polling: what is written waits for the client's next poll, on a connection of its
+  // own (socket.io-client polls with no keep-alive agent), and the client's reply to a
+  // DISCONNECT (its close packet) comes the same way: attach()'s listener stays open
+  // until this connection has closed (or the kind is cut), and those requests are
+  // admitted as work of this connection (admit() below), not refused.
+  function end(esock) {
+    if (esock.transport?.name === 'polling' && !holds.has(esock)) holds.set(esock, sd._holdListener());
+    if (reconnect) {
+      esock.close();
+      return;
+    }
+    let told = false;
+    for (const nsp of namespaces()) {
+      for (const socket of [...nsp.sockets.values()]) {
+        if (socket.conn !== esock) continue;
+        socket.disconnect(false);
+        told = true;
+      }
+    }
+    // Not connected to a namespace (yet): nothing to disconnect, the connection closes.
+    if (!told) esock.close();
+  }
+  const endAll = () => {
+    for (const esock of open.keys()) end(esock);
+  };
+
+  // An HTTP request attach() refused (admission closed) that is a poll of an engine.io
+  // connection still open: a child of its guard.
+  const path = `${typeof io._path === 'string' ? io._path : '/socket.io'}/`;
+  function admit(req) {
+    const url = req.url;
+    if (typeof url !== 'string' || !url.startsWith(path)) return null;
+    const q = url.indexOf('?');
+    const sid = q < 0 ? null : new URLSearchParams(url.slice(q + 1)).get('sid');
+    const guard = sid === null ? undefined : open.get(engine.clients?.[sid]);
+    return guard === undefined || guard === null || guard.released ? null : guard.child();
+  }
+  sd._admitters.push(admit);
+
   function onConnection(esock) {
     // One guard per engine.io connection, of `kind`, for as long as it is open. Its HTTP
     // requests (polling) and WebSocket upgrade are attach()'s, if attached.
     const guard = sd.guard(kind);
-    open.add(esock);
+    open.set(esock, guard);
     esock.once('close', () => {
       open.delete(esock);
+      unhold(esock);
       guard?.release();
     });
     if (guard === null || sd.isCut(kind)) esock.close(true);
-    else if (sd.isEnding(kind)) setImmediate(disconnectAll); // once socket.io has its socket
+    else if (sd.isEnding(kind)) setImmediate(() => open.has(esock) && end(esock)); // once socket.io has its socket
   }
-  const engineOf = () => io.engine;
-  const engine = engineOf();
   engine.on('connection', onConnection);
-  const unfollow = follow(sd, kind, disconnectAll, () => {
-    for (const esock of open) {
+  const unfollow = follow(sd, kind, endAll, () => {
+    for (const esock of open.keys()) {
       // A cut: the transport is dropped, nothing more is flushed.
       esock.transport?.socket?.terminate?.();
       esock.close(true);
     }
+    for (const esock of [...holds.keys()]) unhold(esock);
   });
   return {
     kind,
@@ -136,6 +187,9 @@ function attachSocketIo(sd, io, options) {
     },
     detach() {
       engine.removeListener('connection', onConnection);
+      const i = sd._admitters.indexOf(admit);
+      if (i >= 0) sd._admitters.splice(i, 1);
+      for (const esock of [...holds.keys()]) unhold(esock);
       unfollow();
     },
   };

@@ -23,7 +23,9 @@ function rangeError(option, message) {
 // name (libshutdown::OPTIONS; durations in ms on both sides). The one table both ways:
 // options go to the core by it, and the core's refusals come back by it (the schema
 // option it blames, else its field: a builder's field is the schema name without `_ms`).
+// `preset` first: the pairs are applied in this order, so the others change the preset.
 const CORE_OPTIONS = {
+  preset: 'preset',
   drainDelay: 'drain_delay_ms',
   announceProbes: 'announce_probes',
   announceSettle: 'announce_settle_ms',
@@ -39,6 +41,7 @@ const CORE_OPTIONS = {
   connectionGrace: 'connection_grace_ms',
   longLived: 'long_lived',
   progressInterval: 'progress_interval_ms',
+  systemdNotify: 'systemd_notify',
 };
 // The options of this layer (booleans, checked here): not the core's configuration.
 const JS_OPTIONS = ['exitOnDone', 'manualClock', 'env', 'logger'];

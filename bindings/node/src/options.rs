@@ -47,6 +47,7 @@ trait JsRead: Sized {
     fn is_array(&self) -> Result<bool, Self::Error>;
     fn number(&self) -> Result<f64, Self::Error>;
     fn text(&self) -> Result<String, Self::Error>;
+    fn boolean(&self) -> Result<bool, Self::Error>;
     /// The elements of an array (`None`: a hole or `undefined`).
     fn elements(&self) -> Result<Vec<Option<Self>>, Self::Error>;
 }
@@ -67,6 +68,10 @@ impl JsRead for Unknown<'_> {
         // SAFETY: called for a value of type String only.
         unsafe { self.cast::<String>() }
     }
+    fn boolean(&self) -> napi::Result<bool> {
+        // SAFETY: called for a value of type Boolean only.
+        unsafe { self.cast::<bool>() }
+    }
     fn elements(&self) -> napi::Result<Vec<Option<Self>>> {
         // SAFETY: called for an array only.
         let array = unsafe { self.cast::<Array>() }?;
@@ -75,13 +80,14 @@ impl JsRead for Unknown<'_> {
 }
 
 /// A JavaScript value as the core's [`OptionValue`], by its JavaScript type only:
-/// number -> `Number`, string -> `Text`, null -> `Null`, array -> `List` (element by
-/// element). `Err`: the JavaScript type of a value (or element) that has none.
+/// number -> `Number`, string -> `Text`, boolean -> `Bool`, null -> `Null`, array ->
+/// `List` (element by element). `Err`: the JavaScript type of a value (or element) that has none.
 fn option_value<V: JsRead>(v: &V) -> Result<Result<OptionValue, &'static str>, V::Error> {
     Ok(Ok(match v.type_of()? {
         ValueType::Null => OptionValue::Null,
         ValueType::Number => OptionValue::Number(v.number()?),
         ValueType::String => OptionValue::Text(v.text()?),
+        ValueType::Boolean => OptionValue::Bool(v.boolean()?),
         ValueType::Object if v.is_array()? => {
             let mut items = Vec::new();
             for item in v.elements()? {
@@ -203,7 +209,7 @@ mod tests {
     enum Js {
         Undefined,
         Null,
-        Bool,
+        Bool(bool),
         Num(f64),
         Str(&'static str),
         Arr(Vec<Js>),
@@ -216,7 +222,7 @@ mod tests {
             Ok(match self {
                 Js::Undefined => ValueType::Undefined,
                 Js::Null => ValueType::Null,
-                Js::Bool => ValueType::Boolean,
+                Js::Bool(_) => ValueType::Boolean,
                 Js::Num(_) => ValueType::Number,
                 Js::Str(_) => ValueType::String,
                 Js::Arr(_) | Js::Obj => ValueType::Object,
@@ -235,6 +241,12 @@ mod tests {
             match self {
                 Js::Str(t) => Ok(t.to_string()),
                 _ => unreachable!("read as a string"),
+            }
+        }
+        fn boolean(&self) -> Result<bool, Self::Error> {
+            match self {
+                Js::Bool(b) => Ok(*b),
+                _ => unreachable!("read as a boolean"),
             }
         }
         fn elements(&self) -> Result<Vec<Option<Self>>, Self::Error> {
@@ -266,12 +278,12 @@ mod tests {
                 OptionValue::Null
             ]))
         );
-        assert_eq!(conv(Js::Bool), Err("boolean"));
+        assert_eq!(conv(Js::Bool(true)), Ok(OptionValue::Bool(true)));
         assert_eq!(conv(Js::Obj), Err("object"));
         assert_eq!(conv(Js::Undefined), Err("undefined"));
         assert_eq!(
-            conv(Js::Arr(vec![Js::Str("SIGTERM"), Js::Bool])),
-            Err("boolean")
+            conv(Js::Arr(vec![Js::Str("SIGTERM"), Js::Obj])),
+            Err("object")
         );
         assert_eq!(conv(Js::Arr(vec![Js::Undefined])), Err("undefined"));
     }
@@ -357,10 +369,31 @@ mod tests {
             pair("drain_timeout_ms", "drain_timeout_ms", false)
         );
         assert_eq!(
-            refusal(&[("grace_period_ms", Js::Bool)]),
+            refusal(&[("grace_period_ms", Js::Obj)]),
             pair("grace_period_ms", "grace_period_ms", true),
             "a type JavaScript cannot hand over names the option too"
         );
+        assert_eq!(
+            refusal(&[("grace_period_ms", Js::Bool(true))]),
+            pair("grace_period_ms", "grace_period_ms", true)
+        );
+        assert_eq!(
+            refusal(&[("systemd_notify", Js::Str("on"))]),
+            pair("systemd_notify", "systemd_notify", true)
+        );
+        assert_eq!(
+            refusal(&[("preset", Js::Str("k8s"))]),
+            pair("preset", "preset", false)
+        );
+        let c = set(&[
+            ("preset", Js::Str("pm2")),
+            ("systemd_notify", Js::Bool(true)),
+        ])
+        .unwrap()
+        .config()
+        .unwrap();
+        assert_eq!(c.grace_period(), Some(Duration::from_millis(1600)));
+        assert!(c.systemd_notify());
         assert_eq!(
             refusal(&[("signals", Js::Arr(vec![Js::Obj]))]),
             pair("signals", "signals", true)

@@ -19,6 +19,7 @@ const settle = () => new Promise((resolve) => setImmediate(resolve));
 function optionsOf(config) {
   const o = { manualClock: true };
   const map = {
+    preset: 'preset', // applied first by the options' order, whatever the key order here
     drain_delay_ms: 'drainDelay',
     announce_probes: 'announceProbes',
     announce_settle_ms: 'announceSettle',

@@ -191,4 +191,4 @@ function refused(port) {
   });
 }
 
-module.exports = { startServer, Conn, connect, refused, until, WAIT_MS };
+module.exports = { startServer, Conn, connect, refused, until, WAIT_MS, SERVER };

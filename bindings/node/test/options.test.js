@@ -33,7 +33,7 @@ test('every option of the core schema has its JavaScript name', () => {
     // The JavaScript name: the schema's without `_ms`, in camel case (the units stay ms).
     const option = name.replace(/_ms$/, '').replace(/_(.)/g, (_, c) => c.toUpperCase());
     // It reaches the core: a value of no type is refused there under the schema's name.
-    refused({ [option]: true }, TypeError, option, name);
+    refused({ [option]: option === 'systemdNotify' ? 'on' : true }, TypeError, option, name);
   }
 });
 
@@ -144,6 +144,26 @@ test('an invalid SHUTDOWN_* variable is refused naming the variable and the opti
     refused({ env: true }, RangeError, 'gracePeriod', 'grace_period');
     new Shutdown({ manualClock: true, env: true, gracePeriod: null });
   });
+});
+
+test("preset: a platform's signals and budgets, which the other options then change", () => {
+  const pm2 = new Shutdown({ manualClock: true, preset: 'pm2' });
+  assert.deepEqual(pm2._native.signals, [2, 15], 'PM2 stops with SIGINT');
+  assert.equal(drainDeadline(pm2), 1000);
+  assert.equal(drainDeadline(new Shutdown({ manualClock: true, preset: 'pm2', drainTimeout: 1100 })), 1100);
+  assert.equal(drainDeadline(new Shutdown({ manualClock: true, preset: 'docker' })), 7000);
+  refused({ preset: 'k8s' }, RangeError, 'preset', 'preset');
+  refused({ preset: 3 }, TypeError, 'preset', 'preset');
+  // The platform's window is the grace period: a budget that does not fit is refused.
+  refused({ preset: 'kubernetes', gracePeriod: 20_000 }, RangeError, 'gracePeriod', 'grace_period');
+  withEnv({ SHUTDOWN_PRESET: 'docker', SHUTDOWN_CLOSE_TIMEOUT_MS: '1000' }, () => {
+    assert.equal(drainDeadline(new Shutdown({ manualClock: true, env: true })), 7000);
+  });
+  withEnv({ SHUTDOWN_PRESET: 'dokcer' }, () => {
+    refused({ env: true }, RangeError, 'preset', 'SHUTDOWN_PRESET');
+  });
+  new Shutdown({ manualClock: true, systemdNotify: true });
+  refused({ systemdNotify: 1 }, TypeError, 'systemdNotify', 'systemd_notify');
 });
 
 test('a deployment sets the budgets through the environment of the process', () => {

@@ -8,8 +8,9 @@ const assert = require('node:assert/strict');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
+const { spawnSync } = require('node:child_process');
 
-const { startServer, connect, refused, until } = require('./helpers.js');
+const { startServer, connect, refused, until, SERVER } = require('./helpers.js');
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'libshutdown-test-'));
 test.after(() => fs.rmSync(tmp, { recursive: true, force: true }));
@@ -284,4 +285,24 @@ test('SIGTERM with a request still arriving and nothing in flight: it is served;
   assert.equal(rep.aborted, 1);
   assert.deepEqual(rep.aborted_by_kind, { connection: 1 });
   assert.equal(rep.exit_code, 1);
+});
+
+test('the example server reads SHUTDOWN_* at start: an invalid variable, or a flag past the preset it set, stops it naming why', () => {
+  const run = (args, env) =>
+    spawnSync(process.execPath, [SERVER, '--port', '0', ...args], {
+      encoding: 'utf8',
+      timeout: 30_000,
+      env: { ...process.env, ...env },
+    });
+  let r = run([], { SHUTDOWN_DRAIN_TIMEOUT_MS: '5s' });
+  assert.notEqual(r.status, 0);
+  assert.match(r.stderr, /invalid option drainTimeout \(SHUTDOWN_DRAIN_TIMEOUT_MS\): must be a number of milliseconds/);
+  // SHUTDOWN_PRESET=pm2: PM2's 1.6 s window is the grace period; the variables apply over
+  // the flags, so SHUTDOWN_DRAIN_TIMEOUT_MS=8000 does not fit and is refused at start.
+  r = run([], { SHUTDOWN_PRESET: 'pm2', SHUTDOWN_DRAIN_TIMEOUT_MS: '8000' });
+  assert.notEqual(r.status, 0);
+  assert.match(r.stderr, /invalid option gracePeriod \(grace_period\): drain_delay \+ drain_timeout \+ close_timeout = 8\.4s does not fit in the grace period of 1\.6s/);
+  r = run(['--preset', 'k8s'], {});
+  assert.notEqual(r.status, 0);
+  assert.match(r.stderr, /invalid option preset \(preset\): must be one of kubernetes, docker, pm2/);
 });

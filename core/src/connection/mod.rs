@@ -128,19 +128,21 @@ impl Connection {
     /// Resolves once the engine dismisses this connection (see
     /// [`is_dismissed`](Self::is_dismissed)); a connection task selects on it.
     pub fn dismissed(&self) -> impl Future<Output = ()> + Send + 'static {
-        let shared = self.shared.clone();
-        async move {
-            loop {
-                if shared.has(DISMISSED) {
-                    return;
-                }
-                let listener = shared.dismissed.listen();
-                if shared.has(DISMISSED) {
-                    return;
-                }
-                listener.await;
-            }
-        }
+        crate::driver::condition::until(
+            self.shared.clone(),
+            |shared: &Arc<ConnShared>| &shared.dismissed,
+            |shared: &Arc<ConnShared>| shared.has(DISMISSED),
+        )
+    }
+
+    /// Blocks until the engine dismisses this connection (the twin of
+    /// [`dismissed`](Self::dismissed)), for a thread per connection.
+    pub fn wait_dismissed(&self) {
+        crate::driver::condition::block_until(
+            &self.shared.dismissed,
+            || self.shared.has(DISMISSED),
+            None,
+        );
     }
 }
 

@@ -9,8 +9,9 @@ use event_listener::Listener;
 
 use super::claim::DriverClaim;
 use super::role::Who;
+use crate::raw::StopDriver;
 use crate::report::Report;
-use crate::{Shutdown, StopDriver};
+use crate::Shutdown;
 
 /// How long the engine's own thread leaves queued async hooks for a host's `run()`.
 const ENGINE_HOOK_HANDOVER: Duration = Duration::from_millis(100);
@@ -143,14 +144,8 @@ impl Shutdown {
             .expect("could not spawn the shutdown driver thread")
     }
 
-    /// Like [`spawn_driver`](Self::spawn_driver), for hosts that may drop an engine
-    /// before it is Done (the C ABI's `shutdown_free`): also returns a function that
-    /// stops the driver thread early. Stopping is idempotent and does not change the
-    /// shutdown (no trigger, no deadline applied); it also ends the engine's own
-    /// driving for good, so afterwards no deadline of this engine fires unless the host
-    /// runs another driver. The thread ends with `None` when stopped, with
-    /// `Some(report)` at Done.
-    pub fn spawn_stoppable_driver(
+    /// [`raw::spawn_stoppable_driver`](crate::raw::spawn_stoppable_driver).
+    pub(crate) fn spawn_stoppable_driver(
         &self,
     ) -> std::io::Result<(JoinHandle<Option<Report>>, StopDriver)> {
         let stop = Arc::new(AtomicBool::new(false));

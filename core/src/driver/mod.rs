@@ -16,6 +16,7 @@
 mod async_driver;
 mod blocking;
 pub(crate) mod claim;
+pub(crate) mod condition;
 #[cfg(feature = "loom")]
 pub mod role;
 #[cfg(not(feature = "loom"))]

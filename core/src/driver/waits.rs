@@ -3,8 +3,8 @@
 use std::future::Future;
 use std::time::{Duration, Instant};
 
-use event_listener::Listener;
-
+use super::condition::{block_until, until};
+use crate::kinds::Kind;
 use crate::report::Report;
 use crate::shutdown::{
     reached_cancelled, reached_closing, reached_done, reached_draining, reached_quiescing,
@@ -12,42 +12,21 @@ use crate::shutdown::{
 use crate::Shutdown;
 
 impl Shutdown {
-    /// Resolves once `pred` holds for the status word. Listen, re-check, then sleep:
-    /// a change between the first check and the listen cannot be missed.
+    /// Resolves once `pred` holds for the status word.
     fn until(&self, pred: fn(u8) -> bool) -> impl Future<Output = ()> + Send + 'static {
-        let sd = self.clone();
-        async move {
-            loop {
-                if sd.status_reached(pred) {
-                    return;
-                }
-                let listener = sd.inner().changed.listen();
-                if sd.status_reached(pred) {
-                    return;
-                }
-                listener.await;
-            }
-        }
+        until(
+            self.clone(),
+            |sd: &Shutdown| &sd.inner().changed,
+            move |sd: &Shutdown| sd.status_reached(pred),
+        )
     }
 
     fn block_until(&self, pred: fn(u8) -> bool, deadline: Option<Instant>) -> bool {
-        loop {
-            if self.status_reached(pred) {
-                return true;
-            }
-            let listener = self.inner().changed.listen();
-            if self.status_reached(pred) {
-                return true;
-            }
-            match deadline {
-                Some(d) => {
-                    if listener.wait_deadline(d).is_none() {
-                        return self.status_reached(pred);
-                    }
-                }
-                None => listener.wait(),
-            }
-        }
+        block_until(
+            &self.inner().changed,
+            || self.status_reached(pred),
+            deadline,
+        )
     }
 
     /// Resolves when the drain starts (readiness turns false).
@@ -120,5 +99,16 @@ impl Shutdown {
     /// Blocks until the cancellation signal fires.
     pub fn wait_cancelled(&self) {
         self.block_until(reached_cancelled, None);
+    }
+
+    /// Blocks until cleanup hooks start (the twin of [`closing`](Self::closing)).
+    pub fn wait_closing(&self) {
+        self.block_until(reached_closing, None);
+    }
+
+    /// Blocks until the app is told to end its long-lived work of `kind`, or the drain
+    /// is over (the twin of [`ending`](Self::ending)); a stream's thread waits on it.
+    pub fn wait_ending(&self, kind: Kind) {
+        block_until(&self.inner().changed, || self.ending_reached(kind), None);
     }
 }

@@ -43,18 +43,8 @@ impl Guard {
         self.kind
     }
 
-    /// The guard as one opaque, non-null pointer, for a foreign-language handle: no
-    /// allocation (the kind rides in the low bits of the shared block's address). The
-    /// guard stays in flight until [`from_raw`](Self::from_raw) takes it back.
-    ///
-    /// ```
-    /// let sd = libshutdown::Shutdown::builder().build().unwrap();
-    /// let raw = sd.guard().unwrap().into_raw();
-    /// assert_eq!(sd.in_flight(), 1);
-    /// drop(unsafe { libshutdown::Guard::from_raw(raw) });
-    /// assert_eq!(sd.in_flight(), 0);
-    /// ```
-    pub fn into_raw(self) -> std::ptr::NonNull<std::ffi::c_void> {
+    /// [`raw::guard_into_raw`](crate::raw::guard_into_raw).
+    pub(crate) fn into_raw(self) -> std::ptr::NonNull<std::ffi::c_void> {
         let tag = self.kind.map_or(0, |k| k.0 as usize + 1);
         let this = std::mem::ManuallyDrop::new(self);
         // SAFETY: read once out of a value that is never dropped.
@@ -64,12 +54,11 @@ impl Guard {
         ptr.map_addr(|a| a | tag).cast()
     }
 
-    /// Takes back a guard given out by [`into_raw`](Self::into_raw); dropping it
-    /// releases the guard.
+    /// [`raw::guard_from_raw`](crate::raw::guard_from_raw).
     ///
     /// # Safety
     /// `raw` came from `into_raw` and is taken back exactly once.
-    pub unsafe fn from_raw(raw: std::ptr::NonNull<std::ffi::c_void>) -> Guard {
+    pub(crate) unsafe fn from_raw(raw: std::ptr::NonNull<std::ffi::c_void>) -> Guard {
         let tag = raw.as_ptr() as usize & RAW_TAG_MASK;
         let ptr = raw.cast::<u8>().map_addr(|a| {
             std::num::NonZeroUsize::new(a.get() & !RAW_TAG_MASK).expect("block address is not null")

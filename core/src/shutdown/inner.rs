@@ -29,7 +29,7 @@ pub(crate) struct State {
 }
 
 // Aligned so a guard's block address leaves 7 low bits free for its kind: that lets
-// `Guard::into_raw` hand a guard to C as one tagged pointer, with no allocation.
+// `raw::guard_into_raw` hand a guard to C as one tagged pointer, with no allocation.
 #[repr(align(128))]
 pub(crate) struct Inner {
     pub(super) config: Config,
@@ -50,6 +50,9 @@ pub(crate) struct Inner {
     pub(crate) role: Role,
     /// The engine's own driving is over for good (`retire_engine_driver`).
     pub(crate) retired: AtomicBool,
+    /// Whether systemd's notifications are registered (once per engine, however often
+    /// they are asked for).
+    pub(crate) systemd: AtomicBool,
     /// The latest engine-started driver thread, joined by `retire_engine_driver`.
     pub(crate) engine_thread: Mutex<Option<JoinHandle<()>>>,
     /// Long-lived kinds told to end (bit per kind), and those cut.
@@ -104,6 +107,7 @@ impl Builder {
             deliveries: Deliveries::default(),
             role: Role::new(),
             retired: AtomicBool::new(false),
+            systemd: AtomicBool::new(false),
             engine_thread: Mutex::new(None),
             ending: AtomicU64::new(0),
             cut: AtomicU64::new(0),
@@ -116,8 +120,12 @@ impl Builder {
             // Validated: a name and room for every kind.
             let _ = inner.kinds.intern(name);
         }
-        Ok(Shutdown {
+        let sd = Shutdown {
             handle: admission::Handle::new(inner),
-        })
+        };
+        if sd.config().systemd_notify() {
+            sd.notify_systemd();
+        }
+        Ok(sd)
     }
 }

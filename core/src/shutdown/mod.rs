@@ -36,9 +36,6 @@ use crate::report::{Reason, Report};
 
 use status::{CANCELLED, PHASE_MASK, QUIESCING};
 
-/// Stops a driver started by [`Shutdown::spawn_stoppable_driver`].
-pub type StopDriver = Box<dyn Fn() + Send + Sync>;
-
 /// The graceful-shutdown engine. Cheap to clone; all clones share one state.
 ///
 /// ```

@@ -24,19 +24,16 @@ impl Shutdown {
     /// Resolves once the app is told to end its long-lived work of `kind` (or the
     /// drain is over, for a kind with no policy); a stream's task selects on it.
     pub fn ending(&self, kind: Kind) -> impl Future<Output = ()> + Send + 'static {
-        let sd = self.clone();
-        async move {
-            loop {
-                if sd.is_ending(kind) || sd.status_reached(reached_closing) {
-                    return;
-                }
-                let listener = sd.inner().changed.listen();
-                if sd.is_ending(kind) || sd.status_reached(reached_closing) {
-                    return;
-                }
-                listener.await;
-            }
-        }
+        crate::driver::condition::until(
+            self.clone(),
+            |sd: &Shutdown| &sd.inner().changed,
+            move |sd: &Shutdown| sd.ending_reached(kind),
+        )
+    }
+
+    /// What [`ending`](Self::ending) waits for.
+    pub(crate) fn ending_reached(&self, kind: Kind) -> bool {
+        self.is_ending(kind) || self.status_reached(reached_closing)
     }
 
     /// Marks a long-lived kind in `word` and returns it.

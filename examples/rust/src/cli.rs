@@ -5,14 +5,15 @@
 //!
 //! | flag | variable | default |
 //! |---|---|---|
-//! | `--port N` | `SHUTDOWN_PORT` | 8080 (0 picks a free port); always bound on 127.0.0.1 |
+//! | `--port N` | `SHUTDOWN_PORT` | 8080 (0 picks a free port) |
+//! | `--bind ADDR` | `SHUTDOWN_BIND` | 127.0.0.1: loopback unless asked (`0.0.0.0` in a pod or container, where the traffic arrives on the pod's address) |
 //! | `--log-requests FILE` | `SHUTDOWN_LOG_REQUESTS` | none |
 //! | `--json-report` | `SHUTDOWN_JSON_REPORT=1` | off |
 //! | `--websocket-grace-ms N` | `SHUTDOWN_WEBSOCKET_GRACE_MS` | 5000: how long a WebSocket may take to close once told (close 1001) before it is cut |
 //! | `--<option>` for each of `libshutdown::OPTIONS` | its `SHUTDOWN_*` variable | the core's |
 
 use std::fmt;
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -24,7 +25,8 @@ pub const WEBSOCKET: &str = "websocket";
 fn usage() -> String {
     let mut u = String::from(
         "usage: <server> [flags]\n\
-  --port N                 port on 127.0.0.1, 0 = any free port [SHUTDOWN_PORT] (default 8080)\n\
+  --port N                 port, 0 = any free port [SHUTDOWN_PORT] (default 8080)\n\
+  --bind ADDR              address to listen on [SHUTDOWN_BIND] (default 127.0.0.1; 0.0.0.0 in a pod)\n\
   --log-requests FILE      append `accepted ID` / `completed ID STATUS` / `refused ID STATUS` lines [SHUTDOWN_LOG_REQUESTS]\n\
   --json-report            print the JSON report on stdout when done [SHUTDOWN_JSON_REPORT=1]\n\
   --websocket-grace-ms N   how long a WebSocket may take to close once told (close 1001) before it is cut [SHUTDOWN_WEBSOCKET_GRACE_MS] (default 5000)\n\
@@ -43,8 +45,10 @@ fn flag_of(option: &str) -> String {
 /// What a server was asked to do.
 #[derive(Debug, Clone)]
 pub struct Options {
-    /// Port on 127.0.0.1 (0: any free port).
+    /// Port (0: any free port).
     pub port: u16,
+    /// The address to listen on (default loopback).
+    pub bind: IpAddr,
     /// Where to log request ids.
     pub log_requests: Option<PathBuf>,
     /// Print the JSON report on stdout.
@@ -61,6 +65,7 @@ impl Default for Options {
     fn default() -> Self {
         Options {
             port: 8080,
+            bind: IpAddr::V4(Ipv4Addr::LOCALHOST),
             log_requests: None,
             json_report: false,
             websocket_grace: Duration::from_secs(5),
@@ -120,6 +125,9 @@ impl Options {
         if let Some(v) = env("SHUTDOWN_PORT") {
             o.port = port(&v)?;
         }
+        if let Some(v) = env("SHUTDOWN_BIND") {
+            o.bind = bind("SHUTDOWN_BIND", &v)?;
+        }
         o.log_requests = env("SHUTDOWN_LOG_REQUESTS").map(PathBuf::from);
         o.json_report = env("SHUTDOWN_JSON_REPORT").is_some_and(|v| v == "1" || v == "true");
         if let Some(v) = env("SHUTDOWN_WEBSOCKET_GRACE_MS") {
@@ -140,7 +148,8 @@ impl Options {
                 _ => {}
             }
             let option = OPTIONS.iter().find(|s| flag_of(s.name) == flag);
-            const HOST_FLAGS: [&str; 3] = ["--port", "--log-requests", "--websocket-grace-ms"];
+            const HOST_FLAGS: [&str; 4] =
+                ["--port", "--bind", "--log-requests", "--websocket-grace-ms"];
             if option.is_none() && !HOST_FLAGS.contains(&flag.as_str()) {
                 return Err(CliError::Bad(format!("unknown argument `{arg}`")));
             }
@@ -152,6 +161,7 @@ impl Options {
             };
             match (flag.as_str(), option) {
                 ("--port", _) => o.port = port(&value)?,
+                ("--bind", _) => o.bind = bind(&flag, &value)?,
                 ("--log-requests", _) => o.log_requests = Some(PathBuf::from(value)),
                 ("--websocket-grace-ms", _) => o.websocket_grace = millis(&flag, &value)?,
                 (_, Some(spec)) => {
@@ -166,9 +176,9 @@ impl Options {
         Ok(o)
     }
 
-    /// The address to bind: always loopback.
+    /// The address to bind.
     pub fn addr(&self) -> SocketAddr {
-        SocketAddr::from((Ipv4Addr::LOCALHOST, self.port))
+        SocketAddr::from((self.bind, self.port))
     }
 
     /// The engine's builder with these settings.
@@ -190,6 +200,12 @@ fn millis(name: &str, v: &str) -> Result<Duration, CliError> {
         .parse()
         .map(Duration::from_millis)
         .map_err(|_| CliError::Bad(format!("{name}: `{v}` is not a number of milliseconds")))
+}
+
+fn bind(name: &str, v: &str) -> Result<IpAddr, CliError> {
+    v.trim()
+        .parse()
+        .map_err(|_| CliError::Bad(format!("{name}: `{v}` is not an IP address")))
 }
 
 fn port(v: &str) -> Result<u16, CliError> {
@@ -218,6 +234,17 @@ mod tests {
         let o = parse(&[], &[]).unwrap();
         assert_eq!(o.port, 8080);
         assert_eq!(o.addr().to_string(), "127.0.0.1:8080");
+        let o = parse(&["--bind", "0.0.0.0"], &[("SHUTDOWN_BIND", "::1")]).unwrap();
+        assert_eq!(
+            o.addr().to_string(),
+            "0.0.0.0:8080",
+            "the flag over the variable"
+        );
+        let o = parse(&[], &[("SHUTDOWN_BIND", "::1")]).unwrap();
+        assert_eq!(o.addr().to_string(), "[::1]:8080");
+        assert!(
+            matches!(parse(&[], &[("SHUTDOWN_BIND", "localhost")]), Err(CliError::Bad(m)) if m.contains("SHUTDOWN_BIND"))
+        );
         assert_eq!(
             o.builder().config().unwrap(),
             Shutdown::builder()

@@ -10,7 +10,7 @@ use smol_hyper::rt::{FuturesIo, SmolTimer};
 use crate::app::App;
 use crate::hyper_service::serve_connection;
 
-/// Binds the server's address (always on 127.0.0.1).
+/// Binds the server's address (`--bind`, loopback by default).
 pub async fn bind(app: &App) -> io::Result<TcpListener> {
     TcpListener::bind(app.options().addr()).await
 }

@@ -9,6 +9,7 @@
 static const char *const VARS[] = {
     "SHUTDOWN_DRAIN_TIMEOUT_MS", "SHUTDOWN_CLOSE_TIMEOUT_MS", "SHUTDOWN_GRACE_PERIOD_MS",
     "SHUTDOWN_FORCED_EXIT_CODE", "SHUTDOWN_CLOSE_STRATEGY",   "SHUTDOWN_FORCE_AT",
+    "SHUTDOWN_PRESET",           "SHUTDOWN_SYSTEMD_NOTIFY",
 };
 
 static void clear_env(void) {
@@ -114,8 +115,43 @@ static void test_escalation_setters_and_variables_share_one_configuration(void) 
     clear_env();
 }
 
+/* A preset by name, changed by the setters after it; from the environment, the base the
+ * other variables change. */
+static void test_presets(void) {
+    clear_env();
+    shutdown_config_builder_t *b = default_config();
+    CHECK_OK(shutdown_config_builder_set_preset(b, "docker"));
+    CHECK(drain_deadline_ms(b) == 7000);
+    CHECK_OK(shutdown_config_builder_set_drain_timeout_ms(b, 5000));
+    CHECK(drain_deadline_ms(b) == 5000);
+    /* The platform's window is the grace period: a budget past it is refused. */
+    CHECK_OK(shutdown_config_builder_set_drain_timeout_ms(b, 9000));
+    check_refused(b, "grace_period");
+    /* An unknown name changes nothing. */
+    CHECK_STATUS(shutdown_config_builder_set_preset(b, "k8s"), SHUTDOWN_STATUS_INVALID_ARGUMENT);
+    CHECK_STATUS(shutdown_config_builder_set_preset(b, NULL), SHUTDOWN_STATUS_NULL_PARAMETER);
+    CHECK_STATUS(shutdown_config_builder_set_preset(NULL, "docker"), SHUTDOWN_STATUS_NULL_PARAMETER);
+    check_refused(b, "grace_period");
+    CHECK_OK(shutdown_config_builder_set_systemd_notify(b, true));
+    shutdown_config_builder_free(b);
+
+    setenv("SHUTDOWN_PRESET", "pm2", 1);
+    setenv("SHUTDOWN_DRAIN_TIMEOUT_MS", "1100", 1);
+    b = default_config();
+    CHECK_OK(shutdown_config_builder_from_env(b));
+    CHECK_OK(shutdown_config_builder_validate(b, NULL, 0, NULL, 0));
+    /* Virtual time advances in steps of 500 ms: 1100 shows as the step past it. */
+    CHECK(drain_deadline_ms(b) == 1500);
+    setenv("SHUTDOWN_PRESET", "dokcer", 1);
+    CHECK_STATUS(shutdown_config_builder_from_env(b), SHUTDOWN_STATUS_INVALID_CONFIG);
+    check_refused(b, "SHUTDOWN_PRESET");
+    shutdown_config_builder_free(b);
+    clear_env();
+}
+
 int main(void) {
     static const test_case tests[] = {
+        TEST(test_presets),
         TEST(test_variables_apply_over_the_setters),
         TEST(test_an_invalid_variable_is_refused_naming_it),
         TEST(test_escalation_setters_and_variables_share_one_configuration),

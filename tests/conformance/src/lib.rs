@@ -35,6 +35,8 @@ pub struct Scenario {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ScenarioConfig {
+    /// A platform preset, applied before every other field (which then change it).
+    pub preset: Option<String>,
     pub drain_delay_ms: Option<u64>,
     pub announce_probes: Option<u32>,
     pub announce_settle_ms: Option<u64>,

@@ -5,8 +5,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use libshutdown::{
-    CloseStrategy, Connection, ConnectionId, Escalation, Guard, HookDone, HookOptions, LongLived,
-    Milestone, Reason, Request, Shutdown,
+    CloseStrategy, Connection, ConnectionId, Guard, HookDone, HookOptions, LongLived, Milestone,
+    OptionValue, Reason, Request, Shutdown,
 };
 use libshutdown_conformance::{
     run_all, Engine, HookBehavior, ReasonSpec, Scenario, State, Target, TraceEntry,
@@ -53,6 +53,9 @@ impl Target for Rust {
     fn create(&self, s: &Scenario) -> Result<Box<dyn Engine>, String> {
         let c = &s.config;
         let mut b = Shutdown::builder().manual_clock();
+        if let Some(p) = &c.preset {
+            b = b.preset(p).map_err(|e| e.to_string())?;
+        }
         if let Some(v) = c.drain_delay_ms {
             b = b.drain_delay(ms(v));
         }
@@ -71,17 +74,20 @@ impl Target for Rust {
         if let Some(v) = c.grace_period_ms {
             b = b.grace_period(v.map(ms));
         }
-        let mut e = Escalation::default();
+        // Field by field through the schema: `Builder::escalation` would replace all
+        // three, and with them what a preset set.
+        let count = |v: Option<u32>| v.map_or(OptionValue::Null, |n| OptionValue::Number(n.into()));
         if let Some(v) = c.force_at {
-            e.force_at = v;
+            b = b.set("force_at", count(v)).map_err(|e| e.to_string())?;
         }
         if let Some(v) = c.terminate_at {
-            e.terminate_at = v;
+            b = b.set("terminate_at", count(v)).map_err(|e| e.to_string())?;
         }
         if let Some(v) = c.same_signal_window_ms {
-            e.same_signal_window = ms(v);
+            b = b
+                .set("same_signal_window_ms", OptionValue::Number(v as f64))
+                .map_err(|e| e.to_string())?;
         }
-        b = b.escalation(e);
         if let Some(v) = c.forced_exit_code {
             b = b.forced_exit_code(v);
         }

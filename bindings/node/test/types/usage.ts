@@ -2,9 +2,11 @@
 // marked as an expected error must fail to compile.
 import * as http from 'node:http';
 import * as http2 from 'node:http2';
-import { Guard, Pm2Info, Report, Shutdown, ShutdownOptions, signalName } from '../..';
+import { Guard, LongLivedAttachment, Pm2Info, Report, Shutdown, ShutdownOptions, signalName } from '../..';
 
 const options: ShutdownOptions = {
+  preset: 'kubernetes',
+  systemdNotify: false,
   drainDelay: 5000,
   announceProbes: 2,
   drainTimeout: 10_000,
@@ -68,6 +70,10 @@ const s: http.Server = a.server;
 const refused: number = a.stats.refused + a.stats.connectionsDestroyed + a.connections;
 a.detach();
 sd.attach(http2.createServer());
+const sio = { engine: {}, of: (name: string) => name };
+const sioAttachment: LongLivedAttachment = sd.attachSocketIo(sio, { kind: 'socket.io', reconnect: false });
+sd.attachSocketIo(sio, { reconnect: true });
+sd.attachSocketIo(sio);
 
 sd.trigger('deploy').trigger({ kind: 'fatal', detail: 'oom' }).trigger(new Error('boom'));
 const name: string = signalName(15);
@@ -76,9 +82,13 @@ const name: string = signalName(15);
 new Shutdown({ closeStrategy: 'sometimes' });
 // @ts-expect-error: durations are numbers of milliseconds
 new Shutdown({ drainTimeout: '10s' });
+// @ts-expect-error: a preset is one of the named platforms
+new Shutdown({ preset: 'k8s' });
 // @ts-expect-error: env is a boolean
 new Shutdown({ env: 'SHUTDOWN_' });
 // @ts-expect-error: a hook is a function
 sd.onClose('x', 42);
+// @ts-expect-error: reconnect is a boolean
+sd.attachSocketIo(sio, { reconnect: 'yes' });
 
-export { phase, flags, n, signal, tracked, tracked2, later, refused, name };
+export { phase, flags, n, signal, tracked, tracked2, later, refused, name, sioAttachment };
