@@ -111,6 +111,33 @@ impl<T: DrainSink> Handle<T> {
         Some(guard)
     }
 
+    /// Joins the work in flight, admission open or closed: one more guard while the
+    /// drain still waits for some (a guard is in flight and the drain has not ended),
+    /// `None` otherwise. Like a child of whichever guard is in flight, so the drain
+    /// cannot end under it; unlike [`try_acquire`](Self::try_acquire) it never admits
+    /// into an idle engine.
+    pub fn try_join(&self) -> Option<RawGuard<T>> {
+        let word = &self.block().word;
+        let mut cur = word.load(Ordering::Relaxed);
+        loop {
+            if cur & DRAINED != 0 || cur & GUARD_MASK == 0 {
+                return None;
+            }
+            if cur & GUARD_MASK >= MAX_GUARDS {
+                std::process::abort();
+            }
+            match word.compare_exchange_weak(
+                cur,
+                cur + GUARD_ONE,
+                Ordering::Acquire,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return Some(RawGuard { ptr: self.ptr }),
+                Err(actual) => cur = actual,
+            }
+        }
+    }
+
     /// Closes admission. Idempotent.
     pub fn close(&self) -> Close {
         let word = &self.block().word;

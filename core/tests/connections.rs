@@ -272,3 +272,44 @@ fn concurrent_connections_across_the_trigger_never_hang_or_lose_a_served_request
         assert_eq!(sd.connections(), 0);
     }
 }
+
+#[test]
+fn a_connection_from_the_backlog_after_the_last_one_closed_is_served_while_work_remains() {
+    // PM2's cluster master (or a listener's backlog) hands over a connection after
+    // admission closed and after every earlier connection had closed, while other work
+    // (a job) still holds the drain: the request it carries is served, with
+    // `Connection: close`, not refused.
+    let sd = engine();
+    let job = sd.guard().unwrap();
+    let first = sd.connection();
+    sd.trigger("deploy");
+    drop(first); // the boundary's last connection: its reserve is released
+    assert_eq!(sd.phase(), Phase::Draining, "the job holds the drain");
+    let late = sd.connection();
+    late.reading();
+    let mut req = late
+        .request()
+        .expect("a request on a connection the listener accepted before it closed");
+    assert!(!req.keep_alive(), "answered with Connection: close");
+    drop(job);
+    assert_eq!(
+        sd.phase(),
+        Phase::Draining,
+        "the late request holds the drain"
+    );
+    assert!(!req.finish());
+    drop(late);
+    let r = sd.report().expect("done once the late connection closed");
+    assert_eq!(r.exit_code, 0, "{r}");
+    assert_eq!(r.aborted, 0, "{r}");
+}
+
+#[test]
+fn a_connection_after_the_drain_ended_is_still_dismissed() {
+    let sd = engine();
+    sd.trigger("deploy");
+    assert_eq!(sd.phase(), Phase::Done, "nothing in flight");
+    let late = sd.connection();
+    assert!(late.is_dismissed());
+    assert!(late.request().is_none());
+}

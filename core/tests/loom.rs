@@ -131,3 +131,33 @@ fn child_guard_keeps_the_drain_open() {
         assert_eq!(drained.load(Ordering::SeqCst), 1);
     });
 }
+
+/// A late connection's reserve joining the work in flight (`try_join`) while the last
+/// guard leaves a closed engine: either the join wins and the drain ends once, at its
+/// release, or it loses and gets nothing after the drain ended; never a guard held
+/// after the drain was declared over, never two notifications.
+#[test]
+fn join_races_last_release() {
+    loom::model(|| {
+        let (h, drained, freed) = probe();
+        let g = h.try_acquire().unwrap();
+        assert_eq!(h.close(), Close::Waiting(1));
+        let h2 = h.clone();
+        let joiner = thread::spawn(move || {
+            let joined = h2.try_join();
+            let drained_while_held =
+                joined.is_some() && h2.get().drained.load(Ordering::SeqCst) != 0;
+            drop(joined);
+            drained_while_held
+        });
+        drop(g);
+        assert!(
+            !joiner.join().unwrap(),
+            "the drain ended under a joined guard"
+        );
+        assert_eq!(drained.load(Ordering::SeqCst), 1);
+        assert!(h.try_join().is_none(), "nothing to join once drained");
+        drop(h);
+        assert_eq!(freed.load(Ordering::SeqCst), 1);
+    });
+}

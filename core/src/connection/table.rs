@@ -112,8 +112,13 @@ impl Table {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Registers an accepted connection.
-    pub(crate) fn open(&self, now: Instant) -> (Arc<ConnShared>, Outcome) {
+    /// Registers an accepted connection. `join`: a guard joining the work in flight,
+    /// for the reserve of a boundary whose earlier connections have all closed.
+    pub(crate) fn open(
+        &self,
+        now: Instant,
+        join: impl FnOnce() -> Option<RawGuard<Inner>>,
+    ) -> (Arc<ConnShared>, Outcome) {
         let shared = Arc::new(ConnShared {
             id: self.next_id.fetch_add(1, Ordering::Relaxed),
             flags: AtomicU8::new(0),
@@ -131,7 +136,14 @@ impl Table {
         match st.boundary {
             Boundary::Open => {}
             // Accepted from the backlog after the close: its client connected before.
+            // The reserve again if the earlier connections all closed (and released
+            // it) while other work kept the drain going: this one holds the boundary
+            // now, and a request on it is served. With nothing in flight the drain has
+            // ended, and the next step dismisses it.
             Boundary::Held => {
+                if st.reserve.is_none() {
+                    st.reserve = join();
+                }
                 let due = now + self.grace;
                 st.due.push_back((due, 0, shared.clone()));
                 out.next_due = Some(due);

@@ -14,7 +14,10 @@ impl Shutdown {
     /// called for it): close it.
     pub fn connection(&self) -> Connection {
         let now = self.inner().clock.now();
-        let (shared, out) = self.inner().connections.open(now);
+        let (shared, out) = self
+            .inner()
+            .connections
+            .open(now, || self.handle.try_join());
         self.apply_table(out);
         Connection::new(self.clone(), shared)
     }
