@@ -20,7 +20,7 @@ demo:
 
 # The whole default test run (CI calls this). Long soak/load runs are `make e2e`
 # and `make bench`.
-test: lint rust-test loom c-test node-test stress-quick storm-quick package-test e2e-quick platforms-quick
+test: lint rust-test loom c-test node-test stress-quick storm-quick package-test e2e-quick platforms-quick production-quick
 
 lint:
 	$(CARGO) fmt --all --check

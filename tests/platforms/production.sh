@@ -30,7 +30,7 @@
 #   PROD_KEEP=1 (keep the temp dir), PM2_VERSION (7.0.4), AUTOCANNON_VERSION (9.0.0),
 #   SOCKETIO_CLIENT_VERSION (4.8.1), PROD_ECOSYSTEM (another ecosystem file, whose app is
 #   named $PM2_APP_NAME: the control below), PROD_SCRAPES_PER_SECOND (4),
-#   PROD_STRICT=1 (a scrape refused 503 by a draining worker fails the run: below).
+#   PROD_STRICT=0 (a scrape refused 503 by a draining worker is reported, not a failure: below).
 #
 # The control: the same run with budgets too short for the work (a file that requires
 # examples/node/production/ecosystem.config.js and sets SHUTDOWN_DRAIN_DELAY_MS=0,
@@ -321,12 +321,13 @@ read -r s_ok s_bad s_refused s_draining <"$WORK/scrapes.txt"
 [ "$s_bad" = 0 ] && [ "$s_ok" -gt 0 ] && rc=0 || rc=1
 check "/metrics scrapes under PM2 (each on a new connection): $s_ok answered ($s_draining by a draining worker), $s_bad failed, $s_refused refused" $rc
 # A 503 "shutting down" from attach(): PM2's master handed the new connection to a worker
-# whose listener was closing, and that worker refuses requests on connections it accepted
-# after admission closed (its log: "http: refused"). Rare (about 1 scrape in 1,000 here)
-# and a known limit under PM2's cluster mode, counted and shown; PROD_STRICT=1 fails on it.
+# whose listener was closing after its earlier connections had all closed (its log:
+# "http: refused"). Seen about once in 1,000 scrapes before the core's boundary took such
+# a connection in (core/src/connection/table.rs, `open`); a failure since. PROD_STRICT=0
+# only reports it.
 if [ "$s_refused" != 0 ]; then
-  echo "production: WARNING: $s_refused scrape(s) refused 503 by a draining worker (the PM2 hand-over race)" >&2
-  [ "${PROD_STRICT:-0}" = 1 ] && { echo "production: FAIL: PROD_STRICT=1 and scrapes were refused" >&2; fail=1; }
+  echo "production: $s_refused scrape(s) refused 503 by a draining worker (the PM2 hand-over race)" >&2
+  [ "${PROD_STRICT:-1}" = 1 ] && { echo "production: FAIL: scrapes were refused (PROD_STRICT=0 reports only)" >&2; fail=1; }
 fi
 
 exits="$(grep "\[$APP:_old_[0-9]*\] exited with code" "$PM2_HOME/pm2.log" | grep -o "exited with code \[[0-9-]*\] via signal \[[A-Z0-9]*\]" || true)"
