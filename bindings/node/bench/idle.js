@@ -4,6 +4,9 @@
 // against a bare `server.close()` + `closeIdleConnections()` (what a server without
 // this library does), side by side, alternating, in one run. Each server is a child
 // process; the sockets are opened from this process on 127.0.0.1.
+// A variant's time ends when its listener has closed and every socket has emitted
+// 'close', the same instant for both (see serve()); its CPU time over the same window
+// is reported too, being steadier than wall time on a shared machine.
 //
 //   node bench/idle.js [--sockets N] [--rounds R] [--cpu-prof DIR]
 // Bounded: rounds x 2 variants, each at most 60 s.
