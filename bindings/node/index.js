@@ -17,6 +17,7 @@ const { attach } = require('./lib/attach.js');
 const longLivedWork = require('./lib/long_lived.js');
 const pm2Support = require('./lib/pm2.js');
 const { normalize, millis, typeError, rangeError } = require('./lib/options.js');
+const { internal, install, kInternal: kI } = require('./lib/internal.js');
 
 const PHASES = ['running', 'draining', 'closing', 'done'];
 const DRAINING = 1; // the addon's phase numbers
@@ -69,7 +70,7 @@ let nextId = 1;
 
 function wake(id) {
   const sd = instances.get(id)?.deref();
-  if (sd !== undefined) sd._drain();
+  if (sd !== undefined) internal(sd).drain();
 }
 
 function noop() {}
@@ -83,13 +84,13 @@ function rethrowLater(e) {
 // ----- guards -----------------------------------------------------------------------
 
 const kSlot = Symbol('slot');
+const kEngine = Symbol('engine'); // a Guard's engine: the internal interface (lib/internal.js)
 const RELEASED = -1;
 
 /** One unit of work in flight. Release it exactly once (more calls are no-ops). */
 class Guard {
-  constructor(sd, slot, kind) {
-    this._sd = sd;
-    this._kind = kind;
+  constructor(engine, slot) {
+    this[kEngine] = engine;
     this[kSlot] = slot;
   }
 
@@ -103,7 +104,8 @@ class Guard {
     const slot = this[kSlot];
     if (slot === RELEASED) return false;
     this[kSlot] = RELEASED;
-    if (this._sd._releaseSlot(slot)) this._sd._drain();
+    const e = this[kEngine];
+    if (e.releaseSlot(slot)) e.drain();
     return true;
   }
 
@@ -111,7 +113,8 @@ class Guard {
   child() {
     const slot = this[kSlot];
     if (slot === RELEASED) throw new Error('libshutdown: child() of a released guard');
-    return new Guard(this._sd, this._sd._native.acquireChild(slot), this._kind);
+    const e = this[kEngine];
+    return new Guard(e, e.native.acquireChild(slot));
   }
 }
 
@@ -125,138 +128,93 @@ class Guard {
 class Shutdown extends EventEmitter {
   constructor(options) {
     super();
+    // EventEmitter's own bookkeeping stays off Object.keys() like the engine's.
+    for (const k of ['_events', '_eventsCount', '_maxListeners']) Object.defineProperty(this, k, { enumerable: false });
     const { core, manualClock, env, exitOnDone, logger } = normalize(options, native.validateOptions);
-    this._logger = logger;
     const id = nextId++;
-    this._id = id;
-    this._native = new native.NativeShutdown(core, manualClock, env, id, wake);
-    this._coreOptions = [core, env]; // pm2(): the core's check against kill_timeout
-    // The per-request path: plain functions bound to the engine (no `this` to unwrap).
-    this._acquire = this._native.acquireFn();
-    this._releaseSlot = this._native.releaseFn();
-    // Connections (attach()): the core's connection API, as plain functions too.
-    this._conn = {
-      open: this._native.connOpenFn(),
-      close: this._native.connCloseFn(),
-      request: this._native.connRequestFn(null),
-      keepAlive: this._native.requestKeepAliveFn(),
-      finish: this._native.requestFinishFn(),
-    };
-    // Called with each connection id the core dismisses (attach(), the conformance runner).
-    this._dismissHandlers = [];
-    // Called just before the first trigger, while the engine still runs (attach()).
-    this._beforeTrigger = [];
-    // Long-lived streams of the integrations (lib/long_lived.js), by kind.
-    this._followers = new Map();
-    // Requests that belong to long-lived work already admitted (a Socket.io poll):
-    // functions (req) -> a child guard of that work, or null (attach(), once refused).
-    this._admitters = [];
-    // Long-lived work that still needs new connections to be told to end (Socket.io
-    // polling: every poll is a connection of its own) keeps attach()'s listeners open.
-    this._listenerHolds = 0;
-    this._listenerWaiters = [];
+    // Everything that is not the documented API lives in the engine's internal
+    // interface (lib/internal.js), off the instance.
+    install(this, new Engine(this, core, manualClock, env, exitOnDone, logger, id));
     instances.set(id, new WeakRef(this));
     forget.register(this, id);
-    this._manual = manualClock;
-    this._exitOnDone = exitOnDone;
-    this._running = true; // phase === 'running': only a trigger from here ends it
-    this._kinds = new Set(); // labels checked by the core
-    this._inDrain = false;
-    this._hooks = [];
-    this._keepAlive = null;
-    this._stopSignals = null;
-    this._exitAfterDone = null; // the exit a signal after Done has scheduled
-    this._report = null;
-    this._reached = new Map(); // milestone -> ms since the engine was built
-    const controller = new AbortController();
-    this._abort = controller;
     /** Aborted when the core's cancellation fires: drain deadline, forced drain, or Done. */
-    this.signal = controller.signal;
+    this.signal = this[kI].abort.signal;
     // One signal shared by all the work in flight: any number of listeners is normal.
     setMaxListeners(0, this.signal);
-    const resolvers = {};
-    for (const m of MILESTONES) {
-      // Promise.withResolvers() is Node 22+; keep Node 18/20.
-      resolvers[m] = null;
-      this[`_${m}Promise`] = new Promise((resolve) => {
-        resolvers[m] = resolve;
-      });
-    }
-    this._resolvers = resolvers;
   }
 
   // ----- queries ----------------------------------------------------------------
 
   /** 'running' | 'draining' | 'closing' | 'done'. */
   get phase() {
-    return PHASES[this._native.phase];
+    return PHASES[this[kI].native.phase];
   }
 
   /** Readiness: true only while running. */
   get ready() {
-    return this._native.ready;
+    return this[kI].native.ready;
   }
 
   /** Whether new guards are admitted (running, and the announce window). */
   get accepting() {
-    return this._native.accepting;
+    return this[kI].native.accepting;
   }
 
   /** Whether the cancellation signal has fired. */
   get cancelled() {
-    return this._native.cancelled;
+    return this[kI].native.cancelled;
   }
 
   /** Guards in flight now. */
   get inFlight() {
-    return this._native.inFlight;
+    return this[kI].native.inFlight;
   }
 
   /** Time since this engine was built, on its clock (virtual or real), in ms. */
   get elapsed() {
-    return this._native.elapsedMs;
+    return this[kI].native.elapsedMs;
   }
 
   /** The final report once done, else null. */
   get report() {
-    return this._report;
+    return this[kI].report;
   }
 
   /** Resolves when the drain starts. */
   get draining() {
-    return this._drainingPromise;
+    return this[kI].promises.draining;
   }
 
   /** Resolves when admission closes. */
   get quiescing() {
-    return this._quiescingPromise;
+    return this[kI].promises.quiescing;
   }
 
   /** Resolves when cleanup hooks start. */
   get closing() {
-    return this._closingPromise;
+    return this[kI].promises.closing;
   }
 
   /** Resolves with the report when the shutdown is done. */
   get done() {
-    return this._donePromise;
+    return this[kI].promises.done;
   }
 
   /** Whether the core told the long-lived work of `kind` to end ('streamsEnding'). */
   isEnding(kind) {
-    this._checkKind(kind);
-    return this._native.isEnding(kind);
+    this[kI].checkKind(kind);
+    return this[kI].native.isEnding(kind);
   }
 
   /** Whether the grace of long-lived `kind` ran out ('streamsCut'). */
   isCut(kind) {
-    this._checkKind(kind);
-    return this._native.isCut(kind);
+    this[kI].checkKind(kind);
+    return this[kI].native.isCut(kind);
   }
 
   /** Whether a keep-alive connection should close after its current response. */
   shouldClose() {
-    return this._native.shouldClose();
+    return this[kI].native.shouldClose();
   }
 
   // ----- events -----------------------------------------------------------------
@@ -284,13 +242,13 @@ class Shutdown extends EventEmitter {
       }
       if (typeof detail !== 'string') throw typeError('reason.detail', `must be a string, got ${typeof detail}`);
     } else throw typeError('reason', `must be a string or { kind, detail }, got ${typeof reason}`);
-    this._triggerWith(() => this._native.trigger(kind, detail));
+    this[kI].triggerWith(() => this[kI].native.trigger(kind, detail));
     return this;
   }
 
   /** Reports a readiness probe answered "not ready" (the adaptive announce window). */
   readinessProbed() {
-    if (this._native.readinessProbed()) this._drain();
+    if (this[kI].native.readinessProbed()) this[kI].drain();
   }
 
   /**
@@ -303,56 +261,21 @@ class Shutdown extends EventEmitter {
    */
   listenSignals() {
     // Idempotent: a second call must not make one signal count twice.
-    if (this._stopSignals) return this._stopSignals;
+    if (this[kI].stopSignals) return this[kI].stopSignals;
     const handlers = [];
-    for (const num of this._native.signals) {
+    for (const num of this[kI].native.signals) {
       const name = signalNameOf(num);
       if (name === null) continue;
-      const handler = () => this._onSignal(num);
+      const handler = () => this[kI].onSignal(num);
       process.on(name, handler);
       handlers.push([name, handler]);
     }
-    this._stopSignals = () => {
+    this[kI].stopSignals = () => {
       for (const [name, handler] of handlers) process.removeListener(name, handler);
       handlers.length = 0;
-      this._stopSignals = null;
+      this[kI].stopSignals = null;
     };
-    return this._stopSignals;
-  }
-
-  // The rule of the core's own signal listener (Rust and C `listen_signals`), applied
-  // to the signals Node owns.
-  _onSignal(num) {
-    const wasDone = this._native.phase === DONE;
-    this._triggerWith(() => this._native.triggerSignal(num));
-    const json = this._native.reportJson();
-    if (json === null) return;
-    const report = JSON.parse(json);
-    if (wasDone) this._signalAfterDone(num, report);
-    else if (report.forced === 'terminated') {
-      process.stderr.write(this._native.reportText() ?? '');
-      process.exit(report.exit_code);
-    }
-  }
-
-  // Done, yet the process is still here (exitOnDone: false, or a host that has not
-  // exited yet) and the operator signals again: never swallowed. The host gets a short
-  // bounded chance to exit by itself, then the process exits with the report's own exit
-  // code (0 after a clean drain). With termination turned off (terminateAt: null) the
-  // signal is only logged.
-  _signalAfterDone(num, report) {
-    const name = signalNameOf(num) ?? `signal ${num}`;
-    if (this._native.terminateAt === null) {
-      process.stderr.write(`libshutdown: ${name} after done: not exiting (terminateAt: null)\n`);
-      return;
-    }
-    if (this._exitAfterDone !== null) return; // already on its way
-    process.stderr.write(
-      `libshutdown: ${name} after done, exiting with exit code ${report.exit_code} in ${AFTER_DONE_GRACE_MS} ms\n`,
-    );
-    // Unref'd: a host whose loop empties meanwhile ends on its own.
-    this._exitAfterDone = setTimeout(() => process.exit(report.exit_code), AFTER_DONE_GRACE_MS);
-    this._exitAfterDone.unref();
+    return this[kI].stopSignals;
   }
 
   /**
@@ -361,7 +284,7 @@ class Shutdown extends EventEmitter {
    * is sent, not an error). Call notifyReady() once the server listens.
    */
   notifySystemd() {
-    return this._native.notifySystemd();
+    return this[kI].native.notifySystemd();
   }
 
   /**
@@ -369,13 +292,13 @@ class Shutdown extends EventEmitter {
    * (not without NOTIFY_SOCKET / PM2, nor once stopping).
    */
   notifyReady() {
-    const systemd = this._native.notifyReady();
+    const systemd = this[kI].native.notifyReady();
     return pm2Support.notifyReady(this) || systemd;
   }
 
   /** PM2 support when running under PM2 (./lib/pm2.js); returns what PM2 told it, or null. */
   pm2(options) {
-    return pm2Support.pm2(this, native.validateOptions, this._coreOptions, options);
+    return pm2Support.pm2(this, native.validateOptions, this[kI].coreOptions, options);
   }
 
   // ----- work -------------------------------------------------------------------
@@ -386,34 +309,12 @@ class Shutdown extends EventEmitter {
    */
   guard(kind) {
     let slot;
-    if (kind === undefined) slot = this._acquire();
+    if (kind === undefined) slot = this[kI].acquire();
     else {
-      this._checkKind(kind);
-      slot = this._native.acquireOf(kind);
+      this[kI].checkKind(kind);
+      slot = this[kI].native.acquireOf(kind);
     }
-    return slot === RELEASED ? null : new Guard(this, slot, kind);
-  }
-
-  _checkKind(kind) {
-    if (this._kinds.has(kind)) return;
-    if (typeof kind !== 'string') throw typeError('kind', `must be a string, got ${typeof kind}`);
-    try {
-      this._native.internKind(kind);
-    } catch (e) {
-      throw rangeError('kind', e.message);
-    }
-    this._kinds.add(kind);
-  }
-
-  /**
-   * Runs one trigger of the core (`fire()` returns whether events are pending). Only
-   * JavaScript triggers (no native signal handler), so the first trigger is known here
-   * before the core sees it: the attachments record what the response heads already
-   * sent said (keep-alive) while the engine still runs.
-   */
-  _triggerWith(fire) {
-    if (this._running) for (const f of this._beforeTrigger) f();
-    if (fire()) this._drain();
+    return slot === RELEASED ? null : new Guard(this[kI], slot);
   }
 
   /**
@@ -459,7 +360,7 @@ class Shutdown extends EventEmitter {
       throw rangeError('order', `must be a 32-bit integer, got ${order}`);
     }
     const timeout = millis(options, 'timeout');
-    const id = this._native.onClose(name, order, timeout);
+    const id = this[kI].native.onClose(name, order, timeout);
     if (id === -1) {
       const e = new Error('libshutdown: onClose(): cleanup hooks have already started');
       e.code = 'ERR_SHUTDOWN_TOO_LATE';
@@ -467,35 +368,8 @@ class Shutdown extends EventEmitter {
     }
     if (id === -2) throw rangeError('timeout', `must be greater than zero and at most closeTimeout, got ${timeout}`);
     if (id === -3) throw rangeError('name', 'must be 1 to 256 bytes');
-    this._hooks[id] = fn;
+    this[kI].hooks[id] = fn;
     return this;
-  }
-
-  _startHook(id) {
-    const fn = this._hooks[id];
-    this._hooks[id] = undefined;
-    // Its timeout starts now; a hook no longer due (a listener moved the clock past the
-    // close budget first) is never called and stays reported skipped.
-    if (!this._native.hookBegin(id)) return;
-    let result;
-    try {
-      result = fn();
-    } catch (e) {
-      this._hookDone(id, 2, messageOf(e));
-      return;
-    }
-    if (result !== null && (typeof result === 'object' || typeof result === 'function') && typeof result.then === 'function') {
-      Promise.resolve(result).then(
-        () => this._hookDone(id, 0),
-        (e) => this._hookDone(id, 1, messageOf(e)),
-      );
-    } else {
-      this._hookDone(id, 0);
-    }
-  }
-
-  _hookDone(id, status, message) {
-    if (this._native.hookDone(id, status, message)) this._drain();
   }
 
   // ----- virtual time -----------------------------------------------------------
@@ -507,34 +381,23 @@ class Shutdown extends EventEmitter {
    * its instant.
    */
   advance(ms) {
-    const to = this._advanceTarget(ms);
+    const to = this[kI].advanceTarget(ms);
     for (let i = 0; ; i++) {
-      const r = this._native.advanceStep(to);
-      if (r & 2) this._drain();
+      const r = this[kI].native.advanceStep(to);
+      if (r & 2) this[kI].drain();
       if ((r & 1) === 0 || i > 1e6) break;
     }
   }
 
   /** Like advance(), letting promises (async hooks) settle at each deadline. */
   async advanceAsync(ms) {
-    const to = this._advanceTarget(ms);
+    const to = this[kI].advanceTarget(ms);
     for (let i = 0; ; i++) {
-      const r = this._native.advanceStep(to);
-      if (r & 2) this._drain();
+      const r = this[kI].native.advanceStep(to);
+      if (r & 2) this[kI].drain();
       await new Promise(setImmediate);
       if ((r & 1) === 0 || i > 1e6) break;
     }
-  }
-
-  _advanceTarget(ms) {
-    if (typeof ms !== 'number') throw typeError('ms', `must be a number, got ${typeof ms}`);
-    if (!Number.isFinite(ms) || ms < 0) throw rangeError('ms', `must be a finite number >= 0, got ${ms}`);
-    if (!this._manual) {
-      const e = new Error('libshutdown: advance() needs a Shutdown built with manualClock: true');
-      e.code = 'ERR_SHUTDOWN_NOT_MANUAL';
-      throw e;
-    }
-    return this._native.elapsedMs + ms;
   }
 
   /**
@@ -542,7 +405,7 @@ class Shutdown extends EventEmitter {
    * this engine was built on its clock, or null if not yet.
    */
   reachedAt(milestone) {
-    return this._reached.get(milestone) ?? null;
+    return this[kI].reached.get(milestone) ?? null;
   }
 
   // ----- servers ----------------------------------------------------------------
@@ -590,26 +453,192 @@ class Shutdown extends EventEmitter {
 
   // ----- the core's events, delivered ------------------------------------------------
 
+  /**
+   * What the engine is doing now, from the core: `{ line, phase, accepting, inFlight,
+   * inFlightByKind, connections, aborted, timeLeftMs, timeline }` (for a metrics
+   * endpoint; `line` is the core's progress line).
+   */
+  progress() {
+    const p = this[kI].native.progress();
+    return { ...p, timeLeftMs: p.timeLeftMs ?? null, timeline: p.timeline.map(([milestone, atMs]) => ({ milestone, atMs })) };
+  }
+
+}
+
+// ----- the engine's internals -----------------------------------------------------
+
+// The internal interface of one Shutdown (documented member by member in
+// lib/internal.js): its state and what the integrations call.
+class Engine {
+  constructor(sd, core, manualClock, env, exitOnDone, logger, id) {
+    this.sd = sd;
+    this.logger = logger;
+    this.id = id;
+    this.native = new native.NativeShutdown(core, manualClock, env, id, wake);
+    this.coreOptions = [core, env]; // pm2(): the core's check against kill_timeout
+    // The per-request path: plain functions bound to the engine (no `this` to unwrap).
+    this.acquire = this.native.acquireFn();
+    this.releaseSlot = this.native.releaseFn();
+    // Connections (attach()): the core's connection API, as plain functions too.
+    this.conn = {
+      open: this.native.connOpenFn(),
+      close: this.native.connCloseFn(),
+      request: this.native.connRequestFn(null),
+      keepAlive: this.native.requestKeepAliveFn(),
+      finish: this.native.requestFinishFn(),
+    };
+    // Handed out as a plain function: attach() calls it after native calls.
+    this.drain = this.drain.bind(this);
+    // Called with each connection id the core dismisses (attach(), the conformance runner).
+    this.dismissHandlers = [];
+    // Called just before the first trigger, while the engine still runs (attach()).
+    this.beforeTrigger = [];
+    // Long-lived streams of the integrations (lib/long_lived.js), by kind.
+    this.followers = new Map();
+    // Requests that belong to long-lived work already admitted (a Socket.io poll):
+    // functions (req) -> a child guard of that work, or null (attach(), once refused).
+    this.admitters = [];
+    // Long-lived work that still needs new connections to be told to end (Socket.io
+    // polling: every poll is a connection of its own) keeps attach()'s listeners open.
+    this.listenerHolds = 0;
+    this.listenerWaiters = [];
+    this.manual = manualClock;
+    this.exitOnDone = exitOnDone;
+    this.running = true; // phase === 'running': only a trigger from here ends it
+    this.kinds = new Set(); // labels checked by the core
+    this.inDrain = false;
+    this.hooks = [];
+    this.keepAlive = null;
+    this.stopSignals = null;
+    this.exitAfterDone = null; // the exit a signal after Done has scheduled
+    this.report = null;
+    this.reached = new Map(); // milestone -> ms since the engine was built
+    this.abort = new AbortController();
+    this.resolvers = {};
+    this.promises = {};
+    for (const m of MILESTONES) {
+      // Promise.withResolvers() is Node 22+; keep Node 18/20.
+      this.promises[m] = new Promise((resolve) => {
+        this.resolvers[m] = resolve;
+      });
+    }
+  }
+
+  // The rule of the core's own signal listener (Rust and C `listen_signals`), applied
+  // to the signals Node owns.
+  onSignal(num) {
+    const wasDone = this.native.phase === DONE;
+    this.triggerWith(() => this.native.triggerSignal(num));
+    const json = this.native.reportJson();
+    if (json === null) return;
+    const report = JSON.parse(json);
+    if (wasDone) this.signalAfterDone(num, report);
+    else if (report.forced === 'terminated') {
+      process.stderr.write(this.native.reportText() ?? '');
+      process.exit(report.exit_code);
+    }
+  }
+
+  // Done, yet the process is still here (exitOnDone: false, or a host that has not
+  // exited yet) and the operator signals again: never swallowed. The host gets a short
+  // bounded chance to exit by itself, then the process exits with the report's own exit
+  // code (0 after a clean drain). With termination turned off (terminateAt: null) the
+  // signal is only logged.
+  signalAfterDone(num, report) {
+    const name = signalNameOf(num) ?? `signal ${num}`;
+    if (this.native.terminateAt === null) {
+      process.stderr.write(`libshutdown: ${name} after done: not exiting (terminateAt: null)\n`);
+      return;
+    }
+    if (this.exitAfterDone !== null) return; // already on its way
+    process.stderr.write(
+      `libshutdown: ${name} after done, exiting with exit code ${report.exit_code} in ${AFTER_DONE_GRACE_MS} ms\n`,
+    );
+    // Unref'd: a host whose loop empties meanwhile ends on its own.
+    this.exitAfterDone = setTimeout(() => process.exit(report.exit_code), AFTER_DONE_GRACE_MS);
+    this.exitAfterDone.unref();
+  }
+
+  checkKind(kind) {
+    if (this.kinds.has(kind)) return;
+    if (typeof kind !== 'string') throw typeError('kind', `must be a string, got ${typeof kind}`);
+    try {
+      this.native.internKind(kind);
+    } catch (e) {
+      throw rangeError('kind', e.message);
+    }
+    this.kinds.add(kind);
+  }
+
+  /**
+   * Runs one trigger of the core (`fire()` returns whether events are pending). Only
+   * JavaScript triggers (no native signal handler), so the first trigger is known here
+   * before the core sees it: the attachments record what the response heads already
+   * sent said (keep-alive) while the engine still runs.
+   */
+  triggerWith(fire) {
+    if (this.running) for (const f of this.beforeTrigger) f();
+    if (fire()) this.drain();
+  }
+
+  startHook(id) {
+    const fn = this.hooks[id];
+    this.hooks[id] = undefined;
+    // Its timeout starts now; a hook no longer due (a listener moved the clock past the
+    // close budget first) is never called and stays reported skipped.
+    if (!this.native.hookBegin(id)) return;
+    let result;
+    try {
+      result = fn();
+    } catch (e) {
+      this.hookDone(id, 2, messageOf(e));
+      return;
+    }
+    if (result !== null && (typeof result === 'object' || typeof result === 'function') && typeof result.then === 'function') {
+      Promise.resolve(result).then(
+        () => this.hookDone(id, 0),
+        (e) => this.hookDone(id, 1, messageOf(e)),
+      );
+    } else {
+      this.hookDone(id, 0);
+    }
+  }
+
+  hookDone(id, status, message) {
+    if (this.native.hookDone(id, status, message)) this.drain();
+  }
+
+  advanceTarget(ms) {
+    if (typeof ms !== 'number') throw typeError('ms', `must be a number, got ${typeof ms}`);
+    if (!Number.isFinite(ms) || ms < 0) throw rangeError('ms', `must be a finite number >= 0, got ${ms}`);
+    if (!this.manual) {
+      const e = new Error('libshutdown: advance() needs a Shutdown built with manualClock: true');
+      e.code = 'ERR_SHUTDOWN_NOT_MANUAL';
+      throw e;
+    }
+    return this.native.elapsedMs + ms;
+  }
+
   /** Reads the events the core queued and acts on them, in order. Re-entrant calls return. */
-  _drain() {
-    if (this._inDrain) return;
-    this._inDrain = true;
+  drain() {
+    if (this.inDrain) return;
+    this.inDrain = true;
     try {
       for (;;) {
-        const events = this._native.takeEvents();
+        const events = this.native.takeEvents();
         if (events.length === 0) break;
         for (let i = 0; i < events.length; i += 4) {
           try {
             const code = events[i];
             const a = events[i + 1];
-            if (code === EV_HOOK_START) this._startHook(a);
-            else if (code <= EV_DONE) this._milestone(code - 1, events[i + 3]);
-            else if (code === EV_CANCELLED) this._cancelled();
-            else if (code === EV_DISMISSED) this._dismissed(a);
-            else if (code === EV_STREAMS_ENDING) this._streams('ending', this._native.eventName(a));
-            else if (code === EV_STREAMS_CUT) this._streams('cut', this._native.eventName(a), events[i + 2]);
-            else if (code === EV_PROGRESS) this._progress();
-            // 6, 7 (hook started, finished) and 11 (terminate: see _onSignal) need nothing here.
+            if (code === EV_HOOK_START) this.startHook(a);
+            else if (code <= EV_DONE) this.milestone(code - 1, events[i + 3]);
+            else if (code === EV_CANCELLED) this.cancelled();
+            else if (code === EV_DISMISSED) this.dismissed(a);
+            else if (code === EV_STREAMS_ENDING) this.streams('ending', this.native.eventName(a));
+            else if (code === EV_STREAMS_CUT) this.streams('cut', this.native.eventName(a), events[i + 2]);
+            else if (code === EV_PROGRESS) this.progress();
+            // 6, 7 (hook started, finished) and 11 (terminate: see onSignal) need nothing here.
           } catch (e) {
             // A throwing listener must not lose the events after it.
             rethrowLater(e);
@@ -617,64 +646,54 @@ class Shutdown extends EventEmitter {
         }
       }
     } finally {
-      this._inDrain = false;
+      this.inDrain = false;
     }
   }
 
   // The core's periodic progress (every progressInterval while draining or closing):
   // the 'progress' event with the snapshot, and the logger's line when one was given.
-  _progress() {
-    if (this.listenerCount('progress') === 0 && this._logger === null) return;
-    const p = this.progress();
-    if (this._logger !== null) this._logger(`libshutdown: ${p.line}`);
-    this.emit('progress', p);
-  }
-
-  /**
-   * What the engine is doing now, from the core: `{ line, phase, accepting, inFlight,
-   * inFlightByKind, connections, aborted, timeLeftMs, timeline }` (for a metrics
-   * endpoint; `line` is the core's progress line).
-   */
   progress() {
-    const p = this._native.progress();
-    return { ...p, timeLeftMs: p.timeLeftMs ?? null, timeline: p.timeline.map(([milestone, atMs]) => ({ milestone, atMs })) };
+    if (this.sd.listenerCount('progress') === 0 && this.logger === null) return;
+    const p = this.sd.progress();
+    if (this.logger !== null) this.logger(`libshutdown: ${p.line}`);
+    this.sd.emit('progress', p);
   }
 
   // 'streamsEnding' / 'streamsCut' of `kind`: the integrations' streams, then the event.
-  _streams(what, kind, count) {
-    for (const f of [...(this._followers.get(kind) ?? [])]) {
+  streams(what, kind, count) {
+    for (const f of [...(this.followers.get(kind) ?? [])]) {
       try {
         f[what]();
       } catch (e) {
         rethrowLater(e);
       }
     }
-    if (what === 'ending') this.emit('streamsEnding', kind);
-    else this.emit('streamsCut', { kind, count });
+    if (what === 'ending') this.sd.emit('streamsEnding', kind);
+    else this.sd.emit('streamsCut', { kind, count });
   }
 
   // Keeps attach()'s listeners open until the returned function is called (once).
-  _holdListener() {
-    this._listenerHolds++;
+  holdListener() {
+    this.listenerHolds++;
     let held = true;
     return () => {
       if (!held) return;
       held = false;
-      if (--this._listenerHolds > 0) return;
-      for (const f of this._listenerWaiters.splice(0)) f();
+      if (--this.listenerHolds > 0) return;
+      for (const f of this.listenerWaiters.splice(0)) f();
     };
   }
 
   // Follows the long-lived `kind` for one stream: `{ ending, cut }`. Returns unfollow.
-  _follow(kind, f) {
-    let set = this._followers.get(kind);
-    if (set === undefined) this._followers.set(kind, (set = new Set()));
+  follow(kind, f) {
+    let set = this.followers.get(kind);
+    if (set === undefined) this.followers.set(kind, (set = new Set()));
     set.add(f);
     return () => set.delete(f);
   }
 
-  _dismissed(id) {
-    for (const f of this._dismissHandlers) {
+  dismissed(id) {
+    for (const f of this.dismissHandlers) {
       try {
         f(id);
       } catch (e) {
@@ -684,32 +703,32 @@ class Shutdown extends EventEmitter {
   }
 
   // The core's cancellation fired (a cut drain, or Done).
-  _cancelled() {
-    if (!this.signal.aborted) this._abort.abort(abortReason(this._native.phase));
+  cancelled() {
+    if (!this.sd.signal.aborted) this.abort.abort(abortReason(this.native.phase));
   }
 
-  _milestone(code, at) {
+  milestone(code, at) {
     const name = MILESTONES[code];
-    if (this._reached.has(name)) return;
-    this._reached.set(name, at);
+    if (this.reached.has(name)) return;
+    this.reached.set(name, at);
     if (name === 'draining') {
-      this._running = false;
+      this.running = false;
       // The shutdown is in progress and bounded by its deadlines: hold the loop open
       // until Done, so a hanging hook still ends in a report, not a silent exit.
-      if (!this._manual) this._keepAlive = setInterval(noop, 0x7fffffff);
+      if (!this.manual) this.keepAlive = setInterval(noop, 0x7fffffff);
     }
     let report;
     if (name === 'done') {
-      report = JSON.parse(this._native.reportJson());
-      this._report = report;
-      if (this._keepAlive !== null) clearInterval(this._keepAlive);
-      this._keepAlive = null;
+      report = JSON.parse(this.native.reportJson());
+      this.report = report;
+      if (this.keepAlive !== null) clearInterval(this.keepAlive);
+      this.keepAlive = null;
     }
-    this._resolvers[name](report);
+    this.resolvers[name](report);
     try {
-      this.emit(name, report);
+      this.sd.emit(name, report);
     } finally {
-      if (name === 'done' && this._exitOnDone) {
+      if (name === 'done' && this.exitOnDone) {
         // After the 'done' listeners and the done promise's reactions.
         setImmediate(() => process.exit(report.exit_code));
       }

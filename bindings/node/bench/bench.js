@@ -5,6 +5,9 @@
 // variants so that drift on a shared machine hits all of them alike.
 //
 //   node bench.js [--duration S] [--rounds N] [--connections C] [--variants a,b,...]
+// A variant `attach@DIR` is attach() from another checkout DIR of this repository (its
+// addon built), served by that checkout's bench/server.js: the same bench, side by side
+// with this one's `attach`, compares two versions in one run.
 // Bounded: variants x 2 s of warm-up + rounds x variants x duration seconds.
 
 const { spawn } = require('node:child_process');
@@ -24,7 +27,9 @@ const variants = opt('variants', 'plain,attach,terminator,terminus').split(',');
 
 function start(variant) {
   return new Promise((resolve, reject) => {
-    const proc = spawn(process.execPath, [path.join(__dirname, 'server.js'), variant], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const at = variant.indexOf('@');
+    const script = at < 0 ? path.join(__dirname, 'server.js') : path.resolve(variant.slice(at + 1), 'bindings/node/bench/server.js');
+    const proc = spawn(process.execPath, [script, at < 0 ? variant : variant.slice(0, at)], { stdio: ['ignore', 'pipe', 'inherit'] });
     proc.stdout.once('data', (d) => resolve({ proc, port: Number(String(d).trim()) }));
     proc.once('exit', (code) => reject(new Error(`${variant} server exited with ${code}`)));
   });
@@ -110,6 +115,14 @@ async function measure(server) {
       const c = median(results[v].map((m, i) => results.plain[i].usPerReq / m.usPerReq));
       console.log(`  ${v.padEnd(11)} ${t.toFixed(3)} | ${c.toFixed(3)}`);
     }
+  }
+  for (const v of variants) {
+    if (!v.startsWith('attach@') || !results.attach) continue;
+    // Per-round: the two versions of a round ran seconds apart.
+    const t = median(results.attach.map((m, i) => m.rps / results[v][i].rps));
+    const c = median(results.attach.map((m, i) => m.usPerReq / results[v][i].usPerReq));
+    const p = median(results.attach.map((m, i) => m.p99 / results[v][i].p99));
+    console.log(`\nattach / ${v} (median of per-round ratios): throughput ${t.toFixed(3)}, CPU per request ${c.toFixed(3)}, p99 ${p.toFixed(3)}`);
   }
   if (results.attach && results.plain) {
     const a = median(results.attach.map((m) => m.rps));

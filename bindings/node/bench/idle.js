@@ -4,8 +4,11 @@
 // against a bare `server.close()` + `closeIdleConnections()` (what a server without
 // this library does), side by side, alternating, in one run. Each server is a child
 // process; the sockets are opened from this process on 127.0.0.1.
+// A variant's time ends when its listener has closed and every socket has emitted
+// 'close', the same instant for both (see serve()); its CPU time over the same window
+// is reported too, being steadier than wall time on a shared machine.
 //
-//   node bench/idle.js [--sockets N] [--rounds R]
+//   node bench/idle.js [--sockets N] [--rounds R] [--cpu-prof DIR]
 // Bounded: rounds x 2 variants, each at most 60 s.
 
 const { fork } = require('node:child_process');
@@ -19,8 +22,11 @@ const opt = (name, dflt) => {
 };
 const SOCKETS = Math.min(opt('sockets', 10000), 15000);
 const ROUNDS = Math.min(opt('rounds', 3), 10);
+// --cpu-prof DIR: each server writes a V8 CPU profile of its trigger-to-end window there.
+const i = args.indexOf('--cpu-prof');
+const PROF_DIR = i >= 0 ? path.resolve(args[i + 1]) : null;
 
-if (process.argv[2] === 'serve') serve(process.argv[3]);
+if (process.argv[2] === 'serve') serve(process.argv[3], process.argv[4]);
 else main().catch((e) => {
   console.error(e);
   process.exit(1);
@@ -28,9 +34,8 @@ else main().catch((e) => {
 
 // ----- the server (child) ------------------------------------------------------------
 
-function serve(variant) {
+function serve(variant, profDir) {
   const http = require('node:http');
-  const { monitorEventLoopDelay } = require('node:perf_hooks');
   const server = http.createServer({ keepAliveTimeout: 120000 }, (req, res) => res.end('ok\n'));
   let sd = null;
   if (variant === 'attach') {
@@ -38,12 +43,26 @@ function serve(variant) {
     sd = new Shutdown({ drainTimeout: 20000, closeTimeout: 1000 });
     sd.attach(server);
   }
+  // The same span on both sides: a variant is over once the listener has closed and
+  // every socket has emitted 'close' (its handlers have run), not at the first callback
+  // that says so. A bare server.close() calls back on the tick after its last
+  // destroy(), before the close phase that runs the sockets' 'close' handlers, so that
+  // callback alone would leave out work attach() does inside its window.
+  let open = 0;
+  let onAllClosed = null;
+  server.on('connection', (s) => {
+    open++;
+    s.on('close', () => {
+      if (--open === 0 && onAllClosed !== null) onAllClosed();
+    });
+  });
   server.listen(0, '127.0.0.1', () => process.send({ port: server.address().port }));
   process.on('message', (m) => {
     if (m !== 'stop') return;
-    const h = monitorEventLoopDelay({ resolution: 1 });
-    h.enable();
+    const profiler = profDir ? startProfile() : null;
     const t0 = process.hrtime.bigint();
+    const cpu0 = process.cpuUsage();
+    const since = () => Number(process.hrtime.bigint() - t0) / 1e6;
     let blocked = 0;
     // The longest single turn: a timer that should fire every millisecond.
     let last = t0;
@@ -52,29 +71,68 @@ function serve(variant) {
       blocked = Math.max(blocked, Number(now - last) / 1e6);
       last = now;
     }, 1);
-    const finish = (extra) => {
-      const ms = Number(process.hrtime.bigint() - t0) / 1e6;
-      // Include the turn in which the stop itself ran.
+    let doneMs = null; // attach: Done; bare: server.close()'s callback
+    let serverMs = null; // the listener's 'close'
+    let socketsMs = open === 0 ? 0 : null; // the last socket's 'close'
+    let extra = {};
+    const maybeFinish = () => {
+      if (doneMs === null || serverMs === null || socketsMs === null) return;
+      const ms = since();
+      const cpu = process.cpuUsage(cpu0);
+      // Include the turn in which the last of them ran.
       blocked = Math.max(blocked, Number(process.hrtime.bigint() - last) / 1e6);
       clearInterval(tick);
-      h.disable();
-      process.send({ ms, blocked, ...extra }, () => process.exit(0));
+      const send = () => process.send({ ms, doneMs, cpuMs: (cpu.user + cpu.system) / 1e3, blocked, ...extra }, () => process.exit(0));
+      if (profiler === null) send();
+      else profiler(variant, profDir, send);
     };
+    onAllClosed = () => {
+      socketsMs = since();
+      maybeFinish();
+    };
+    server.once('close', () => {
+      serverMs = since();
+      maybeFinish();
+    });
     if (sd) {
       sd.trigger('bench');
-      sd.done.then((r) => finish({ exit: r.exit_code, aborted: r.aborted }));
+      sd.done.then((r) => {
+        doneMs = since();
+        extra = { exit: r.exit_code, aborted: r.aborted };
+        maybeFinish();
+      });
     } else {
-      server.close(() => finish({ exit: 0, aborted: 0 }));
+      server.close(() => {
+        doneMs = since();
+        extra = { exit: 0, aborted: 0 };
+        maybeFinish();
+      });
       server.closeIdleConnections();
     }
   });
+}
+
+// The inspector's CPU profiler over the measured window; returns stop(variant, dir, then).
+function startProfile() {
+  const inspector = require('node:inspector');
+  const fs = require('node:fs');
+  const session = new inspector.Session();
+  session.connect();
+  session.post('Profiler.setSamplingInterval', { interval: 100 });
+  session.post('Profiler.enable');
+  session.post('Profiler.start');
+  return (variant, dir, then) =>
+    session.post('Profiler.stop', (err, r) => {
+      if (!err) fs.writeFileSync(path.join(dir, `${variant}-${process.pid}.cpuprofile`), JSON.stringify(r.profile));
+      then();
+    });
 }
 
 // ----- the driver (this process) -----------------------------------------------------
 
 function start(variant) {
   return new Promise((resolve, reject) => {
-    const child = fork(__filename, ['serve', variant], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    const child = fork(__filename, ['serve', variant, PROF_DIR ?? ''], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     child.once('message', (m) => resolve({ child, port: m.port }));
     child.once('exit', (c) => reject(new Error(`${variant} exited ${c}`)));
   });
@@ -133,7 +191,10 @@ async function main() {
     for (const v of i % 2 ? ['bare', 'attach'] : ['attach', 'bare']) {
       const r = await once(v);
       rows[v].push(r);
-      console.log(`round ${i + 1} ${v.padEnd(6)} trigger->done ${r.ms.toFixed(1)} ms, longest loop turn ${r.blocked.toFixed(1)} ms, exit ${r.exit}`);
+      console.log(
+        `round ${i + 1} ${v.padEnd(6)} trigger->all closed ${r.ms.toFixed(1)} ms (done/close callback ${r.doneMs.toFixed(1)} ms), ` +
+          `CPU ${r.cpuMs.toFixed(0)} ms, longest loop turn ${r.blocked.toFixed(1)} ms, exit ${r.exit}`,
+      );
     }
   }
   const median = (xs) => xs.slice().sort((a, b) => a - b)[Math.floor(xs.length / 2)];
@@ -141,7 +202,15 @@ async function main() {
   const b = median(rows.bare.map((r) => r.ms));
   const ab = median(rows.attach.map((r) => r.blocked));
   const bb = median(rows.bare.map((r) => r.blocked));
-  console.log(`median trigger->done: attach ${a.toFixed(1)} ms, bare ${b.toFixed(1)} ms, ratio ${(a / b).toFixed(2)}`);
+  const ad = median(rows.attach.map((r) => r.doneMs));
+  const bd = median(rows.bare.map((r) => r.doneMs));
+  const ac = median(rows.attach.map((r) => r.cpuMs));
+  const bc = median(rows.bare.map((r) => r.cpuMs));
+  // Per-round ratios: the two variants of a round ran seconds apart.
+  const pr = median(rows.attach.map((r, k) => r.ms / rows.bare[k].ms));
+  console.log(`median trigger->all closed: attach ${a.toFixed(1)} ms, bare ${b.toFixed(1)} ms, ratio ${(a / b).toFixed(2)} (median of per-round ratios ${pr.toFixed(2)})`);
+  console.log(`median trigger->done (bare: close callback): attach ${ad.toFixed(1)} ms, bare ${bd.toFixed(1)} ms, ratio ${(ad / bd).toFixed(2)}`);
+  console.log(`median CPU in the window: attach ${ac.toFixed(0)} ms, bare ${bc.toFixed(0)} ms, ratio ${(ac / bc).toFixed(2)}`);
   console.log(`median longest loop turn: attach ${ab.toFixed(1)} ms, bare ${bb.toFixed(1)} ms`);
   if (rows.attach.some((r) => r.exit !== 0)) process.exitCode = 1;
 }

@@ -32,6 +32,7 @@
 const net = require('node:net');
 const tls = require('node:tls');
 const { performance } = require('node:perf_hooks');
+const { internal } = require('./internal.js');
 
 const kState = Symbol('libshutdown.connection');
 const kSlot = Symbol('libshutdown.request');
@@ -41,9 +42,10 @@ const REFUSED = -1; // connRequest()/acquire(): refused
 // (tens of microseconds each), so 10,000 at once block the loop for a second or more
 // (bench/idle.js). A batch stops at this many sockets or this long destroying,
 // whichever comes first (the close phase then takes about as long again): a turn stays
-// within a few tens of milliseconds on a loaded machine, and the whole close is no
-// slower than doing it at once (the kernel's work is the same, the client reads its
-// FINs meanwhile).
+// within a few tens of milliseconds on a loaded machine. The price is CPU: batched, the
+// whole close costs more than destroying everything in one turn (bench/idle.js, 10,000
+// sockets: about 1.2x-1.4x a bare close's CPU batched, 1.15x at once; the kernel's
+// close(2) is half of either).
 const DESTROY_BATCH = 256;
 const DESTROY_BUDGET_MS = 8;
 
@@ -97,15 +99,17 @@ function attach(sd, server, options) {
     throw optionError(TypeError, 'kind', 'must be a non-empty string');
   }
 
-  const nat = sd._native;
+  const I = internal(sd);
+  const nat = I.native;
+  const drain = I.drain;
   // The per-connection and per-request path: plain functions bound to the engine.
-  const C = sd._conn;
+  const C = I.conn;
   const open = C.open;
   const closeConn = C.close;
   const keepAlive = C.keepAlive;
   const finish = C.finish;
   const request = kind === null ? C.request : nat.connRequestFn(kind);
-  const release = sd._releaseSlot;
+  const release = I.releaseSlot;
   const h2 = isHttp2Server(server);
   const tlsServer = !h2 && server instanceof tls.Server;
   const conns = new Set(); // ConnectionState of every open connection
@@ -134,7 +138,7 @@ function attach(sd, server, options) {
     if (st.upgraded === REFUSED) return;
     const g = st.upgraded;
     st.upgraded = REFUSED;
-    if (release(g)) sd._drain();
+    if (release(g)) drain();
   }
 
   // The request of `res` becomes long-lived work of `kind` (an event stream): its guard
@@ -153,7 +157,7 @@ function attach(sd, server, options) {
     if (st.res === res) st.res = null;
     if (!res.headersSent) res.shouldKeepAlive = false;
     st.upgraded = nat.requestUpgrade(slot, kind);
-    sd._drain(); // it no longer holds the boundary: that may end the drain
+    drain(); // it no longer holds the boundary: that may end the drain
     return () => releaseUpgraded(st);
   }
 
@@ -169,7 +173,7 @@ function attach(sd, server, options) {
     releaseUpgraded(st);
     if (st.id >= 0) {
       byId.delete(st.id);
-      if (closeConn(st.id)) sd._drain();
+      if (closeConn(st.id)) drain();
     }
   }
 
@@ -287,7 +291,7 @@ function attach(sd, server, options) {
     if (!st.secure || st.http.bytesRead !== st.mark) {
       // A request is arriving (TLS: the handshake is still under way).
       st.reading = true;
-      if (nat.connReading(st.id)) sd._drain();
+      if (nat.connReading(st.id)) drain();
       return false;
     }
     st.http.destroy();
@@ -325,7 +329,7 @@ function attach(sd, server, options) {
     const ready = nat.ready;
     if (!ready) {
       stats.probesNotReady++;
-      if (nat.readinessProbed()) sd._drain();
+      if (nat.readinessProbed()) drain();
     }
     const headers = { 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-store' };
     if (!ready && req.stream !== undefined) goaway(req);
@@ -409,7 +413,7 @@ function attach(sd, server, options) {
       // behind it (its head said Connection: close, so Node closes it too).
       if ((bits & 1) === 0 && st.active === 0 && !st.http.destroyed) st.http.destroySoon();
     }
-    if (bits & 2) sd._drain();
+    if (bits & 2) drain();
   }
 
   /** Returns true when the request was answered here. */
@@ -439,7 +443,7 @@ function attach(sd, server, options) {
     // Once the drain has begun, the head's Connection header is decided now (while the
     // engine runs it is keep-alive, and the first trigger records that for the heads
     // already sent: beforeTrigger).
-    if (!sd._running) decide(res);
+    if (!I.running) decide(res);
     if (probe) {
       answerReadiness(req, res);
       return true;
@@ -452,7 +456,7 @@ function attach(sd, server, options) {
   // a connection that closes after it. Returns whether it was admitted.
   function admitChild(req, res, st) {
     let g = null;
-    for (const f of sd._admitters) if ((g = f(req)) !== null) break;
+    for (const f of I.admitters) if ((g = f(req)) !== null) break;
     if (g === null) return false;
     st.active++;
     res.shouldKeepAlive = false;
@@ -478,7 +482,7 @@ function attach(sd, server, options) {
     res[kState] = st;
     h2inflight.add(res);
     res.on('close', onStreamClose);
-    if (!sd._running) decideStream(res);
+    if (!I.running) decideStream(res);
     if (probe) {
       answerReadiness(req, res);
       return true;
@@ -503,7 +507,7 @@ function attach(sd, server, options) {
     const bits = finish(slot);
     st.active--;
     if ((bits & 1) === 0) goawaySession(st);
-    if (bits & 2) sd._drain();
+    if (bits & 2) drain();
   }
 
   // An 'upgrade' (WebSocket) or 'connect' (tunnel) request: its socket leaves HTTP and
@@ -519,7 +523,7 @@ function attach(sd, server, options) {
     }
     st.reading = false;
     st.upgraded = nat.requestUpgrade(slot, upgradeKind);
-    sd._drain(); // it no longer holds the boundary: that may end the drain
+    drain(); // it no longer holds the boundary: that may end the drain
     return false;
   }
 
@@ -558,11 +562,11 @@ function attach(sd, server, options) {
   // Closes the listener without Node's closeIdleConnections() (http.Server#close does
   // it since Node 19): idle connections are the core's to dismiss, after the grace.
   // Held open while long-lived work still has clients to tell on new connections
-  // (sd._holdListener(): Socket.io polling), unless the drain is over.
+  // (holdListener(): Socket.io polling), unless the drain is over.
   function closeListener() {
     if (listenerClosed) return;
-    if (!over && sd._listenerHolds > 0) {
-      if (!sd._listenerWaiters.includes(closeListener)) sd._listenerWaiters.push(closeListener);
+    if (!over && I.listenerHolds > 0) {
+      if (!I.listenerWaiters.includes(closeListener)) I.listenerWaiters.push(closeListener);
       return;
     }
     listenerClosed = true;
@@ -591,15 +595,15 @@ function attach(sd, server, options) {
     for (const st of conns) if (nat.connDismissed(st.id)) destroyAtEnd(st);
   }
 
-  sd._dismissHandlers.push(onDismissed);
-  sd._beforeTrigger.push(beforeTrigger);
+  I.dismissHandlers.push(onDismissed);
+  I.beforeTrigger.push(beforeTrigger);
   const listeners = [
     ['draining', onDraining],
     ['quiescing', onQuiescing],
     ['closing', onClosing],
   ];
   for (const [event, fn] of listeners) {
-    if (sd._reached.has(event)) fn();
+    if (I.reached.has(event)) fn();
     else sd.on(event, fn);
   }
 
@@ -617,15 +621,15 @@ function attach(sd, server, options) {
         const i = list.indexOf(f);
         if (i >= 0) list.splice(i, 1);
       };
-      remove(sd._dismissHandlers, onDismissed);
-      remove(sd._beforeTrigger, beforeTrigger);
-      remove(sd._listenerWaiters, closeListener);
+      remove(I.dismissHandlers, onDismissed);
+      remove(I.beforeTrigger, beforeTrigger);
+      remove(I.listenerWaiters, closeListener);
       for (const [event, fn] of listeners) sd.removeListener(event, fn);
       for (const st of conns) {
         st.conn.removeListener('close', onConnClose);
         delete st.conn[kState];
         if (st.http !== st.conn) delete st.http[kState];
-        if (closeConn(st.id)) sd._drain();
+        if (closeConn(st.id)) drain();
       }
       conns.clear();
       byId.clear();

@@ -7,6 +7,7 @@
 // objects of each library, and holds one long-lived guard per stream until it closes.
 
 const { kState } = require('./attach.js');
+const { internal } = require('./internal.js');
 
 const REFUSED = -1;
 
@@ -28,7 +29,7 @@ function kindOption(where, options, fallback) {
 // Calls `ending()` when the core tells `kind` to end, `cut()` when its grace runs out.
 // Returns the function that stops listening (one set per engine: no listener per stream).
 function follow(sd, kind, ending, cut) {
-  return sd._follow(kind, { ending, cut });
+  return internal(sd).follow(kind, { ending, cut });
 }
 
 // The long-lived guard of a connection accepted by `req`: none to take when attach()
@@ -48,7 +49,7 @@ function attachWebSocketServer(sd, wss, options) {
     throw optionError(TypeError, 'attachWebSocketServer()', 'wss', 'must be a ws WebSocketServer');
   }
   const { kind } = kindOption('attachWebSocketServer()', options, 'websocket');
-  sd._checkKind(kind);
+  internal(sd).checkKind(kind);
   const open = new Set();
   const goingAway = (ws) => {
     if (ws.readyState <= 1) ws.close(1001, 'going away');
@@ -97,7 +98,7 @@ function attachSocketIo(sd, io, options) {
   const { options: o, kind } = kindOption('attachSocketIo()', options, 'socket.io');
   const reconnect = o.reconnect ?? true;
   if (typeof reconnect !== 'boolean') throw optionError(TypeError, 'attachSocketIo()', 'reconnect', 'must be a boolean');
-  sd._checkKind(kind);
+  internal(sd).checkKind(kind);
   const engine = io.engine;
   const open = new Map(); // engine.io socket (one per client, whatever its transport) -> its guard
   const holds = new Map(); // engine.io socket -> the release of its hold on attach()'s listeners
@@ -124,7 +125,7 @@ function attachSocketIo(sd, io, options) {
   // until this connection has closed (or the kind is cut), and those requests are
   // admitted as work of this connection (admit() below), not refused.
   function end(esock) {
-    if (esock.transport?.name === 'polling' && !holds.has(esock)) holds.set(esock, sd._holdListener());
+    if (esock.transport?.name === 'polling' && !holds.has(esock)) holds.set(esock, internal(sd).holdListener());
     if (reconnect) {
       esock.close();
       return;
@@ -155,7 +156,7 @@ function attachSocketIo(sd, io, options) {
     const guard = sid === null ? undefined : open.get(engine.clients?.[sid]);
     return guard === undefined || guard === null || guard.released ? null : guard.child();
   }
-  sd._admitters.push(admit);
+  internal(sd).admitters.push(admit);
 
   function onConnection(esock) {
     // One guard per engine.io connection, of `kind`, for as long as it is open. Its HTTP
@@ -187,8 +188,8 @@ function attachSocketIo(sd, io, options) {
     },
     detach() {
       engine.removeListener('connection', onConnection);
-      const i = sd._admitters.indexOf(admit);
-      if (i >= 0) sd._admitters.splice(i, 1);
+      const i = internal(sd).admitters.indexOf(admit);
+      if (i >= 0) internal(sd).admitters.splice(i, 1);
       for (const esock of [...holds.keys()]) unhold(esock);
       unfollow();
     },
@@ -208,7 +209,7 @@ function eventStream(sd, req, res, options) {
   if (retry !== undefined && (typeof retry !== 'number' || !Number.isInteger(retry) || retry < 0)) {
     throw optionError(RangeError, where, 'retry', `must be an integer number of milliseconds >= 0, got ${retry}`);
   }
-  sd._checkKind(kind);
+  internal(sd).checkKind(kind);
   // attach()'s request becomes the long-lived work (no second guard); elsewhere a guard
   // of its own (null: admission has closed, the stream ends at once with its hint).
   const st = res[kState] ?? req?.socket?.[kState];

@@ -7,6 +7,7 @@ const { spawnSync } = require('node:child_process');
 const path = require('node:path');
 
 const lib = require('..');
+const { internal } = require('../lib/internal.js');
 const { Shutdown, Guard, signalName } = lib;
 
 const manual = (o = {}) => new Shutdown({ manualClock: true, ...o });
@@ -497,7 +498,7 @@ test('forcedExitCode is checked by the core, 1 to 255, and the message says so',
     );
   }
   assert.throws(() => new Shutdown({ forcedExitCode: '3' }), (e) => e instanceof TypeError && e.option === 'forcedExitCode');
-  for (const v of [1, 255]) assert.equal(manual({ forcedExitCode: v })._native.forcedExitCode, v);
+  for (const v of [1, 255]) assert.equal(internal(manual({ forcedExitCode: v })).native.forcedExitCode, v);
 });
 
 test('the virtual clock keeps advancing past the longest configurable duration (24 h)', async () => {
@@ -520,7 +521,7 @@ test('the virtual clock keeps advancing past the longest configurable duration (
   assert.equal(year.elapsed, 365 * day);
   // The addon refuses what is not a clock position, with a clear error.
   for (const bad of [-1, Number.NaN, Number.POSITIVE_INFINITY, 1e300]) {
-    assert.throws(() => year._native.advanceStep(bad), /clock position/, String(bad));
+    assert.throws(() => internal(year).native.advanceStep(bad), /clock position/, String(bad));
   }
   assert.equal(year.elapsed, 365 * day, 'a refused position moves nothing');
 });
@@ -608,4 +609,19 @@ test('a signal after Done exits with the report\'s exit code, after a short chan
   assert.equal(off.status, 42, `${off.stdout}\n${off.stderr}`);
   assert.match(off.stdout, /still alive/);
   assert.match(off.stderr, /SIGTERM after done/i);
+});
+
+test('a Shutdown shows only its documented API: no underscore members', () => {
+  const sd = new Shutdown({ manualClock: true });
+  const g = sd.guard();
+  const under = (o) => Object.keys(o).filter((k) => k.startsWith('_'));
+  assert.deepEqual(under(sd), []);
+  assert.deepEqual(under(g), []);
+  const proto = (o) => Object.getOwnPropertyNames(Object.getPrototypeOf(o)).filter((k) => k.startsWith('_'));
+  assert.deepEqual(proto(sd), []);
+  assert.deepEqual(proto(g), []);
+  // The integrations' interface is there, off the instance.
+  assert.equal(typeof internal(sd).drain, 'function');
+  assert.throws(() => internal({}), (e) => e instanceof TypeError);
+  g.release();
 });

@@ -4,6 +4,7 @@
 
 const test = require('node:test');
 const assert = require('node:assert/strict');
+const { internal } = require('../lib/internal.js');
 const fs = require('node:fs');
 const path = require('node:path');
 
@@ -110,14 +111,15 @@ async function run(s) {
   const guards = new Map();
   // Connections through the addon's connection API (what attach() uses): name <-> core
   // id, requests by name (their slots), the dismissals in the order they were reported.
-  const nat = sd._native;
-  const C = sd._conn;
+  const I = internal(sd);
+  const nat = I.native;
+  const C = I.conn;
   const connIds = new Map();
   const connNames = new Map();
   const requests = new Map();
   const requestFns = new Map();
   const dismissed = [];
-  sd._dismissHandlers.push((id) => dismissed.push(connNames.get(id) ?? `#${id}`));
+  I.dismissHandlers.push((id) => dismissed.push(connNames.get(id) ?? `#${id}`));
   const requestFn = (kind) => {
     if (kind === undefined || kind === null) return C.request;
     if (!requestFns.has(kind)) requestFns.set(kind, nat.connRequestFn(kind));
@@ -161,7 +163,7 @@ async function run(s) {
         break;
       }
       case 'reading':
-        if (nat.connReading(connIds.get(step.conn))) sd._drain();
+        if (nat.connReading(connIds.get(step.conn))) I.drain();
         break;
       case 'request': {
         const slot = requestFn(step.kind)(connIds.get(step.conn));
@@ -182,19 +184,19 @@ async function run(s) {
         if (step.keep_open !== undefined && keepOpen !== step.keep_open) {
           failures.push(`${where}: finish ${step.id}: keep_open ${keepOpen}, expected ${step.keep_open}`);
         }
-        if (bits & 2) sd._drain();
+        if (bits & 2) I.drain();
         break;
       }
       case 'upgrade': {
         const slot = nat.requestUpgrade(requests.get(step.id), step.kind ?? null);
         requests.delete(step.id);
-        guards.set(step.guard, { release: () => sd._releaseSlot(slot) && sd._drain() });
-        sd._drain();
+        guards.set(step.guard, { release: () => I.releaseSlot(slot) && I.drain() });
+        I.drain();
         break;
       }
       case 'disconnect': {
         const id = connIds.get(step.conn);
-        if (C.close(id)) sd._drain();
+        if (C.close(id)) I.drain();
         break;
       }
       case 'finish_hook': {

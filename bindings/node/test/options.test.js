@@ -5,6 +5,7 @@
 
 const test = require('node:test');
 const assert = require('node:assert/strict');
+const { internal } = require('../lib/internal.js');
 const { spawnSync } = require('node:child_process');
 const path = require('node:path');
 const { inspect } = require('node:util');
@@ -148,7 +149,7 @@ test('an invalid SHUTDOWN_* variable is refused naming the variable and the opti
 
 test("preset: a platform's signals and budgets, which the other options then change", () => {
   const pm2 = new Shutdown({ manualClock: true, preset: 'pm2' });
-  assert.deepEqual(pm2._native.signals, [2, 15], 'PM2 stops with SIGINT');
+  assert.deepEqual(internal(pm2).native.signals, [2, 15], 'PM2 stops with SIGINT');
   assert.equal(drainDeadline(pm2), 1000);
   assert.equal(drainDeadline(new Shutdown({ manualClock: true, preset: 'pm2', drainTimeout: 1100 })), 1100);
   assert.equal(drainDeadline(new Shutdown({ manualClock: true, preset: 'docker' })), 7000);
@@ -178,7 +179,7 @@ test('a deployment sets the budgets through the environment of the process', () 
        sd.advance(7999);
        const before = sd.phase;
        sd.advance(1);
-       console.log(JSON.stringify({ before, after: sd.phase, signals: sd._native.signals }));`,
+       console.log(JSON.stringify({ before, after: sd.phase, signals: require('./lib/internal.js').internal(sd).native.signals }));`,
     ],
     {
       cwd: path.join(__dirname, '..'),
