@@ -361,7 +361,7 @@ typedef struct shutdown_t shutdown_t;
  * Proof that one unit of work (a request, a job) is in flight. Released by
  * shutdown_guard_release(); it may outlive its engine's shutdown_free().
  *
- * Never allocated: the pointer is the core's tagged guard (`Guard::into_raw`).
+ * Never allocated: the pointer is the core's tagged guard (`raw::guard_into_raw`).
  */
 typedef struct shutdown_guard_t shutdown_guard_t;
 
