@@ -4,16 +4,13 @@
 
 const test = require('node:test');
 const assert = require('node:assert/strict');
-const { execFileSync } = require('node:child_process');
-const fs = require('node:fs');
 const http = require('node:http');
 const http2 = require('node:http2');
 const https = require('node:https');
-const os = require('node:os');
 const path = require('node:path');
 
 const { Shutdown } = require('..');
-const { connect, until } = require('./helpers.js');
+const { connect, until, credentials, holder } = require('./helpers.js');
 
 // Listens on 127.0.0.1; the server is closed after the test whatever happens.
 const listen = (t, server) => {
@@ -24,20 +21,6 @@ const listen = (t, server) => {
   return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve(server.address().port)));
 };
 
-// A request handler whose responses wait until release() is called.
-function holder() {
-  const waiting = [];
-  return {
-    waiting,
-    handler(req, res) {
-      if (req.url.startsWith('/hold')) waiting.push(() => res.end('held\n'));
-      else res.end('hello\n');
-    },
-    release() {
-      for (const f of waiting.splice(0)) f();
-    },
-  };
-}
 
 test('attach() validates its arguments', () => {
   const sd = new Shutdown({ manualClock: true });
@@ -148,24 +131,9 @@ test('http2: GOAWAY on the session, streams in flight finish, new streams are re
   assert.equal(att.stats.requestsAborted, 0);
 });
 
-function selfSignedCert(dir) {
-  try {
-    execFileSync('openssl', [
-      'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1',
-      '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1',
-      '-keyout', path.join(dir, 'key.pem'),
-      '-out', path.join(dir, 'cert.pem'),
-    ], { stdio: 'ignore' });
-    return { key: fs.readFileSync(path.join(dir, 'key.pem')), cert: fs.readFileSync(path.join(dir, 'cert.pem')) };
-  } catch {
-    return null;
-  }
-}
 
 test('https: idle keep-alive connections close at quiesce, busy ones after their response', async (t) => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'libshutdown-tls-'));
-  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
-  const creds = selfSignedCert(dir);
+  const creds = credentials();
   if (creds === null) {
     t.skip('openssl is not available to make a test certificate');
     return;
@@ -400,9 +368,7 @@ test('a drain cut at its deadline counts both the guarded requests and the reque
 });
 
 test('https: a connection cut while its first request was arriving is counted; a silent one is not', async (t) => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'libshutdown-tls-'));
-  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
-  const creds = selfSignedCert(dir);
+  const creds = credentials();
   if (creds === null) {
     t.skip('openssl is not available to make a test certificate');
     return;

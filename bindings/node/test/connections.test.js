@@ -7,17 +7,14 @@
 
 const test = require('node:test');
 const assert = require('node:assert/strict');
-const { execFileSync } = require('node:child_process');
-const fs = require('node:fs');
 const http = require('node:http');
 const https = require('node:https');
 const net = require('node:net');
-const os = require('node:os');
 const path = require('node:path');
 const tls = require('node:tls');
 
 const { Shutdown } = require('..');
-const { connect, until } = require('./helpers.js');
+const { connect, until, credentials } = require('./helpers.js');
 
 const listen = (t, server) => {
   t.after(() => {
@@ -27,25 +24,6 @@ const listen = (t, server) => {
   return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve(server.address().port)));
 };
 
-let creds; // one self-signed certificate for the file (null: openssl is missing)
-function credentials() {
-  if (creds !== undefined) return creds;
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'libshutdown-tls-'));
-  try {
-    execFileSync('openssl', [
-      'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1',
-      '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1',
-      '-keyout', path.join(dir, 'key.pem'),
-      '-out', path.join(dir, 'cert.pem'),
-    ], { stdio: 'ignore' });
-    creds = { key: fs.readFileSync(path.join(dir, 'key.pem')), cert: fs.readFileSync(path.join(dir, 'cert.pem')) };
-  } catch {
-    creds = null;
-  } finally {
-    fs.rmSync(dir, { recursive: true, force: true });
-  }
-  return creds;
-}
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 

@@ -3,7 +3,9 @@
 // HTTP/1.1 over net sockets (to control keep-alive exactly), and bounded waits.
 // Everything binds and connects to 127.0.0.1 only.
 
-const { spawn } = require('node:child_process');
+const { execFileSync, spawn } = require('node:child_process');
+const fs = require('node:fs');
+const os = require('node:os');
 const net = require('node:net');
 const path = require('node:path');
 
@@ -191,4 +193,40 @@ function refused(port) {
   });
 }
 
-module.exports = { startServer, Conn, connect, refused, until, WAIT_MS, SERVER };
+let certificate; // made once per test file (null: openssl is missing)
+/** A self-signed certificate for 127.0.0.1 ({ key, cert }), or null without openssl. */
+function credentials() {
+  if (certificate !== undefined) return certificate;
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'libshutdown-tls-'));
+  try {
+    execFileSync('openssl', [
+      'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1',
+      '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1',
+      '-keyout', path.join(dir, 'key.pem'),
+      '-out', path.join(dir, 'cert.pem'),
+    ], { stdio: 'ignore' });
+    certificate = { key: fs.readFileSync(path.join(dir, 'key.pem')), cert: fs.readFileSync(path.join(dir, 'cert.pem')) };
+  } catch {
+    certificate = null;
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+  return certificate;
+}
+
+/** A request handler whose /hold responses wait until release(); the rest answer at once. */
+function holder() {
+  const waiting = [];
+  return {
+    waiting,
+    handler(req, res) {
+      if (req.url.startsWith('/hold')) waiting.push(() => res.end('held\n'));
+      else res.end('hello\n');
+    },
+    release() {
+      for (const f of waiting.splice(0)) f();
+    },
+  };
+}
+
+module.exports = { startServer, Conn, connect, refused, until, WAIT_MS, SERVER, credentials, holder };

@@ -6,53 +6,18 @@
 
 const test = require('node:test');
 const assert = require('node:assert/strict');
-const { execFileSync } = require('node:child_process');
-const fs = require('node:fs');
 const http2 = require('node:http2');
 const https = require('node:https');
-const os = require('node:os');
 const path = require('node:path');
 
 const { Shutdown } = require('..');
-const { until } = require('./helpers.js');
-
-let creds; // one self-signed certificate for the file (null: openssl is missing)
-test.before(() => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'libshutdown-h2-'));
-  try {
-    execFileSync('openssl', [
-      'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1',
-      '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1',
-      '-keyout', path.join(dir, 'key.pem'),
-      '-out', path.join(dir, 'cert.pem'),
-    ], { stdio: 'ignore' });
-    creds = { key: fs.readFileSync(path.join(dir, 'key.pem')), cert: fs.readFileSync(path.join(dir, 'cert.pem')) };
-  } catch {
-    creds = null;
-  } finally {
-    fs.rmSync(dir, { recursive: true, force: true });
-  }
-});
+const { until, credentials, holder } = require('./helpers.js');
 
 const FLAVOURS = [
   { name: 'createServer', scheme: 'http', make: (handler) => http2.createServer(handler) },
-  { name: 'createSecureServer (allowHTTP1)', scheme: 'https', make: (handler) => http2.createSecureServer({ ...creds, allowHTTP1: true }, handler) },
+  { name: 'createSecureServer (allowHTTP1)', scheme: 'https', make: (handler) => http2.createSecureServer({ ...credentials(), allowHTTP1: true }, handler) },
 ];
 
-// A handler whose /hold responses wait for release(); the rest answer at once.
-function holder() {
-  const waiting = [];
-  return {
-    waiting,
-    handler(req, res) {
-      if (req.url.startsWith('/hold')) waiting.push(() => res.end('held\n'));
-      else res.end('hello\n');
-    },
-    release() {
-      for (const f of waiting.splice(0)) f();
-    },
-  };
-}
 
 async function start(t, flavour, sd, handler) {
   const server = flavour.make(handler);
@@ -93,7 +58,7 @@ function client(t, flavour, port) {
 
 for (const flavour of FLAVOURS) {
   const skip = (t) => {
-    if (flavour.scheme === 'https' && creds === null) {
+    if (flavour.scheme === 'https' && credentials() === null) {
       t.skip('openssl is not available to make a test certificate');
       return true;
     }
@@ -173,7 +138,7 @@ for (const flavour of FLAVOURS) {
 }
 
 test('http2 createSecureServer allowHTTP1: an HTTP/1.1 request is a request of its connection too (served, Connection: close once draining); exit 0', async (t) => {
-  if (creds === null) {
+  if (credentials() === null) {
     t.skip('openssl is not available to make a test certificate');
     return;
   }
