@@ -495,9 +495,6 @@ class Engine {
     this.beforeTrigger = [];
     // Long-lived streams of the integrations (lib/long_lived.js), by kind.
     this.followers = new Map();
-    // Requests that belong to long-lived work already admitted (a Socket.io poll):
-    // functions (req) -> a child guard of that work, or null (attach(), once refused).
-    this.admitters = [];
     // Long-lived work that still needs new connections to be told to end (Socket.io
     // polling: every poll is a connection of its own) keeps attach()'s listeners open.
     this.listenerHolds = 0;

@@ -427,8 +427,7 @@ function attach(sd, server, options) {
     const slot = request(st.id);
     if (slot === REFUSED) {
       if (probe) answerReadiness(req, res);
-      else if (!admitChild(req, res, st)) refuse(req, res);
-      else return false;
+      else refuse(req, res);
       return true;
     }
     // Readiness probes hold a guard too: a probe that ends the announce window still
@@ -449,23 +448,6 @@ function attach(sd, server, options) {
       return true;
     }
     return false;
-  }
-
-  // A request refused by the core that belongs to long-lived work already admitted (a
-  // Socket.io poll of an open session): served under a child guard of that work, on
-  // a connection that closes after it. Returns whether it was admitted.
-  function admitChild(req, res, st) {
-    let g = null;
-    for (const f of I.admitters) if ((g = f(req)) !== null) break;
-    if (g === null) return false;
-    st.active++;
-    res.shouldKeepAlive = false;
-    res.once('close', () => {
-      st.active--;
-      st.mark = st.http.bytesRead;
-      g.release();
-    });
-    return true;
   }
 
   function onStream(req, res, probe) {

@@ -21,8 +21,6 @@
 //   checkKind(kind)   throws unless `kind` is a label the core accepts (interned once)
 //   dismissHandlers   functions (id) called with each connection id the core dismisses
 //   beforeTrigger     functions called just before the first trigger, engine still running
-//   admitters         functions (req) -> a child Guard of long-lived work already
-//                     admitted (a Socket.io poll), or null; asked for refused requests
 //   listenerHolds     how many holds keep attach()'s listeners open (holdListener())
 //   listenerWaiters   functions called once the last hold is released
 //   holdListener()    takes a hold; returns its release (idempotent)

@@ -122,8 +122,9 @@ function attachSocketIo(sd, io, options) {
   // Polling: what is written waits for the client's next poll, on a connection of its
   // own (socket.io-client polls with no keep-alive agent), and the client's reply to a
   // DISCONNECT (its close packet) comes the same way: attach()'s listener stays open
-  // until this connection has closed (or the kind is cut), and those requests are
-  // admitted as work of this connection (admit() below), not refused.
+  // until this connection has closed (or the kind is cut). Those requests come on
+  // connections accepted after admission closed, which the core serves while work is
+  // in flight (its quiesce boundary: this connection's guard is such work).
   function end(esock) {
     if (esock.transport?.name === 'polling' && !holds.has(esock)) holds.set(esock, internal(sd).holdListener());
     if (reconnect) {
@@ -144,19 +145,6 @@ function attachSocketIo(sd, io, options) {
   const endAll = () => {
     for (const esock of open.keys()) end(esock);
   };
-
-  // An HTTP request attach() refused (admission closed) that is a poll of an engine.io
-  // connection still open: a child of its guard.
-  const path = `${typeof io._path === 'string' ? io._path : '/socket.io'}/`;
-  function admit(req) {
-    const url = req.url;
-    if (typeof url !== 'string' || !url.startsWith(path)) return null;
-    const q = url.indexOf('?');
-    const sid = q < 0 ? null : new URLSearchParams(url.slice(q + 1)).get('sid');
-    const guard = sid === null ? undefined : open.get(engine.clients?.[sid]);
-    return guard === undefined || guard === null || guard.released ? null : guard.child();
-  }
-  internal(sd).admitters.push(admit);
 
   function onConnection(esock) {
     // One guard per engine.io connection, of `kind`, for as long as it is open. Its HTTP
@@ -188,8 +176,6 @@ function attachSocketIo(sd, io, options) {
     },
     detach() {
       engine.removeListener('connection', onConnection);
-      const i = internal(sd).admitters.indexOf(admit);
-      if (i >= 0) internal(sd).admitters.splice(i, 1);
       for (const esock of [...holds.keys()]) unhold(esock);
       unfollow();
     },
