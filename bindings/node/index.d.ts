@@ -235,6 +235,12 @@ export interface ShutdownEvents {
   streamsEnding: [kind: string];
   /** The grace of this kind ran out: `count` of its guards were cut (counted as aborted). */
   streamsCut: [cut: { kind: string; count: number }];
+  /**
+   * Stop listening: close the listening sockets (attach() does it for its servers). When
+   * admission closes, unless a listener hold of the core keeps them open (attachSocketIo()
+   * holds one per polling client), and at the latest when the drain ends. Once.
+   */
+  unlisten: [];
 }
 
 /** The graceful-shutdown engine (the Rust core, through an N-API addon). */
@@ -276,6 +282,8 @@ export declare class Shutdown extends EventEmitter {
   readonly ready: boolean;
   /** Whether new guards are admitted (running, and the announce window). */
   readonly accepting: boolean;
+  /** Whether the listening sockets should stay open: false from the 'unlisten' event on. */
+  readonly shouldListen: boolean;
   /** Whether the cancellation signal has fired. */
   readonly cancelled: boolean;
   /** Guards in flight now. */
@@ -298,6 +306,11 @@ export declare class Shutdown extends EventEmitter {
 
   /** Whether a keep-alive connection should close after its current response. */
   shouldClose(): boolean;
+  /**
+   * A listener hold: 'unlisten' (attach() closing its listeners) waits until the returned
+   * function is called (idempotent), or the drain ends. null once 'unlisten' was said.
+   */
+  holdListener(): (() => void) | null;
   /**
    * Starts the shutdown, or escalates. A string is a manual reason; an Error a fatal one,
    * which ends with a non-zero exit code (forcedExitCode) even after a clean drain.

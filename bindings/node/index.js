@@ -34,6 +34,7 @@ const EV_DISMISSED = 8;
 const EV_STREAMS_ENDING = 9;
 const EV_STREAMS_CUT = 10;
 const EV_PROGRESS = 12;
+const EV_UNLISTEN = 13;
 
 // ----- errors -----------------------------------------------------------------------
 
@@ -160,6 +161,15 @@ class Shutdown extends EventEmitter {
     return this[kI].native.accepting;
   }
 
+  /**
+   * Whether the listening sockets should stay open: false from the core's 'unlisten'
+   * (admission closed and no listener hold keeps them open, or the drain is over).
+   * attach() closes its servers' listeners then; a server of your own does the same.
+   */
+  get shouldListen() {
+    return this[kI].native.shouldListen;
+  }
+
   /** Whether the cancellation signal has fired. */
   get cancelled() {
     return this[kI].native.cancelled;
@@ -210,6 +220,18 @@ class Shutdown extends EventEmitter {
   isCut(kind) {
     this[kI].checkKind(kind);
     return this[kI].native.isCut(kind);
+  }
+
+  /**
+   * A listener hold of the core: its 'unlisten' (and attach() closing its listeners)
+   * waits until the returned function is called (idempotent), or the drain ends. For
+   * long-lived work whose clients hear that they must end only on a new connection (a
+   * long-polling transport of your own; attachSocketIo() holds one per polling
+   * client). null once the core has said 'unlisten'.
+   */
+  holdListener() {
+    const release = this[kI].holdListener();
+    return release === noop ? null : release;
   }
 
   /** Whether a keep-alive connection should close after its current response. */
@@ -495,10 +517,9 @@ class Engine {
     this.beforeTrigger = [];
     // Long-lived streams of the integrations (lib/long_lived.js), by kind.
     this.followers = new Map();
-    // Long-lived work that still needs new connections to be told to end (Socket.io
-    // polling: every poll is a connection of its own) keeps attach()'s listeners open.
-    this.listenerHolds = 0;
-    this.listenerWaiters = [];
+    // Called once when the core says unlisten (attach(): close the listeners).
+    this.unlistenHandlers = [];
+    this.unlistenedAt = null; // ms on the engine's clock, once it has
     this.manual = manualClock;
     this.exitOnDone = exitOnDone;
     this.running = true; // phase === 'running': only a trigger from here ends it
@@ -635,6 +656,7 @@ class Engine {
             else if (code === EV_STREAMS_ENDING) this.streams('ending', this.native.eventName(a));
             else if (code === EV_STREAMS_CUT) this.streams('cut', this.native.eventName(a), events[i + 2]);
             else if (code === EV_PROGRESS) this.progress();
+            else if (code === EV_UNLISTEN) this.unlisten(events[i + 3]);
             // 6, 7 (hook started, finished) and 11 (terminate: see onSignal) need nothing here.
           } catch (e) {
             // A throwing listener must not lose the events after it.
@@ -669,16 +691,31 @@ class Engine {
     else this.sd.emit('streamsCut', { kind, count });
   }
 
-  // Keeps attach()'s listeners open until the returned function is called (once).
+  // A listener hold of the core: its unlisten (attach() closing its listeners) waits
+  // until the returned function is called (once), or the drain ends.
   holdListener() {
-    this.listenerHolds++;
+    const slot = this.native.holdListener();
+    if (slot < 0) return noop; // the core has said unlisten already
     let held = true;
     return () => {
       if (!held) return;
       held = false;
-      if (--this.listenerHolds > 0) return;
-      for (const f of this.listenerWaiters.splice(0)) f();
+      if (this.native.releaseListener(slot)) this.drain();
     };
+  }
+
+  // The core's unlisten: the listeners close (attach()), then the public event.
+  unlisten(at) {
+    if (this.unlistenedAt !== null) return;
+    this.unlistenedAt = at;
+    for (const f of this.unlistenHandlers.splice(0)) {
+      try {
+        f();
+      } catch (e) {
+        rethrowLater(e);
+      }
+    }
+    this.sd.emit('unlisten');
   }
 
   // Follows the long-lived `kind` for one stream: `{ ending, cut }`. Returns unfollow.

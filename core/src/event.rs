@@ -60,12 +60,17 @@ pub enum Event {
     Terminate,
     /// The drain's progress (every [`progress_interval`](crate::Builder::progress_interval)).
     Progress(crate::Progress),
+    /// Stop listening: close the listening sockets (admission has closed and no
+    /// [`ListenerHold`](crate::ListenerHold) keeps them open, or the drain is over).
+    /// Once per engine, after the quiescing milestone.
+    Unlisten,
 }
 
 impl Event {
     /// The event's stable code, the same in every language: milestones 1 to 4
     /// (draining, quiescing, closing, done), then 5 cancelled, 6 hook started, 7 hook
-    /// finished, 8 dismissed, 9 streams ending, 10 streams cut, 11 terminate, 12 progress.
+    /// finished, 8 dismissed, 9 streams ending, 10 streams cut, 11 terminate, 12 progress,
+    /// 13 unlisten.
     pub fn code(&self) -> u32 {
         match self {
             Event::Milestone(m) => m.code(),
@@ -77,6 +82,7 @@ impl Event {
             Event::StreamsCut { .. } => 10,
             Event::Terminate => 11,
             Event::Progress(_) => 12,
+            Event::Unlisten => 13,
         }
     }
 
@@ -92,6 +98,7 @@ impl Event {
             Event::StreamsCut { .. } => "streams_cut",
             Event::Terminate => "terminate",
             Event::Progress(_) => "progress",
+            Event::Unlisten => "unlisten",
         }
     }
 }

@@ -144,7 +144,7 @@ pub use config::{
     Builder, CloseStrategy, Config, ConfigError, Escalation, DEFAULT_ANNOUNCE_SETTLE,
     DEFAULT_CONNECTION_GRACE, DEFAULT_SAME_SIGNAL_WINDOW, MAX_TIMEOUT,
 };
-pub use connection::{Connection, ConnectionId, Request, CONNECTION_KIND};
+pub use connection::{Connection, ConnectionId, ListenerHold, Request, CONNECTION_KIND};
 pub use event::Event;
 pub use hooks::{BoxError, HookDone, HookOptions, HookResult};
 pub use kinds::{Kind, KindError, MAX_KINDS};

@@ -140,6 +140,7 @@ fn the_event_stream_is_in_order_with_times() {
         [
             "draining",
             "quiescing",
+            "unlisten",
             "closing",
             "hook_started",
             "hook_finished",
@@ -148,8 +149,8 @@ fn the_event_stream_is_in_order_with_times() {
         ]
     );
     let codes: Vec<_> = seen.lock().unwrap().iter().map(|(_, e)| e.code()).collect();
-    assert_eq!(codes, [1, 2, 3, 6, 7, 5, 4]);
-    assert!(seen.lock().unwrap()[2..]
+    assert_eq!(codes, [1, 2, 13, 3, 6, 7, 5, 4]);
+    assert!(seen.lock().unwrap()[3..]
         .iter()
         .all(|(at, _)| *at == ms(40)));
 }

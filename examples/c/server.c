@@ -16,8 +16,10 @@
  * dismissal callback (shutdown_on_dismissed(), possibly on the library's driver
  * thread) queues their ids for the loop under a mutex and wakes it through an eventfd;
  * the loop closes a dismissed connection that is idle, and serves the request of one
- * on which a request is arriving. The listener closes when admission closes
- * (shutdown_fd() is in the poll set), after accepting what its backlog still holds;
+ * on which a request is arriving. The listener closes when the engine says to stop
+ * listening (shutdown_should_listen(): when admission closes, unless a listener hold
+ * delays it; shutdown_fd() is in the poll set and wakes the loop then), after
+ * accepting what its backlog still holds;
  * the loop ends when the shutdown is Done; a cleanup hook flushes the request log; the
  * exit code is the report's.
  *
@@ -543,15 +545,15 @@ int main(int argc, char **argv) {
         if (pfds[0].revents & POLLIN) {
             shutdown_milestone_t m = SHUTDOWN_MILESTONE_NONE;
             shutdown_fd_clear(sd, &m);
-            if (lfd >= 0 && !shutdown_is_accepting(sd)) {
-                /* Admission closed: stop accepting, new connections are refused. The
+            if (lfd >= 0 && !shutdown_should_listen(sd)) {
+                /* Unlisten: stop accepting, new connections are refused. The
                  * clients in the backlog connected before: accept them first (the
                  * engine serves a request of theirs that arrives within the grace,
                  * and dismisses the connection otherwise) rather than reset them. */
                 accept_all(sd, lfd);
                 close(lfd);
                 lfd = -1;
-                fprintf(stderr, "server: admission closed, listener closed\n");
+                fprintf(stderr, "server: admission closed, listener closed (unlisten)\n");
             }
             if (m == SHUTDOWN_MILESTONE_DONE)
                 done = 1;

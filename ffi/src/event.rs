@@ -16,7 +16,8 @@ use crate::util::{arg, status};
 /// closing, done, as shutdown_milestone_t), 5 cancelled, 6 hook started, 7 hook
 /// finished, 8 connections dismissed, 9 streams ending, 10 streams cut, 11 terminate,
 /// 12 progress (every progress interval while draining or closing; `count` is the work
-/// in flight). Codes may be added: ignore the ones you do not know.
+/// in flight), 13 unlisten (close the listening sockets: shutdown_should_listen() is
+/// false from now on). Codes may be added: ignore the ones you do not know.
 ///
 /// The event and everything it points to are valid only during the callback: copy what
 /// you keep. Fields that do not belong to the event's code are zero / NULL.

@@ -65,7 +65,8 @@ impl Shared {
 
     /// The core's event callback, the one source of every C notification: the
     /// cancellation (its fd and callbacks) on Cancelled, the milestone fd and callbacks
-    /// on a milestone, the dismissal callbacks on Dismissed, then the event callbacks; Done is handled once they all returned.
+    /// on a milestone (and the fd on Unlisten), the dismissal callbacks on Dismissed, then
+    /// the event callbacks; Done is handled once they all returned.
     /// The core emits Cancelled before the milestone that causes it, so a loop woken by
     /// the milestone fd finds the cancellation fd readable already.
     pub(crate) fn on_event(&self, at: Duration, event: &Event) {
@@ -80,6 +81,13 @@ impl Shared {
                 for (cb, ud) in callbacks {
                     // SAFETY: a C callback with its own user_data (the C contract).
                     self.gate.call(|| unsafe { cb(ud.ptr(), code) });
+                }
+            }
+            // A loop that polls the milestone fd learns of the unlisten moment too (it
+            // comes after quiescing when a listener hold delayed it).
+            Event::Unlisten => {
+                if let Some(n) = &lock(&self.fds).milestone {
+                    n.notify();
                 }
             }
             Event::Dismissed(ids) => {

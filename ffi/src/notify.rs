@@ -95,7 +95,8 @@ pub(crate) fn current_milestone(core: &Shutdown) -> ShutdownMilestone {
 }
 
 /// Writes to `*out_fd` a file descriptor that becomes readable on every milestone
-/// (draining, quiescing, closing, done), for poll/epoll/kqueue/libuv loops. It is
+/// (draining, quiescing, closing, done) and when the host should stop listening
+/// (shutdown_should_listen() turns false), for poll/epoll/kqueue/libuv loops. It is
 /// level-triggered: it stays readable until shutdown_fd_clear(). Do not read, write or
 /// close it; it is closed by shutdown_free(). (An eventfd on Linux, a pipe elsewhere.)
 ///

@@ -22,6 +22,16 @@ const OK: ShutdownStatus = ShutdownStatus::OK;
 struct TraceSink {
     engine: *const libshutdown_ffi::Engine,
     entries: Vec<(ShutdownMilestone, u64)>,
+    /// When the event stream said unlisten (code 13), in virtual µs.
+    unlisten_us: Option<u64>,
+}
+
+unsafe extern "C" fn on_event(user_data: *mut c_void, e: *const ShutdownEvent) {
+    let sink = unsafe { &mut *(user_data as *mut TraceSink) };
+    let e = unsafe { &*e };
+    if e.code == 13 {
+        sink.unlisten_us = Some(e.at_us);
+    }
 }
 
 unsafe extern "C" fn on_milestone(user_data: *mut c_void, m: ShutdownMilestone) {
@@ -77,6 +87,7 @@ struct CEngine {
     guards: BTreeMap<String, *mut GuardHandle>,
     conns: BTreeMap<String, *mut ConnectionHandle>,
     requests: BTreeMap<String, *mut RequestHandle>,
+    holds: BTreeMap<String, *mut ListenerHoldHandle>,
     dismiss: Box<DismissSink>,
     trace: Box<TraceSink>,
     _hooks: Vec<Box<HookCtx>>,
@@ -95,6 +106,9 @@ impl Drop for CEngine {
             }
             for (_, c) in std::mem::take(&mut self.conns) {
                 shutdown_connection_free(c);
+            }
+            for (_, h) in std::mem::take(&mut self.holds) {
+                shutdown_listener_release(h);
             }
             // Completions never given: finishing them now is ignored (late) and frees them.
             for (_, d) in std::mem::take(&mut *self.manual)
@@ -234,10 +248,12 @@ impl Target for C {
             guards: BTreeMap::new(),
             conns: BTreeMap::new(),
             requests: BTreeMap::new(),
+            holds: BTreeMap::new(),
             dismiss: Box::default(),
             trace: Box::new(TraceSink {
                 engine: sd,
                 entries: Vec::new(),
+                unlisten_us: None,
             }),
             _hooks: Vec::new(),
             manual: Box::default(),
@@ -246,6 +262,10 @@ impl Target for C {
         let sink: *mut TraceSink = &mut *e.trace;
         assert_eq!(
             unsafe { shutdown_on_milestone(sd, Some(on_milestone), sink.cast()) },
+            OK
+        );
+        assert_eq!(
+            unsafe { shutdown_on_event(sd, Some(on_event), sink.cast()) },
             OK
         );
         let dismiss: *mut DismissSink = &mut *e.dismiss;
@@ -387,6 +407,7 @@ impl Engine for CEngine {
                 should_close: shutdown_should_close(self.sd),
                 cancelled: shutdown_is_cancelled(self.sd),
                 in_flight,
+                listening: shutdown_should_listen(self.sd),
             }
         }
     }
@@ -510,6 +531,30 @@ impl Engine for CEngine {
 
     fn dismissed(&mut self) -> Vec<String> {
         self.dismiss.dismissed.clone()
+    }
+
+    fn hold_listener(&mut self, hold: &str) -> bool {
+        let mut h = ptr::null_mut();
+        match unsafe { shutdown_listener_hold(self.sd, &mut h) } {
+            OK => {
+                assert!(!h.is_null());
+                self.holds.insert(hold.to_string(), h);
+                true
+            }
+            st => {
+                assert_eq!(st, ShutdownStatus::TOO_LATE);
+                false
+            }
+        }
+    }
+
+    fn release_listener(&mut self, hold: &str) {
+        let h = self.holds.remove(hold).expect("a listener hold");
+        unsafe { shutdown_listener_release(h) };
+    }
+
+    fn unlisten_at(&mut self) -> Option<f64> {
+        self.trace.unlisten_us.map(|us| us as f64 / 1000.0)
     }
 }
 

@@ -24,7 +24,8 @@
 //   "websocket", "tunnel"): the drain waits for it until its socket closes;
 // - an optional readiness route answers 200 while ready and 503 while draining, and
 //   reports each 503 to the core (the adaptive announce window);
-// - when admission closes, the listener is closed;
+// - when the core says unlisten (admission closed, and no listener hold of the core
+//   keeps it open; at the latest when the drain ends), the listener is closed;
 // - http2: every session is a connection of the core and every stream a request from
 //   it; the session's Connection: close is its GOAWAY, and a dismissal is the graceful
 //   close (goawaySession(): a PING first, then, at its answer, close()).
@@ -543,35 +544,30 @@ function attach(sd, server, options) {
 
   // Closes the listener without Node's closeIdleConnections() (http.Server#close does
   // it since Node 19): idle connections are the core's to dismiss, after the grace.
-  // Held open while long-lived work still has clients to tell on new connections
-  // (holdListener(): Socket.io polling), unless the drain is over.
   function closeListener() {
     if (listenerClosed) return;
-    if (!over && I.listenerHolds > 0) {
-      if (!I.listenerWaiters.includes(closeListener)) I.listenerWaiters.push(closeListener);
-      return;
-    }
     listenerClosed = true;
     // Http2SecureServer#close with allowHTTP1 closes idle HTTP/1 connections too.
     net.Server.prototype.close.call(server);
   }
 
-  function onQuiescing() {
-    // Sessions (http2) are the core's like sockets: one idle for the grace is dismissed
-    // (its graceful close), one with streams in flight gets it after its streams.
-    // Two turns of the loop before the listener closes: a full poll phase accepts what
-    // is in the listen backlog. Those clients connected before admission closed; closing
-    // the listening socket would reset them (the kernel drops its accept queue), while
-    // accepted they are the core's like any other connection (served, or dismissed once
-    // idle for the grace).
-    setImmediate(() => setImmediate(closeListener));
+  // The core's unlisten: when admission closes, or later while long-lived work still
+  // has clients to tell on new connections (a listener hold: Socket.io polling), and at
+  // the latest when the drain ends. While the drain goes on, two turns of the loop
+  // first: a full poll phase accepts what is in the listen backlog. Those clients
+  // connected before; closing the listening socket would reset them (the kernel drops
+  // its accept queue), while accepted they are the core's like any other connection
+  // (served, or dismissed once idle for the grace). Sessions (http2) are the core's
+  // like sockets.
+  function onUnlisten() {
+    if (over) closeListener();
+    else setImmediate(() => setImmediate(closeListener));
   }
 
   // The drain is over (clean or cut short): the core dismisses every connection left
   // (delivered right after this milestone) and counts what they cut.
   function onClosing() {
     over = true;
-    closeListener();
     // The connections the core dismissed before (kept open because a request was
     // arriving, or busy since) are not dismissed again: they are left, so destroyed.
     for (const st of conns) if (nat.connDismissed(st.id)) destroyAtEnd(st);
@@ -579,9 +575,10 @@ function attach(sd, server, options) {
 
   I.dismissHandlers.push(onDismissed);
   I.beforeTrigger.push(beforeTrigger);
+  if (I.unlistenedAt !== null) onUnlisten();
+  else I.unlistenHandlers.push(onUnlisten);
   const listeners = [
     ['draining', onDraining],
-    ['quiescing', onQuiescing],
     ['closing', onClosing],
   ];
   for (const [event, fn] of listeners) {
@@ -605,7 +602,7 @@ function attach(sd, server, options) {
       };
       remove(I.dismissHandlers, onDismissed);
       remove(I.beforeTrigger, beforeTrigger);
-      remove(I.listenerWaiters, closeListener);
+      remove(I.unlistenHandlers, onUnlisten);
       for (const [event, fn] of listeners) sd.removeListener(event, fn);
       for (const st of conns) {
         st.conn.removeListener('close', onConnClose);

@@ -21,9 +21,9 @@
 //   checkKind(kind)   throws unless `kind` is a label the core accepts (interned once)
 //   dismissHandlers   functions (id) called with each connection id the core dismisses
 //   beforeTrigger     functions called just before the first trigger, engine still running
-//   listenerHolds     how many holds keep attach()'s listeners open (holdListener())
-//   listenerWaiters   functions called once the last hold is released
-//   holdListener()    takes a hold; returns its release (idempotent)
+//   unlistenHandlers  functions called once when the core says unlisten (event 13)
+//   unlistenedAt      ms on the engine's clock of that unlisten; null until then
+//   holdListener()    takes a listener hold of the core; returns its release (idempotent)
 //   follow(kind, { ending, cut })  follows one stream of long-lived `kind`; returns unfollow
 //   coreOptions       [core options, env]: pm2()'s check against kill_timeout
 

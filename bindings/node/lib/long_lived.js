@@ -121,12 +121,11 @@ function attachSocketIo(sd, io, options) {
   //
   // Polling: what is written waits for the client's next poll, on a connection of its
   // own (socket.io-client polls with no keep-alive agent), and the client's reply to a
-  // DISCONNECT (its close packet) comes the same way: attach()'s listener stays open
-  // until this connection has closed (or the kind is cut). Those requests come on
+  // DISCONNECT (its close packet) comes the same way. Those requests come on
   // connections accepted after admission closed, which the core serves while work is
-  // in flight (its quiesce boundary: this connection's guard is such work).
+  // in flight (its quiesce boundary: this connection's guard is such work), and they
+  // need the listener open: a polling connection holds it (onConnection()).
   function end(esock) {
-    if (esock.transport?.name === 'polling' && !holds.has(esock)) holds.set(esock, internal(sd).holdListener());
     if (reconnect) {
       esock.close();
       return;
@@ -151,6 +150,15 @@ function attachSocketIo(sd, io, options) {
     // requests (polling) and WebSocket upgrade are attach()'s, if attached.
     const guard = sd.guard(kind);
     open.set(esock, guard);
+    // A listener hold of the core while the client polls: its unlisten (attach()
+    // closing its listeners) waits until every polling client has heard that it must
+    // end and closed, or moved to a WebSocket (which needs no new connection), or the
+    // kind was cut. Taken now, not when the client is told: the core decides its
+    // unlisten when admission closes, before the integrations hear of it.
+    if (guard !== null && esock.transport?.name === 'polling') {
+      holds.set(esock, internal(sd).holdListener());
+      esock.once('upgrade', () => unhold(esock));
+    }
     esock.once('close', () => {
       open.delete(esock);
       unhold(esock);

@@ -12,7 +12,7 @@ use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi::Status;
 
 /// The queue read by [`NativeShutdown::take_events`] holds quadruples `(code, a, b,
-/// at_ms)`: `code` is the core's [`Event::code`] (1 to 11), or [`EV_HOOK_START`], the
+/// at_ms)`: `code` is the core's [`Event::code`] (1 to 13), or [`EV_HOOK_START`], the
 /// addon's own; `at_ms` the core's time of the event since the engine was built.
 pub(crate) const EV_HOOK_START: f64 = 0.0;
 

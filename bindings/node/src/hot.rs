@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use libshutdown::{Connection, Kind, Request, Shutdown};
+use libshutdown::{Connection, Kind, ListenerHold, Request, Shutdown};
 
 use crate::events::Shared;
 use crate::slots::{Slab, Slots};
@@ -24,6 +24,8 @@ pub(crate) struct Hot {
     pub(crate) conns: RefCell<HashMap<u64, Connection>>,
     /// Their requests in flight, by slot.
     pub(crate) reqs: RefCell<Slots<Request>>,
+    /// Listener holds JavaScript took (`holdListener`), by slot.
+    pub(crate) holds: RefCell<Slots<ListenerHold>>,
 }
 
 impl Hot {

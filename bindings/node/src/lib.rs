@@ -9,7 +9,7 @@
 //! - Guards live in a slab owned by the native object; JavaScript holds slot numbers,
 //!   so admitting and releasing a request is one call each, with no allocation.
 //! - The core's event stream (`Shutdown::on_event`) is queued here with the core's own
-//!   codes and times ([`Event::code`], 1 to 11), together with the starts of JavaScript
+//!   codes and times ([`Event::code`], 1 to 13), together with the starts of JavaScript
 //!   hooks (code 0, the addon's own), and read by JavaScript with
 //!   [`NativeShutdown::take_events`]: synchronously after any call that may have caused
 //!   them, or after a wake-up through a weak (unref'd) threadsafe function when the
@@ -47,6 +47,7 @@ mod convert;
 mod events;
 mod hooks;
 mod hot;
+mod listener;
 mod options;
 mod progress;
 mod slots;
@@ -132,6 +133,7 @@ impl NativeShutdown {
             shared: shared.clone(),
             conns: RefCell::new(HashMap::new()),
             reqs: RefCell::new(Slots::default()),
+            holds: RefCell::new(Slots::default()),
         });
         Ok(NativeShutdown { sd, shared, hot })
     }
@@ -145,7 +147,8 @@ impl NativeShutdown {
     /// cancelled, 6 hook started and 7 hook finished (`a`: the hook's name), 8 a
     /// connection dismissed (`a`: its id; close it if idle, else call `connReading`), 9
     /// streams ending (`a`: the kind), 10 streams cut (`a`: the kind, `b`: how many
-    /// guards were counted), 11 terminate; and the addon's own code 0, a JavaScript hook
+    /// guards were counted), 11 terminate, 12 progress, 13 unlisten (close the
+    /// listeners); and the addon's own code 0, a JavaScript hook
     /// to start (`a`: its id). Names are indexes for [`event_name`](Self::event_name).
     /// `at_ms` is the core's time of the event since the engine was built.
     ///

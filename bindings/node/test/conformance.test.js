@@ -119,6 +119,7 @@ async function run(s) {
   const requests = new Map();
   const requestFns = new Map();
   const dismissed = [];
+  const holds = new Map(); // listener holds by name: their slots
   I.dismissHandlers.push((id) => dismissed.push(connNames.get(id) ?? `#${id}`));
   const requestFn = (kind) => {
     if (kind === undefined || kind === null) return C.request;
@@ -199,6 +200,17 @@ async function run(s) {
         if (C.close(id)) I.drain();
         break;
       }
+      case 'hold_listener': {
+        const slot = nat.holdListener();
+        const want = step.held ?? true;
+        if ((slot !== -1) !== want) failures.push(`${where}: listener hold ${step.hold}: held ${slot !== -1}, expected ${want}`);
+        if (slot !== -1) holds.set(step.hold, slot);
+        break;
+      }
+      case 'release_listener':
+        if (nat.releaseListener(holds.get(step.hold))) I.drain();
+        holds.delete(step.hold);
+        break;
       case 'finish_hook': {
         const finish = manual.get(step.name);
         assert.ok(finish, `${where}: hook ${step.name} has not started`);
@@ -213,6 +225,7 @@ async function run(s) {
           should_close: sd.shouldClose(),
           cancelled: sd.cancelled,
           in_flight: sd.inFlight,
+          listening: sd.shouldListen,
         };
         for (const k of Object.keys(got)) {
           if (step[k] !== undefined && step[k] !== got[k]) failures.push(`${where}: ${k} is ${got[k]}, expected ${step[k]}`);
@@ -243,6 +256,12 @@ async function run(s) {
   if (!traceOk) {
     const show = (t) => t.map((e) => `${e.milestone}@${e.at_ms}`).join(' ');
     failures.push(`trace:\n  got      ${show(trace)}\n  expected ${show(want)}`);
+  }
+  if (s.expect.unlisten_at_ms !== undefined && s.expect.unlisten_at_ms !== null) {
+    const got = I.unlistenedAt;
+    if (got === null || Math.abs(got - s.expect.unlisten_at_ms) >= 1e-6) {
+      failures.push(`unlisten at ${got} ms, expected ${s.expect.unlisten_at_ms} ms`);
+    }
   }
   if (s.expect.report) {
     if (sd.report === null) failures.push('no report (the engine is not done)');

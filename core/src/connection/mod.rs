@@ -34,12 +34,14 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod listener;
 mod table;
 
 use std::future::Future;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
+pub use listener::ListenerHold;
 use table::{ConnShared, CLOSING, DISMISSED, LONG_LIVED, READING};
 pub(crate) use table::{Outcome, Table};
 

@@ -9,6 +9,12 @@
 //! moment (its request already on the wire) is served, not reset. While the
 //! boundary is held, the table holds one guard of its own (the reserve) so the drain
 //! cannot end under such a request, and that request's guard is a child of it.
+//!
+//! It also decides when the host stops listening (*unlisten*): when admission closes,
+//! unless a listener hold keeps the listening sockets open for long-lived work whose
+//! clients reach it only over new connections (a long-polling transport hears that it
+//! must end on its next poll); then when the last hold is released, and at the latest
+//! when the drain ends.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering};
@@ -73,6 +79,10 @@ struct TableState {
     /// Connections to dismiss once idle long enough: (due, epoch, connection), due
     /// times non-decreasing.
     due: VecDeque<(Instant, u64, Arc<ConnShared>)>,
+    /// Listener holds taken and not released.
+    listener_holds: usize,
+    /// The host has been told to stop listening (once).
+    unlistened: bool,
 }
 
 /// See the module documentation.
@@ -91,6 +101,8 @@ pub(crate) struct Outcome {
     pub(crate) released: Option<RawGuard<Inner>>,
     /// The next dismissal falls due then (arm the machine's connection deadline).
     pub(crate) next_due: Option<Instant>,
+    /// The host should stop listening now (said once per engine).
+    pub(crate) unlisten: bool,
 }
 
 impl Table {
@@ -102,6 +114,8 @@ impl Table {
                 boundary: Boundary::Open,
                 reserve: None,
                 due: VecDeque::new(),
+                listener_holds: 0,
+                unlistened: false,
             }),
             next_id: AtomicU64::new(1),
             grace,
@@ -244,6 +258,9 @@ impl Table {
         recent.sort_by_key(|r| r.0);
         st.due.extend(recent);
         out.next_due = st.due.front().map(|d| d.0);
+        if st.listener_holds == 0 {
+            unlisten(&mut st, &mut out);
+        }
         out
     }
 
@@ -272,6 +289,8 @@ impl Table {
         st.boundary = Boundary::Over;
         st.due.clear();
         out.released = st.reserve.take();
+        // The drain is over: whatever a hold still waited for is cut.
+        unlisten(&mut st, &mut out);
         // Every connection left, including those dismissed earlier that the host kept
         // because a request was arriving on them: the drain is over, cut them all.
         for conn in &st.conns {
@@ -280,6 +299,34 @@ impl Table {
             out.dismissed.push(conn.id);
         }
         out
+    }
+
+    /// Takes a listener hold; `false` once the host has been told to stop listening
+    /// (nothing is held then).
+    pub(crate) fn hold_listener(&self) -> bool {
+        let mut st = self.lock();
+        if st.unlistened {
+            return false;
+        }
+        st.listener_holds += 1;
+        true
+    }
+
+    /// Releases a listener hold taken by `hold_listener`: the last one, once admission
+    /// has closed, tells the host to stop listening.
+    pub(crate) fn release_listener(&self) -> Outcome {
+        let mut st = self.lock();
+        let mut out = Outcome::default();
+        st.listener_holds -= 1;
+        if st.listener_holds == 0 && st.boundary == Boundary::Held {
+            unlisten(&mut st, &mut out);
+        }
+        out
+    }
+
+    /// Whether the host should keep its listening sockets open.
+    pub(crate) fn listening(&self) -> bool {
+        !self.lock().unlistened
     }
 
     /// Whether the reserve is held (it is one guard that is not work).
@@ -308,6 +355,13 @@ impl Table {
 fn release_if_free(st: &mut TableState, out: &mut Outcome) {
     if st.boundary == Boundary::Held && st.holding == 0 {
         out.released = st.reserve.take();
+    }
+}
+
+fn unlisten(st: &mut TableState, out: &mut Outcome) {
+    if !st.unlistened {
+        st.unlistened = true;
+        out.unlisten = true;
     }
 }
 

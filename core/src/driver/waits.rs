@@ -39,6 +39,33 @@ impl Shutdown {
         self.until(reached_quiescing)
     }
 
+    /// Resolves when the host should stop listening (close its listening sockets): when
+    /// admission closes, unless a [`ListenerHold`](crate::ListenerHold) keeps them open
+    /// longer (see [`hold_listener`](Self::hold_listener)), and at the latest when the
+    /// drain ends. An accept loop ends on this rather than on
+    /// [`quiescing`](Self::quiescing), so one rule decides it in every host.
+    ///
+    /// ```no_run
+    /// # async fn accept_loop(sd: libshutdown::Shutdown, listener: smol::net::TcpListener) {
+    /// use futures_lite::future;
+    /// let accept = async {
+    ///     while let Ok((stream, _)) = listener.accept().await {
+    ///         let conn = sd.connection(); // and serve `stream` on a task
+    /// #       drop((stream, conn));
+    ///     }
+    /// };
+    /// future::or(accept, sd.unlisten()).await;
+    /// drop(listener);
+    /// # }
+    /// ```
+    pub fn unlisten(&self) -> impl Future<Output = ()> + Send + 'static {
+        until(
+            self.clone(),
+            |sd: &Shutdown| &sd.inner().changed,
+            |sd: &Shutdown| !sd.should_listen(),
+        )
+    }
+
     /// Resolves when cleanup hooks start.
     pub fn closing(&self) -> impl Future<Output = ()> + Send + 'static {
         self.until(reached_closing)
@@ -94,6 +121,12 @@ impl Shutdown {
     /// Blocks until admission closes.
     pub fn wait_quiescing(&self) {
         self.block_until(reached_quiescing, None);
+    }
+
+    /// Blocks until the host should stop listening (the twin of
+    /// [`unlisten`](Self::unlisten)).
+    pub fn wait_unlisten(&self) {
+        block_until(&self.inner().changed, || !self.should_listen(), None);
     }
 
     /// Blocks until the cancellation signal fires.

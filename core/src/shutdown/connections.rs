@@ -1,7 +1,7 @@
 //! The connection glue: registering connections, their dismissals, and the guards and
 //! table steps of the quiesce boundary.
 
-use crate::connection::{Connection, Outcome};
+use crate::connection::{Connection, ListenerHold, Outcome};
 use crate::event::Event;
 use crate::kinds::Kind;
 
@@ -40,6 +40,40 @@ impl Shutdown {
         });
     }
 
+    /// Keeps the host's listening sockets open after admission closes, until the hold
+    /// is dropped: for long-lived work whose clients hear that it must end only on a
+    /// new connection (a long-polling transport is told on its client's next poll).
+    /// Take it when such a client is told, drop it once it has heard. `None` once the
+    /// host has been told to stop listening (nothing to hold then). The drain's end
+    /// stops listening whatever is held.
+    ///
+    /// ```
+    /// use libshutdown::Shutdown;
+    ///
+    /// let sd = Shutdown::builder().manual_clock().build()?;
+    /// let hold = sd.hold_listener().expect("still listening");
+    /// let job = sd.guard().expect("admitted"); // the poll's work goes on
+    /// sd.trigger("deploy"); // admission closes
+    /// assert!(sd.should_listen(), "held: the client's next poll must connect");
+    /// drop(hold); // the client has heard
+    /// assert!(!sd.should_listen(), "unlisten: close the listening sockets");
+    /// drop(job);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn hold_listener(&self) -> Option<ListenerHold> {
+        self.inner()
+            .connections
+            .hold_listener()
+            .then(|| ListenerHold::new(self.clone()))
+    }
+
+    /// Whether the host's listening sockets should stay open: `true` until admission
+    /// closes with no [`ListenerHold`] taken, the last hold is dropped after that, or
+    /// the drain ends (the [`Event::Unlisten`] moment).
+    pub fn should_listen(&self) -> bool {
+        self.inner().connections.listening()
+    }
+
     /// A guard for a request on a connection after admission closed, while the
     /// boundary holds (a child of its reserve).
     pub(crate) fn boundary_guard(&self, kind: Option<Kind>) -> Option<Guard> {
@@ -55,10 +89,18 @@ impl Shutdown {
         if let Some(due) = out.next_due {
             self.with_machine(|m, _, _| m.set_connection_deadline(Some(due), false));
         }
-        if !out.dismissed.is_empty() {
+        if !out.dismissed.is_empty() || out.unlisten {
             let st = self.lock();
-            self.emit(&st, Event::Dismissed(out.dismissed));
+            if !out.dismissed.is_empty() {
+                self.emit(&st, Event::Dismissed(out.dismissed));
+            }
+            if out.unlisten {
+                self.emit(&st, Event::Unlisten);
+            }
             drop(st);
+            if out.unlisten {
+                self.inner().changed.notify(usize::MAX);
+            }
             self.deliver();
         }
         // Last: releasing the reserve may end the drain.

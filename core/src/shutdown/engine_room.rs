@@ -195,6 +195,10 @@ impl Shutdown {
         if !out.dismissed.is_empty() {
             self.emit(st, Event::Dismissed(out.dismissed));
         }
+        if out.unlisten {
+            self.emit(st, Event::Unlisten);
+            fx.status_changed = true;
+        }
         fx.released.extend(out.released);
     }
 

@@ -15,11 +15,12 @@ pub async fn bind(app: &App) -> io::Result<TcpListener> {
     TcpListener::bind(app.options().addr()).await
 }
 
-/// Accepts connections until admission closes, then drops the listener: new
-/// connections are refused by the kernel from then on, while the connections already
-/// open go on (the core decides which are served and when an idle one is closed).
+/// Accepts connections until the core says to stop listening (when admission closes,
+/// unless a listener hold delays it), then drops the listener: new connections are
+/// refused by the kernel from then on, while the connections already open go on (the
+/// core decides which are served and when an idle one is closed).
 pub async fn accept_loop(app: Arc<App>, listener: TcpListener) {
-    let quiescing = app.sd.quiescing();
+    let unlisten = app.sd.unlisten();
     let accept = async {
         loop {
             match listener.accept().await {
@@ -41,7 +42,7 @@ pub async fn accept_loop(app: Arc<App>, listener: TcpListener) {
             }
         }
     };
-    future::or(accept, quiescing).await;
+    future::or(accept, unlisten).await;
     drop(listener);
     eprintln!("admission closed: listener dropped");
 }

@@ -1,8 +1,8 @@
 /* Connections and their requests (shutdown_connection_t, shutdown_request_t): the
  * quiesce-boundary rule through the C ABI. NULL arguments, the keep-alive reuse race on
  * the manual clock, the dismissal callback's ids, a request still arriving at the drain
- * deadline, upgrades and refusals, and the dismissal callback never running once
- * shutdown_free() has returned. */
+ * deadline, upgrades and refusals, the dismissal callback never running once
+ * shutdown_free() has returned, and listener holds (when the host stops listening). */
 #define _POSIX_C_SOURCE 200809L
 #include "harness.h"
 
@@ -413,6 +413,62 @@ static void test_no_callback_after_free(void) {
     CHECK(calls > 0);
 }
 
+/* The unlisten events (code 13) an event callback saw. */
+static void count_unlisten(void *user_data, const shutdown_event_t *e) {
+    if (e->code == 13)
+        (*(int *)user_data)++;
+}
+
+/* Listener holds: NULL arguments; a hold keeps the host listening after admission
+ * closes and its release says unlisten once (the event, shutdown_should_listen(), the
+ * milestone fd); a hold asked for after that is refused; a hold may outlive its
+ * engine. */
+static void test_listener_holds(void) {
+    shutdown_listener_hold_t *h = (shutdown_listener_hold_t *)SENTINEL;
+    CHECK_STATUS(shutdown_listener_hold(NULL, &h), SHUTDOWN_STATUS_NULL_PARAMETER);
+    CHECK(h == (shutdown_listener_hold_t *)SENTINEL);
+    CHECK(!shutdown_should_listen(NULL));
+    shutdown_listener_release(NULL);
+
+    shutdown_t *sd = new_engine(manual_config());
+    CHECK_STATUS(shutdown_listener_hold(sd, NULL), SHUTDOWN_STATUS_NULL_PARAMETER);
+    int unlistened = 0;
+    CHECK_OK(shutdown_on_event(sd, count_unlisten, &unlistened));
+    int fd = -1;
+    CHECK_OK(shutdown_fd(sd, &fd));
+    shutdown_guard_t *job = NULL;
+    CHECK_OK(shutdown_guard_acquire(sd, &job));
+    h = NULL;
+    CHECK_OK(shutdown_listener_hold(sd, &h));
+    CHECK(h != NULL);
+    CHECK(shutdown_should_listen(sd));
+    CHECK_OK(shutdown_trigger(sd, SHUTDOWN_REASON_KIND_MANUAL, "deploy"));
+    CHECK(!shutdown_is_accepting(sd));
+    CHECK(shutdown_should_listen(sd));
+    CHECK(unlistened == 0);
+    shutdown_milestone_t m = SHUTDOWN_MILESTONE_NONE;
+    CHECK_OK(shutdown_fd_clear(sd, &m));
+    CHECK(m == SHUTDOWN_MILESTONE_QUIESCING);
+    CHECK(!readable(fd));
+    shutdown_listener_release(h);
+    CHECK(!shutdown_should_listen(sd));
+    CHECK(unlistened == 1);
+    CHECK(readable(fd)); /* a loop polling the fd wakes to close its listener */
+    shutdown_listener_hold_t *late = (shutdown_listener_hold_t *)SENTINEL;
+    CHECK_STATUS(shutdown_listener_hold(sd, &late), SHUTDOWN_STATUS_TOO_LATE);
+    CHECK(late == (shutdown_listener_hold_t *)SENTINEL);
+    shutdown_guard_release(job);
+    CHECK(unlistened == 1);
+    shutdown_free(sd);
+
+    /* A hold taken, its engine freed, then released. */
+    sd = new_engine(manual_config());
+    h = NULL;
+    CHECK_OK(shutdown_listener_hold(sd, &h));
+    shutdown_free(sd);
+    shutdown_listener_release(h);
+}
+
 int main(void) {
     static const test_case tests[] = {
         TEST(test_null_arguments),
@@ -422,6 +478,7 @@ int main(void) {
         TEST(test_kinds_upgrade_and_refusal),
         TEST(test_no_callback_after_free_from_the_host),
         TEST(test_no_callback_after_free),
+        TEST(test_listener_holds),
     };
     return RUN_TESTS("connections", tests);
 }

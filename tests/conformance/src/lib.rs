@@ -163,6 +163,15 @@ pub enum Op {
     },
     /// The host closed connection `conn`.
     Disconnect { conn: String },
+    /// Take a listener hold, kept under `hold`; `held` is the expected answer (`false`
+    /// once the host was told to stop listening: nothing is kept then).
+    HoldListener {
+        hold: String,
+        #[serde(default = "yes")]
+        held: bool,
+    },
+    /// Release listener hold `hold`.
+    ReleaseListener { hold: String },
     /// Check the engine's observable state; absent fields are not checked.
     Expect(StateExpect),
 }
@@ -189,6 +198,8 @@ pub struct StateExpect {
     pub should_close: Option<bool>,
     pub cancelled: Option<bool>,
     pub in_flight: Option<u64>,
+    /// Whether the host should keep listening (`Shutdown::should_listen`).
+    pub listening: Option<bool>,
     /// The connections dismissed so far, in the order the dismissal callback said.
     pub dismissed: Option<Vec<String>>,
 }
@@ -204,6 +215,9 @@ pub struct Expect {
     pub trace: Vec<TraceEntry>,
     /// The report as the core's JSON (`Report::to_json`), compared whole.
     pub report: Option<Value>,
+    /// When the binding's event stream said *unlisten* (event 13), in virtual ms
+    /// since the engine was built; checked when given.
+    pub unlisten_at_ms: Option<f64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -222,6 +236,7 @@ pub struct State {
     pub should_close: bool,
     pub cancelled: bool,
     pub in_flight: u64,
+    pub listening: bool,
 }
 
 /// One engine under test, built by a [`Target`] with the scenario's config and hooks
@@ -281,6 +296,18 @@ pub trait Engine {
     /// The connections dismissed so far, in callback order.
     fn dismissed(&mut self) -> Vec<String> {
         unsupported("dismissed")
+    }
+    /// Takes a listener hold, kept under `hold` when taken; returns whether it was.
+    fn hold_listener(&mut self, hold: &str) -> bool {
+        unsupported(hold)
+    }
+    /// Releases listener hold `hold`.
+    fn release_listener(&mut self, hold: &str) {
+        unsupported(hold)
+    }
+    /// When the binding's event stream said *unlisten*, in ms since the engine was built.
+    fn unlisten_at(&mut self) -> Option<f64> {
+        unsupported("unlisten")
     }
 }
 
@@ -410,6 +437,16 @@ pub fn run(scenario: &Scenario, target: &dyn Target) -> Result<Outcome, String> 
             }
             Op::Upgrade { id, guard, kind } => engine.upgrade(id, guard, kind.as_deref()),
             Op::Disconnect { conn } => engine.disconnect(conn),
+            Op::HoldListener { hold, held } => {
+                let got = engine.hold_listener(hold);
+                if got != *held {
+                    let _ = writeln!(
+                        failures,
+                        "step {i} at {now} ms: listener hold {hold}: held {got}, expected {held}"
+                    );
+                }
+            }
+            Op::ReleaseListener { hold } => engine.release_listener(hold),
             Op::Expect(want) => {
                 if let Some(w) = &want.dismissed {
                     let got = engine.dismissed();
@@ -457,6 +494,11 @@ pub fn run(scenario: &Scenario, target: &dyn Target) -> Result<Outcome, String> 
                     want.in_flight.map(|n| n.to_string()),
                     got.in_flight.to_string(),
                 );
+                check(
+                    "listening",
+                    want.listening.map(|b| b.to_string()),
+                    got.listening.to_string(),
+                );
             }
         }
     }
@@ -473,6 +515,14 @@ pub fn run(scenario: &Scenario, target: &dyn Target) -> Result<Outcome, String> 
             show_trace(&trace),
             show_trace(&s.expect.trace)
         );
+    }
+    if let Some(want) = s.expect.unlisten_at_ms {
+        match engine.unlisten_at() {
+            Some(got) if (got - want).abs() < 1e-6 => {}
+            got => {
+                let _ = writeln!(failures, "unlisten at {got:?} ms, expected {want} ms");
+            }
+        }
     }
     if let Some(want) = &s.expect.report {
         match &report {

@@ -5,8 +5,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use libshutdown::{
-    CloseStrategy, Connection, ConnectionId, Guard, HookDone, HookOptions, LongLived, Milestone,
-    OptionValue, Reason, Request, Shutdown,
+    CloseStrategy, Connection, ConnectionId, Event, Guard, HookDone, HookOptions, ListenerHold,
+    LongLived, Milestone, OptionValue, Reason, Request, Shutdown,
 };
 use libshutdown_conformance::{
     run_all, Engine, HookBehavior, ReasonSpec, Scenario, State, Target, TraceEntry,
@@ -24,6 +24,9 @@ struct RustEngine {
     names: Arc<Mutex<BTreeMap<ConnectionId, String>>>,
     dismissed: Arc<Mutex<Vec<String>>>,
     trace: Arc<Mutex<Vec<TraceEntry>>>,
+    holds: BTreeMap<String, ListenerHold>,
+    /// When the event stream said unlisten, in ms.
+    unlisten: Arc<Mutex<Option<f64>>>,
     manual: Pending,
     /// Hooks that never finish: kept so their completion is never dropped.
     _hung: Pending,
@@ -127,6 +130,13 @@ impl Target for Rust {
                 at_ms: clock.elapsed().as_micros() as f64 / 1000.0,
             })
         });
+        let unlisten = Arc::new(Mutex::new(None));
+        let u = unlisten.clone();
+        sd.on_event(move |at, e| {
+            if *e == Event::Unlisten {
+                *u.lock().unwrap() = Some(at.as_micros() as f64 / 1000.0);
+            }
+        });
         let manual: Pending = Default::default();
         let hung: Pending = Default::default();
         for h in &s.hooks {
@@ -164,6 +174,8 @@ impl Target for Rust {
             names,
             dismissed,
             trace,
+            holds: BTreeMap::new(),
+            unlisten,
             manual,
             _hung: hung,
         }))
@@ -235,6 +247,7 @@ impl Engine for RustEngine {
             should_close: self.sd.should_close(),
             cancelled: self.sd.is_cancelled(),
             in_flight: self.sd.in_flight(),
+            listening: self.sd.should_listen(),
         }
     }
 
@@ -294,6 +307,21 @@ impl Engine for RustEngine {
 
     fn dismissed(&mut self) -> Vec<String> {
         self.dismissed.lock().unwrap().clone()
+    }
+
+    fn hold_listener(&mut self, hold: &str) -> bool {
+        self.sd
+            .hold_listener()
+            .map(|h| self.holds.insert(hold.to_string(), h))
+            .is_some()
+    }
+
+    fn release_listener(&mut self, hold: &str) {
+        drop(self.holds.remove(hold).expect("a listener hold"));
+    }
+
+    fn unlisten_at(&mut self) -> Option<f64> {
+        *self.unlisten.lock().unwrap()
     }
 }
 

@@ -70,7 +70,7 @@ fn main() {
             get(addr, "/readyz".into(), "probe".into()).await,
         );
         // One probe saw "not ready": admission closes and the listener goes.
-        app.sd.quiescing().await;
+        app.sd.unlisten().await;
         show(
             "request after admission closed",
             get(addr, "/".into(), "too-late".into()).await,

@@ -39,14 +39,15 @@ fn main() {
     eprintln!("threads-server listening on {local}");
     let driver = app.sd.spawn_driver();
 
-    // `accept` blocks; when admission closes, wake it with a connection of our own.
+    // `accept` blocks; when the core says to stop listening (admission closed), wake it
+    // with a connection of our own.
     let stopping = Arc::new(AtomicBool::new(false));
     {
         let (sd, stopping) = (app.sd.clone(), stopping.clone());
         std::thread::Builder::new()
             .name("accept-stopper".into())
             .spawn(move || {
-                sd.wait_quiescing();
+                sd.wait_unlisten();
                 stopping.store(true, Ordering::Release);
                 let _ = TcpStream::connect_timeout(&local, Duration::from_secs(1));
             })

@@ -49,7 +49,7 @@ fn main() {
                 }
             };
             // Admission closed: stop accepting, drop the listener.
-            future::or(accept, app.sd.quiescing()).await;
+            future::or(accept, app.sd.unlisten()).await;
             drop(listener);
             eprintln!("admission closed: listener dropped");
         };
