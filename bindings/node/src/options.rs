@@ -421,15 +421,7 @@ mod tests {
 
     #[test]
     fn environment_variables_apply_over_the_options_and_name_the_variable() {
-        let vars = |pairs: &'static [(&'static str, &'static str)]| {
-            move |k: &str| {
-                pairs
-                    .iter()
-                    .find(|(n, _)| *n == k)
-                    .map(|(_, v)| v.to_string())
-            }
-        };
-        let get = vars(&[("SHUTDOWN_DRAIN_TIMEOUT_MS", "12000")]);
+        let get = |k: &str| (k == "SHUTDOWN_DRAIN_TIMEOUT_MS").then(|| "12000".to_string());
         let options = vec![(
             "drain_timeout_ms".to_string(),
             Ok(OptionValue::Number(1000.0)),
@@ -439,7 +431,7 @@ mod tests {
             .config()
             .unwrap();
         assert_eq!(c.drain_timeout(), Duration::from_secs(12));
-        let get = vars(&[("SHUTDOWN_CLOSE_STRATEGY", "slow")]);
+        let get = |k: &str| (k == "SHUTDOWN_CLOSE_STRATEGY").then(|| "slow".to_string());
         let e = configure(Vec::new(), false, Some(&get)).unwrap_err();
         assert_eq!(
             (e.field.as_str(), e.option.as_deref(), e.wrong_type),

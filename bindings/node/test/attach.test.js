@@ -10,16 +10,7 @@ const https = require('node:https');
 const path = require('node:path');
 
 const { Shutdown } = require('..');
-const { connect, until, credentials, holder } = require('./helpers.js');
-
-// Listens on 127.0.0.1; the server is closed after the test whatever happens.
-const listen = (t, server) => {
-  t.after(() => {
-    server.closeAllConnections?.();
-    server.close();
-  });
-  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve(server.address().port)));
-};
+const { connect, until, credentials, holder, listen } = require('./helpers.js');
 
 
 test('attach() validates its arguments', () => {

@@ -14,15 +14,7 @@ const path = require('node:path');
 const tls = require('node:tls');
 
 const { Shutdown } = require('..');
-const { connect, until, credentials } = require('./helpers.js');
-
-const listen = (t, server) => {
-  t.after(() => {
-    server.closeAllConnections?.();
-    server.close();
-  });
-  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve(server.address().port)));
-};
+const { connect, until, credentials, listen } = require('./helpers.js');
 
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));

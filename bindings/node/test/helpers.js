@@ -181,6 +181,16 @@ async function connect(port) {
   return c;
 }
 
+/** Listens on 127.0.0.1 (port 0); resolves with the port. The server and its
+ * connections are closed after test `t`, whatever happens. */
+function listen(t, server) {
+  t.after(() => {
+    server.closeAllConnections?.();
+    server.close();
+  });
+  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve(server.address().port)));
+}
+
 /** Whether a new TCP connection to the port is refused. */
 function refused(port) {
   return new Promise((resolve) => {
@@ -229,4 +239,4 @@ function holder() {
   };
 }
 
-module.exports = { startServer, Conn, connect, refused, until, WAIT_MS, SERVER, credentials, holder };
+module.exports = { startServer, Conn, connect, listen, refused, until, WAIT_MS, SERVER, credentials, holder };

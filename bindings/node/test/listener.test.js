@@ -8,15 +8,7 @@ const assert = require('node:assert/strict');
 const http = require('node:http');
 
 const { Shutdown } = require('..');
-const { connect, refused, until, holder } = require('./helpers.js');
-
-const listen = (t, server) => {
-  t.after(() => {
-    server.closeAllConnections?.();
-    server.close();
-  });
-  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve(server.address().port)));
-};
+const { connect, refused, until, holder, listen } = require('./helpers.js');
 
 test('with no hold the listener closes at the unlisten that follows admission closing', async (t) => {
   const sd = new Shutdown({ exitOnDone: false, drainTimeout: 10_000 });

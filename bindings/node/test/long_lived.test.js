@@ -9,15 +9,7 @@ const http = require('node:http');
 const http2 = require('node:http2');
 
 const { Shutdown } = require('..');
-const { until } = require('./helpers.js');
-
-const listen = (t, server) => {
-  t.after(() => {
-    server.closeAllConnections?.();
-    server.close();
-  });
-  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve(server.address().port)));
-};
+const { until, listen } = require('./helpers.js');
 
 test('longLived: validated, and its refusals name the option', () => {
   assert.throws(() => new Shutdown({ manualClock: true, longLived: [] }), (e) => e instanceof TypeError && e.option === 'longLived');
