@@ -371,6 +371,13 @@ typedef struct shutdown_guard_t shutdown_guard_t;
 typedef struct shutdown_hook_done_t shutdown_hook_done_t;
 
 /**
+ * A listener hold (shutdown_listener_hold()): the host keeps listening after admission
+ * closes until it is released by shutdown_listener_release(). It may outlive its
+ * engine's shutdown_free().
+ */
+typedef struct shutdown_listener_hold_t shutdown_listener_hold_t;
+
+/**
  * The final report of a shutdown (a snapshot; it owns its strings). Freed by
  * shutdown_report_free().
  */
@@ -396,7 +403,8 @@ typedef void (*shutdown_dismissed_fn)(void *user_data, const uint64_t *ids, size
  * closing, done, as shutdown_milestone_t), 5 cancelled, 6 hook started, 7 hook
  * finished, 8 connections dismissed, 9 streams ending, 10 streams cut, 11 terminate,
  * 12 progress (every progress interval while draining or closing; `count` is the work
- * in flight). Codes may be added: ignore the ones you do not know.
+ * in flight), 13 unlisten (close the listening sockets: shutdown_should_listen() is
+ * false from now on). Codes may be added: ignore the ones you do not know.
  *
  * The event and everything it points to are valid only during the callback: copy what
  * you keep. Fields that do not belong to the event's code are zero / NULL.
@@ -1140,8 +1148,41 @@ shutdown_status_t shutdown_is_ending(const shutdown_t *engine,
 shutdown_status_t shutdown_is_cut(const shutdown_t *engine, const char *kind_name, bool *out_cut);
 
 /**
+ * Takes a listener hold and writes it to `*out_hold`: the host's listening sockets
+ * stay open after admission closes until every hold is released, or the drain ends
+ * (whatever is held). For long-lived work whose clients are told to end only on a new
+ * connection (a long-polling transport answers the client's next poll). Returns
+ * SHUTDOWN_STATUS_TOO_LATE once the host has been told to stop listening (nothing is
+ * held then).
+ *
+ * Thread: any. Callbacks: none.
+ */
+shutdown_status_t shutdown_listener_hold(const shutdown_t *engine,
+                                         shutdown_listener_hold_t **out_hold);
+
+/**
+ * Releases a listener hold and frees it: the last one, once admission has closed,
+ * tells the host to stop listening. NULL does nothing.
+ *
+ * Thread: any, once per hold. Callbacks: the event callbacks of the unlisten event
+ * (code 13) may run on this thread.
+ */
+void shutdown_listener_release(shutdown_listener_hold_t *hold);
+
+/**
+ * Whether the host should keep its listening sockets open: true until admission
+ * closes with no listener hold taken, the last hold is released after that, or the
+ * drain ends. When it turns false, close them (after accepting what the backlog
+ * holds: those clients connected before). NULL gives false.
+ *
+ * Thread: any. Callbacks: none.
+ */
+bool shutdown_should_listen(const shutdown_t *engine);
+
+/**
  * Writes to `*out_fd` a file descriptor that becomes readable on every milestone
- * (draining, quiescing, closing, done), for poll/epoll/kqueue/libuv loops. It is
+ * (draining, quiescing, closing, done) and when the host should stop listening
+ * (shutdown_should_listen() turns false), for poll/epoll/kqueue/libuv loops. It is
  * level-triggered: it stays readable until shutdown_fd_clear(). Do not read, write or
  * close it; it is closed by shutdown_free(). (An eventfd on Linux, a pipe elsewhere.)
  *

@@ -81,6 +81,9 @@ struct TableState {
     due: VecDeque<(Instant, u64, Arc<ConnShared>)>,
     /// Listener holds taken and not released.
     listener_holds: usize,
+    /// The admission word is closed (`admission_closed`): the last hold's release
+    /// says unlisten.
+    admission_closed: bool,
     /// The host has been told to stop listening (once).
     unlistened: bool,
 }
@@ -115,6 +118,7 @@ impl Table {
                 reserve: None,
                 due: VecDeque::new(),
                 listener_holds: 0,
+                admission_closed: false,
                 unlistened: false,
             }),
             next_id: AtomicU64::new(1),
@@ -258,6 +262,16 @@ impl Table {
         recent.sort_by_key(|r| r.0);
         st.due.extend(recent);
         out.next_due = st.due.front().map(|d| d.0);
+        out
+    }
+
+    /// Admission has closed (after `begin_boundary`, once the admission word is
+    /// closed: a host never sees unlisten while guards are still admitted): the host
+    /// stops listening now unless a listener hold keeps it.
+    pub(crate) fn admission_closed(&self) -> Outcome {
+        let mut st = self.lock();
+        let mut out = Outcome::default();
+        st.admission_closed = true;
         if st.listener_holds == 0 {
             unlisten(&mut st, &mut out);
         }
@@ -318,7 +332,7 @@ impl Table {
         let mut st = self.lock();
         let mut out = Outcome::default();
         st.listener_holds -= 1;
-        if st.listener_holds == 0 && st.boundary == Boundary::Held {
+        if st.listener_holds == 0 && st.admission_closed {
             unlisten(&mut st, &mut out);
         }
         out

@@ -127,7 +127,10 @@ impl Shutdown {
                         .begin_boundary(now, || self.handle.try_acquire());
                     st.machine.set_connection_deadline(out.next_due, true);
                     self.queue_table(st, out, fx);
-                    match self.handle.close() {
+                    let close = self.handle.close();
+                    let out = inner.connections.admission_closed();
+                    self.queue_table(st, out, fx);
+                    match close {
                         Close::Drained => st.machine.drained(now),
                         Close::Waiting(n) => {
                             log::info!("shutdown: admission closed, {n} in flight")

@@ -185,6 +185,7 @@ struct ctx {
     int cancel_registered;
     atomic_int ev_last_milestone;  /* the event stream's latest milestone (op 22) */
     atomic_int ev_cancelled;       /* its Cancelled events */
+    atomic_int ev_unlisten;        /* its unlisten events */
     atomic_ullong ev_last_at_us;
     atomic_int max_phase;
     atomic_int max_fd_milestone;
@@ -447,7 +448,7 @@ static void event_cb(void *ud, const shutdown_event_t *ev) {
     ctx_t *c = (ctx_t *)ud;
     TRACE("event callback: code %u", (unsigned)ev->code);
     REQUIRE(!atomic_load(&c->freed), "event callback after shutdown_free returned");
-    REQUIRE(ev->code >= 1 && ev->code <= 12, "event code %u", (unsigned)ev->code);
+    REQUIRE(ev->code >= 1 && ev->code <= 13, "event code %u", (unsigned)ev->code);
     unsigned long long last_at = atomic_load(&c->ev_last_at_us);
     REQUIRE(ev->at_us >= last_at, "event at %llu us after one at %llu us",
             (unsigned long long)ev->at_us, last_at);
@@ -470,6 +471,14 @@ static void event_cb(void *ud, const shutdown_event_t *ev) {
     REQUIRE((ev->code == 8) == (ev->connection_ids != NULL && ev->connection_ids_len > 0),
             "connection ids of event %u", (unsigned)ev->code);
     REQUIRE((ev->code == 9 || ev->code == 10) == (ev->kind_name != NULL), "kind name of event %u", (unsigned)ev->code);
+    if (ev->code == 13) {
+        /* Unlisten: once, after quiescing, and the query agrees from then on. */
+        int n = atomic_fetch_add(&c->ev_unlisten, 1);
+        REQUIRE(n == 0, "unlisten event %d times", n + 1);
+        REQUIRE(atomic_load(&c->ev_last_milestone) >= 2, "unlisten before quiescing");
+        REQUIRE(!shutdown_should_listen(c->engine), "unlisten event while should_listen");
+        REQUIRE(!shutdown_is_accepting(c->engine), "unlisten event while accepting");
+    }
 }
 
 static int blocking_hook(void *ud, char *message, size_t message_len) {
@@ -694,12 +703,15 @@ static void op_query(ctx_t *c, shutdown_t *e, uint8_t which) {
     switch (which % 8) {
     case 0: check_phase(c, e); break;
     case 1: {
+        bool listen = shutdown_should_listen(e); /* read first: unlisten follows the close */
         bool ready = shutdown_is_ready(e);
         bool acc = shutdown_is_accepting(e);
         bool close = shutdown_should_close(e);
         bool canc = shutdown_is_cancelled(e);
         int after = phase_now(e);
-        if (!e) { REQUIRE(!ready && !acc && !close && !canc, "NULL engine gives false"); break; }
+        if (!e) { REQUIRE(!ready && !acc && !close && !canc && !listen, "NULL engine gives false"); break; }
+        if (!listen) REQUIRE(!acc, "not listening while accepting");
+        if (after == SHUTDOWN_PHASE_RUNNING) REQUIRE(listen, "Running but not listening");
         if (before != SHUTDOWN_PHASE_RUNNING) REQUIRE(!ready, "ready in phase %d", before);
         if (after == SHUTDOWN_PHASE_RUNNING) REQUIRE(ready && acc, "Running but not ready/accepting");
         if (before >= SHUTDOWN_PHASE_CLOSING) REQUIRE(!acc, "accepting in phase %d", before);
