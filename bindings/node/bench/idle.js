@@ -82,7 +82,8 @@ function serve(variant, profDir) {
       // Include the turn in which the last of them ran.
       blocked = Math.max(blocked, Number(process.hrtime.bigint() - last) / 1e6);
       clearInterval(tick);
-      const send = () => process.send({ ms, doneMs, cpuMs: (cpu.user + cpu.system) / 1e3, blocked, ...extra }, () => process.exit(0));
+      const send = () =>
+        process.send({ ms, doneMs, cpuMs: (cpu.user + cpu.system) / 1e3, userMs: cpu.user / 1e3, sysMs: cpu.system / 1e3, blocked, ...extra }, () => process.exit(0));
       if (profiler === null) send();
       else profiler(variant, profDir, send);
     };
@@ -206,9 +207,19 @@ async function main() {
   const bd = median(rows.bare.map((r) => r.doneMs));
   const ac = median(rows.attach.map((r) => r.cpuMs));
   const bc = median(rows.bare.map((r) => r.cpuMs));
-  // Per-round ratios: the two variants of a round ran seconds apart.
-  const pr = median(rows.attach.map((r, k) => r.ms / rows.bare[k].ms));
-  console.log(`median trigger->all closed: attach ${a.toFixed(1)} ms, bare ${b.toFixed(1)} ms, ratio ${(a / b).toFixed(2)} (median of per-round ratios ${pr.toFixed(2)})`);
+  // Per-round ratios: the two variants of a round ran seconds apart. Their quartiles
+  // show how far one round is from the next on this machine: a difference inside them
+  // is not one this run can tell.
+  const ratios = rows.attach.map((r, k) => r.ms / rows.bare[k].ms).sort((x, y) => x - y);
+  const q = (f) => ratios[Math.min(ratios.length - 1, Math.floor(f * ratios.length))];
+  const pr = median(ratios);
+  const cpuRatios = rows.attach.map((r, k) => r.cpuMs / rows.bare[k].cpuMs);
+  console.log(`median trigger->all closed: attach ${a.toFixed(1)} ms, bare ${b.toFixed(1)} ms, ratio ${(a / b).toFixed(2)} (median of per-round ratios ${pr.toFixed(2)}, quartiles ${q(0.25).toFixed(2)}-${q(0.75).toFixed(2)})`);
+  console.log(
+    `median of per-round CPU ratios: ${median(cpuRatios).toFixed(2)} ` +
+      `(user: attach ${median(rows.attach.map((r) => r.userMs)).toFixed(0)} ms, bare ${median(rows.bare.map((r) => r.userMs)).toFixed(0)} ms; ` +
+      `system: attach ${median(rows.attach.map((r) => r.sysMs)).toFixed(0)} ms, bare ${median(rows.bare.map((r) => r.sysMs)).toFixed(0)} ms)`,
+  );
   console.log(`median trigger->done (bare: close callback): attach ${ad.toFixed(1)} ms, bare ${bd.toFixed(1)} ms, ratio ${(ad / bd).toFixed(2)}`);
   console.log(`median CPU in the window: attach ${ac.toFixed(0)} ms, bare ${bc.toFixed(0)} ms, ratio ${(ac / bc).toFixed(2)}`);
   console.log(`median longest loop turn: attach ${ab.toFixed(1)} ms, bare ${bb.toFixed(1)} ms`);
