@@ -568,6 +568,9 @@ function attach(sd, server, options) {
   // (delivered right after this milestone) and counts what they cut.
   function onClosing() {
     over = true;
+    // Unlisten was said earlier (its two loop turns may still be pending): the drain is
+    // over, the backlog no longer matters.
+    if (I.unlistenedAt !== null) closeListener();
     // The connections the core dismissed before (kept open because a request was
     // arriving, or busy since) are not dismissed again: they are left, so destroyed.
     for (const st of conns) if (nat.connDismissed(st.id)) destroyAtEnd(st);
