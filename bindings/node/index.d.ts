@@ -360,7 +360,7 @@ export declare class Shutdown extends EventEmitter {
   isCut(kind: string): boolean;
   /** Drains a `ws` WebSocketServer: close 1001 at 'streamsEnding', terminate at 'streamsCut'. */
   attachWebSocketServer(wss: import('node:events').EventEmitter & { clients: Set<unknown> }, options?: { kind?: string }): LongLivedAttachment;
-  /** Drains a socket.io Server: at 'streamsEnding' clients are told to end ("transport close", they reconnect; reconnect: false, "io server disconnect"). */
+  /** Drains a socket.io Server: at 'streamsEnding' clients are told to end ("transport close", they reconnect; reconnect: false, "io server disconnect"), each once the acks it is owed are sent. */
   attachSocketIo(io: { engine: unknown; of(name: string): unknown }, options?: SocketIoOptions): LongLivedAttachment;
   /** Makes `res` an SSE stream holding a long-lived guard of `kind` (default 'sse'). */
   eventStream(req: import('node:http').IncomingMessage, res: import('node:http').ServerResponse, options?: { kind?: string; retry?: number }): EventStream;

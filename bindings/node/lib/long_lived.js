@@ -5,6 +5,9 @@
 // told to end ('streamsEnding') and when what is left of it is cut ('streamsCut', counted
 // as aborted under the kind by the core). This file only applies those events to the
 // objects of each library, and holds one long-lived guard per stream until it closes.
+// Ending a stream cleanly is each protocol's own: a WebSocket's close frame, an event
+// stream's retry hint, and for Socket.io the acks a client is owed, sent before it is
+// told to end.
 
 const { kState } = require('./attach.js');
 const { internal } = require('./internal.js');
@@ -110,6 +113,52 @@ function attachSocketIo(sd, io, options) {
     release();
   };
 
+  // Acks still owed to a client: an event it sent with an ack whose handler has not
+  // answered yet (a payment being written). A client is told to end only once it has
+  // its acks, so none is lost in a rolling restart; a handler that never answers is
+  // bounded by the kind's grace (the cut drops the client). Counted per engine.io
+  // connection, across its namespaces; `deferred`: told to end while acks were owed.
+  const owed = new Map(); // engine.io socket -> acks owed
+  const deferred = new Set();
+  function countAcks(socket) {
+    socket.use((event, next) => {
+      const last = event.length > 0 ? event[event.length - 1] : undefined;
+      if (typeof last === 'function') {
+        const esock = socket.conn;
+        owed.set(esock, (owed.get(esock) ?? 0) + 1);
+        let answered = false;
+        event[event.length - 1] = function ack(...args) {
+          // Sent first (the packet is queued ahead of any close), then counted.
+          const r = last.apply(this, args);
+          if (!answered) {
+            answered = true;
+            paid(esock);
+          }
+          return r;
+        };
+      }
+      next();
+    });
+  }
+  function paid(esock) {
+    const n = (owed.get(esock) ?? 1) - 1;
+    if (n > 0) {
+      owed.set(esock, n);
+      return;
+    }
+    owed.delete(esock);
+    if (deferred.delete(esock) && open.has(esock)) end(esock);
+  }
+  const watched = new Set(); // namespaces whose sockets are counted
+  const watch = (nsp) => {
+    if (watched.has(nsp)) return;
+    watched.add(nsp);
+    nsp.on('connection', countAcks);
+    for (const socket of nsp.sockets.values()) countAcks(socket);
+  };
+  for (const nsp of namespaces()) watch(nsp);
+  io.on('new_namespace', watch);
+
   // Tells one client to end. reconnect: the engine.io connection closes (its close
   // packet), socket.io-client sees "transport close" and reconnects with its backoff,
   // to the next instance. Else a DISCONNECT packet ("io server disconnect": the client
@@ -126,6 +175,10 @@ function attachSocketIo(sd, io, options) {
   // in flight (its quiesce boundary: this connection's guard is such work), and they
   // need the listener open: a polling connection holds it (onConnection()).
   function end(esock) {
+    if (owed.has(esock)) {
+      deferred.add(esock); // told once its acks are sent (paid())
+      return;
+    }
     if (reconnect) {
       esock.close();
       return;
@@ -161,6 +214,8 @@ function attachSocketIo(sd, io, options) {
     }
     esock.once('close', () => {
       open.delete(esock);
+      owed.delete(esock);
+      deferred.delete(esock);
       unhold(esock);
       guard?.release();
     });
@@ -184,6 +239,8 @@ function attachSocketIo(sd, io, options) {
     },
     detach() {
       engine.removeListener('connection', onConnection);
+      io.removeListener('new_namespace', watch);
+      for (const nsp of watched) nsp.removeListener('connection', countAcks);
       for (const esock of [...holds.keys()]) unhold(esock);
       unfollow();
     },

@@ -249,6 +249,41 @@ for (const transports of [['websocket'], ['polling']]) {
     assert.equal(att.stats.refused, 0, 'no request of the client refused (its close packet included)');
     assert.equal(c.client.active, false, 'socket.io-client does not reconnect after "io server disconnect"');
   });
+
+  // An event the client sent with an ack, its handler still running at streamsEnding
+  // (a payment being written): the client gets the ack, then is told to end. Before,
+  // the engine.io connection closed under the handler and the ack was lost.
+  for (const reconnect of [true, false]) {
+    test(`socket.io (${name}, reconnect: ${reconnect}): an ack still owed at streamsEnding reaches the client before it is told to end`, async (t) => {
+      const sd = new Shutdown({ exitOnDone: false, drainTimeout: 10_000, longLived: { 'socket.io': { grace: 5000 } } });
+      const { port, att, io } = await sioServer(t, sd, 0, { reconnect });
+      let release = null;
+      io.on('connection', (socket) => {
+        socket.on('pay', (n, ack) => {
+          release = () => ack({ paid: n });
+        });
+        socket.on('ping2', (ack) => ack('pong'));
+      });
+      const c = sioClient(t, port, transports, att);
+      await until(() => c.connects === 1, 'the first connect');
+      const order = [];
+      c.client.on('disconnect', (reason) => order.push(`disconnect: ${reason}`));
+      // An ack the handler answers at once is not held back.
+      assert.equal(await new Promise((resolve) => c.client.emit('ping2', resolve)), 'pong');
+      c.client.emit('pay', 7, (r) => order.push(`ack ${r.paid}`));
+      await until(() => release !== null, 'the handler to start');
+      sd.trigger('test');
+      // Several loop turns: the client is not told while its ack is owed.
+      for (let i = 0; i < 20; i++) await new Promise((r) => setImmediate(r));
+      assert.deepEqual(order, [], 'told to end while an ack was owed');
+      release();
+      await until(() => order.length === 2, 'the ack and the disconnect');
+      assert.deepEqual(order, ['ack 7', `disconnect: ${reconnect ? 'transport close' : 'io server disconnect'}`]);
+      const report = await sd.done;
+      assert.equal(report.exit_code, 0);
+      assert.equal(report.aborted, 0);
+    });
+  }
 }
 
 // ----- event streams (SSE) ----------------------------------------------------------
