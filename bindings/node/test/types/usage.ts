@@ -29,7 +29,10 @@ const readySent: boolean = sd.notifyReady();
 stop();
 
 const phase: 'running' | 'draining' | 'closing' | 'done' = sd.phase;
-const flags: boolean[] = [sd.ready, sd.accepting, sd.cancelled, sd.shouldClose()];
+const flags: boolean[] = [sd.ready, sd.accepting, sd.cancelled, sd.shouldClose(), sd.shouldListen];
+const hold: (() => void) | null = sd.holdListener();
+hold?.();
+sd.on('unlisten', () => console.log('close the listeners'));
 const n: number = sd.inFlight + sd.elapsed;
 const signal: AbortSignal = sd.signal;
 
