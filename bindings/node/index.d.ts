@@ -147,8 +147,12 @@ export interface HookOptions {
 }
 
 export interface TrackOptions {
-  /** Admit the job as a child of this live guard (works after admission closed). */
-  parent?: Guard;
+  /**
+   * Admit the job as a child (works after admission closed): of this live guard, or of
+   * the guard of this request (or its response) of an attached server, before its
+   * response is finished.
+   */
+  parent?: Guard | import('node:http').IncomingMessage | import('node:http').ServerResponse | import('node:http2').Http2ServerRequest | import('node:http2').Http2ServerResponse;
   /** Label for the report's aborted_by_kind. */
   kind?: string;
 }

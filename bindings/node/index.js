@@ -13,7 +13,7 @@ const { isNativeError } = require('node:util').types;
 
 // The native part: this platform's prebuilt package, or a build from source (./lib/native.js).
 const native = require('./lib/native.js').load();
-const { attach } = require('./lib/attach.js');
+const { attach, requestSlotOf } = require('./lib/attach.js');
 const longLivedWork = require('./lib/long_lived.js');
 const pm2Support = require('./lib/pm2.js');
 const { normalize, millis, typeError, rangeError } = require('./lib/options.js');
@@ -343,14 +343,23 @@ class Shutdown extends EventEmitter {
    * Tracks a background job: `job` is a promise, or a function called with the
    * shutdown's AbortSignal (called only when admitted). Returns a promise settling like
    * the job. Throws ERR_SHUTDOWN_CLOSED once admission has closed, unless
-   * `options.parent` (a live Guard) admits it as a child.
+   * `options.parent` admits it as a child: a live Guard, or a request (or its response)
+   * of an attached server whose response is not finished yet. A request served after
+   * admission closed (on a connection of the quiesce boundary) can so still start the
+   * job it stands for; the job is labelled like the request.
    */
   track(job, options = {}) {
     const { parent, kind } = options ?? {};
     let g;
-    if (parent !== undefined) {
-      if (!(parent instanceof Guard)) throw typeError('parent', 'must be a Guard');
+    if (parent instanceof Guard) {
       g = parent.child();
+    } else if (parent !== undefined) {
+      const slot = requestSlotOf(parent);
+      const child = slot === RELEASED ? RELEASED : this[kI].native.requestChild(slot);
+      if (child === RELEASED) {
+        throw typeError('parent', 'must be a Guard, or a request of an attached server whose response is not finished');
+      }
+      g = new Guard(this[kI], child);
     } else {
       g = this.guard(kind);
     }

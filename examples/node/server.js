@@ -244,6 +244,8 @@ app.post('/work', (req, res) => {
   req.on('end', () => {
     let job;
     try {
+      // A child of this request: a request served after admission closed (a client
+      // that reused its keep-alive connection at the trigger) still queues its job.
       job = shutdown.track(async (signal) => {
         try {
           await sleep(ms, signal);
@@ -251,7 +253,7 @@ app.post('/work', (req, res) => {
         } catch {
           say('job: aborted');
         }
-      });
+      }, { parent: req });
     } catch (e) {
       if (e.code !== 'ERR_SHUTDOWN_CLOSED') throw e;
       res.writeHead(503, { connection: 'close' });

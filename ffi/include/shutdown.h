@@ -910,6 +910,18 @@ shutdown_status_t shutdown_request_keep_alive(shutdown_request_t *request, bool 
 shutdown_status_t shutdown_request_finish(shutdown_request_t *request, bool *out_keep_open);
 
 /**
+ * Writes to `*out_guard` a guard for work the request starts that may outlive its
+ * response (a job it queues): a child of the request's guard, admitted even when the
+ * request itself came after admission closed (a request of the quiesce boundary), and
+ * labelled like the request. Release it with shutdown_guard_release(); the drain waits
+ * for it. Take it before shutdown_request_finish().
+ *
+ * Thread: any. Callbacks: none.
+ */
+shutdown_status_t shutdown_request_child(const shutdown_request_t *request,
+                                         shutdown_guard_t **out_guard);
+
+/**
  * The connection leaves HTTP (a WebSocket upgrade, a CONNECT tunnel): finishes the
  * request, frees its handle and writes to `*out_guard` a guard (release it with
  * shutdown_guard_release()) for the long-lived work that follows, labelled with

@@ -274,6 +274,36 @@ pub unsafe extern "C" fn shutdown_request_finish(
     })
 }
 
+/// Writes to `*out_guard` a guard for work the request starts that may outlive its
+/// response (a job it queues): a child of the request's guard, admitted even when the
+/// request itself came after admission closed (a request of the quiesce boundary), and
+/// labelled like the request. Release it with shutdown_guard_release(); the drain waits
+/// for it. Take it before shutdown_request_finish().
+///
+/// Thread: any. Callbacks: none.
+#[no_mangle]
+pub unsafe extern "C" fn shutdown_request_child(
+    request: *const RequestHandle,
+    out_guard: *mut *mut GuardHandle,
+) -> ShutdownStatus {
+    status(|| {
+        // SAFETY: NULL or a live handle (the C contract).
+        let r = unsafe { arg(request)? };
+        let o = out(out_guard)?;
+        let guard = r.req.child();
+        // SAFETY: checked for NULL.
+        unsafe {
+            put(
+                o,
+                shutdown_core::raw::guard_into_raw(guard)
+                    .as_ptr()
+                    .cast::<GuardHandle>(),
+            )
+        };
+        Ok(())
+    })
+}
+
 /// The connection leaves HTTP (a WebSocket upgrade, a CONNECT tunnel): finishes the
 /// request, frees its handle and writes to `*out_guard` a guard (release it with
 /// shutdown_guard_release()) for the long-lived work that follows, labelled with

@@ -524,6 +524,16 @@ impl Engine for CEngine {
         self.guards.insert(guard.to_string(), g);
     }
 
+    fn request_child(&mut self, id: &str, guard: &str) {
+        let mut g = ptr::null_mut();
+        assert_eq!(
+            unsafe { shutdown_request_child(self.requests[id], &mut g) },
+            OK
+        );
+        assert!(!g.is_null());
+        self.guards.insert(guard.to_string(), g);
+    }
+
     fn disconnect(&mut self, conn: &str) {
         let c = self.conns.remove(conn).expect("an open connection");
         unsafe { shutdown_connection_free(c) };

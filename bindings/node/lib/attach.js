@@ -37,6 +37,7 @@ const { internal } = require('./internal.js');
 
 const kState = Symbol('libshutdown.connection');
 const kSlot = Symbol('libshutdown.request');
+const kResponse = Symbol('libshutdown.response'); // on a request: its response
 const REFUSED = -1; // connRequest()/acquire(): refused
 // Dismissed connections destroyed in one turn of the loop, at most: closing a socket
 // costs its close(2) in destroy() and Node's 'close' in the same turn's close phase
@@ -437,6 +438,7 @@ function attach(sd, server, options) {
     st.reading = false;
     res[kSlot] = slot;
     res[kState] = st;
+    req[kResponse] = res;
     st.res = res;
     inflight.add(res);
     res.on('close', onResClose);
@@ -463,6 +465,7 @@ function attach(sd, server, options) {
     st.active++;
     res[kSlot] = slot;
     res[kState] = st;
+    req[kResponse] = res;
     h2inflight.add(res);
     res.on('close', onStreamClose);
     if (!I.running) decideStream(res);
@@ -626,4 +629,15 @@ function optionError(Ctor, option, message) {
   return e;
 }
 
-module.exports = { attach, kState };
+/**
+ * The core's request slot of `obj`, a request (or its response) of an attached server
+ * whose response is still in flight; -1 otherwise (not attached, refused, finished).
+ */
+function requestSlotOf(obj) {
+  if (obj === null || typeof obj !== 'object') return REFUSED;
+  const res = obj[kResponse] ?? obj;
+  const slot = res[kSlot];
+  return typeof slot === 'number' ? slot : REFUSED;
+}
+
+module.exports = { attach, kState, requestSlotOf };

@@ -119,6 +119,18 @@ impl NativeShutdown {
         Ok(self.hot.slab.borrow_mut().store(guard))
     }
 
+    /// A child of the guard of the request in `slot` (work it starts that may outlive
+    /// its response; admitted even after admission closed), as a guard slot (release it
+    /// with `release`); -1 for a free request slot.
+    #[napi(catch_unwind)]
+    pub fn request_child(&self, slot: u32) -> i32 {
+        let child = self.hot.reqs.borrow_mut().get_mut(slot).map(|r| r.child());
+        match child {
+            Some(g) => self.hot.slab.borrow_mut().store(g),
+            None => -1,
+        }
+    }
+
     /// `recordAborted(count)` as a plain function bound to this engine and `kind`
     /// (interned once, here): counts work the JavaScript layer cut outside any guard (a
     /// connection destroyed while its request was still arriving) in the report's

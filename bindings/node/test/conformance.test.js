@@ -195,6 +195,12 @@ async function run(s) {
         I.drain();
         break;
       }
+      case 'request_child': {
+        const slot = nat.requestChild(requests.get(step.id));
+        assert.ok(slot !== -1, `${where}: request ${step.id} is not in flight`);
+        guards.set(step.guard, { release: () => I.releaseSlot(slot) && I.drain() });
+        break;
+      }
       case 'disconnect': {
         const id = connIds.get(step.conn);
         if (C.close(id)) I.drain();

@@ -316,3 +316,58 @@ test('an upgraded connection left open at the drain deadline is destroyed and co
   assert.equal(att.stats.connectionsDestroyed, 1);
   assert.equal(att.stats.requestsAborted, 0, 'no HTTP request was cut');
 });
+
+// Seen in the nginx e2e: a pooled upstream connection reused just after the trigger
+// carried a POST whose handler queues a job. attach() serves the request (a request of
+// the quiesce boundary), but a job tracked on its own is refused once admission has
+// closed, so the app answered 503. As a child of its request it is admitted, and the
+// drain waits for it.
+test('a request served after admission closed starts its job as a child of the request (track parent: req)', async (t) => {
+  const sd = new Shutdown({ exitOnDone: false, drainTimeout: 10_000 });
+  let finishJob = null;
+  const outcomes = [];
+  const server = http.createServer((req, res) => {
+    if (req.method !== 'POST') return res.end('hello\n');
+    req.resume();
+    req.on('end', () => {
+      const parent = req.url === '/work?child=1' ? req : undefined;
+      try {
+        sd.track(new Promise((resolve) => (finishJob = resolve)), { parent, kind: 'job' });
+        outcomes.push('tracked');
+        res.statusCode = 202;
+        res.end('queued\n');
+      } catch (e) {
+        outcomes.push(e.code);
+        res.statusCode = 503;
+        res.end('shutting down\n');
+      }
+    });
+  });
+  sd.attach(server, { kind: 'http' });
+  const port = await listen(t, server);
+  const post = (c, url) => c.write(`POST ${url} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 2\r\n\r\nhi`);
+  const a = await connect(port);
+  const b = await connect(port);
+  a.get('/');
+  b.get('/');
+  assert.equal((await a.response()).status, 200);
+  assert.equal((await b.response()).status, 200);
+  sd.trigger('test'); // no announce window: admission closes now; both are idle, within the grace
+  post(a, '/work'); // tracked on its own: refused, as any new work
+  post(b, '/work?child=1'); // tracked as the request's child
+  const ra = await a.response();
+  const rb = await b.response();
+  assert.equal(ra.status, 503);
+  assert.equal(rb.status, 202, 'the job of a served request is admitted');
+  assert.equal(rb.headers.connection, 'close');
+  assert.deepEqual(outcomes.sort(), ['ERR_SHUTDOWN_CLOSED', 'tracked']);
+  await a.whenClosed();
+  await b.whenClosed();
+  assert.equal(sd.phase, 'draining', 'the drain waits for the job');
+  assert.equal(sd.inFlight, 1);
+  finishJob();
+  const report = await sd.done;
+  assert.equal(report.exit_code, 0);
+  assert.equal(report.aborted, 0);
+  assert.throws(() => sd.track(Promise.resolve(), { parent: {} }), (e) => e instanceof TypeError);
+});

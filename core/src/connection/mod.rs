@@ -185,6 +185,34 @@ impl Request {
             .get_or_insert_with(|| !(self.sd.should_close() || self.conn.has(DISMISSED | CLOSING)))
     }
 
+    /// A guard for work this request starts that may outlive its response (a job it
+    /// queues): a child of the request's guard, so it is admitted even when the request
+    /// itself came after admission closed (on a connection of the quiesce boundary),
+    /// and labelled like the request. The drain waits for it.
+    ///
+    /// ```
+    /// use libshutdown::Shutdown;
+    ///
+    /// let sd = Shutdown::builder().manual_clock().build()?;
+    /// let conn = sd.connection();
+    /// sd.trigger("deploy"); // admission closes; the connection's request is still served
+    /// assert!(sd.guard().is_none(), "no new work");
+    /// let req = conn.request().expect("a request of the boundary");
+    /// let job = req.child(); // the job it queues
+    /// assert!(!req.finish(), "answered with Connection: close");
+    /// drop(conn);
+    /// assert!(sd.report().is_none(), "the drain waits for the job");
+    /// drop(job);
+    /// assert_eq!(sd.report().unwrap().exit_code, 0);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn child(&self) -> Guard {
+        self.guard
+            .as_ref()
+            .expect("a live request holds its guard")
+            .child()
+    }
+
     /// The response was sent. Returns whether the connection stays open: `false`
     /// means the host closes it now (its response said `Connection: close`).
     pub fn finish(mut self) -> bool {

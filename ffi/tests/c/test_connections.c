@@ -413,6 +413,39 @@ static void test_no_callback_after_free(void) {
     CHECK(calls > 0);
 }
 
+/* A request of the quiesce boundary (after admission closed) starts a job: its child
+ * guard is admitted while new guards are refused, and the drain waits for it after the
+ * request and its connection are gone. */
+static void test_request_child(void) {
+    shutdown_guard_t *g = (shutdown_guard_t *)SENTINEL;
+    CHECK_STATUS(shutdown_request_child(NULL, &g), SHUTDOWN_STATUS_NULL_PARAMETER);
+    CHECK(g == (shutdown_guard_t *)SENTINEL);
+    shutdown_t *sd = new_engine(manual_config());
+    shutdown_connection_t *c = NULL;
+    CHECK_OK(shutdown_connection_new(sd, &c));
+    CHECK_OK(shutdown_trigger(sd, SHUTDOWN_REASON_KIND_MANUAL, "deploy"));
+    shutdown_guard_t *refused = NULL;
+    CHECK_STATUS(shutdown_guard_acquire(sd, &refused), SHUTDOWN_STATUS_ADMISSION_CLOSED);
+    shutdown_request_t *r = NULL;
+    CHECK_OK(shutdown_connection_request(c, &r));
+    CHECK_STATUS(shutdown_request_child(r, NULL), SHUTDOWN_STATUS_NULL_PARAMETER);
+    shutdown_guard_t *job = NULL;
+    CHECK_OK(shutdown_request_child(r, &job));
+    CHECK(job != NULL);
+    bool keep = true;
+    CHECK_OK(shutdown_request_finish(r, &keep));
+    CHECK(!keep);
+    shutdown_connection_free(c);
+    CHECK(in_flight_of(sd) == 1);
+    shutdown_phase_t ph = SHUTDOWN_PHASE_RUNNING;
+    CHECK_OK(shutdown_phase(sd, &ph));
+    CHECK(ph == SHUTDOWN_PHASE_DRAINING);
+    shutdown_guard_release(job);
+    CHECK_OK(shutdown_phase(sd, &ph));
+    CHECK(ph == SHUTDOWN_PHASE_DONE);
+    shutdown_free(sd);
+}
+
 /* The unlisten events (code 13) an event callback saw. */
 static void count_unlisten(void *user_data, const shutdown_event_t *e) {
     if (e->code == 13)
@@ -479,6 +512,7 @@ int main(void) {
         TEST(test_no_callback_after_free_from_the_host),
         TEST(test_no_callback_after_free),
         TEST(test_listener_holds),
+        TEST(test_request_child),
     };
     return RUN_TESTS("connections", tests);
 }

@@ -161,6 +161,9 @@ pub enum Op {
         guard: String,
         kind: Option<String>,
     },
+    /// Request `id` starts work that may outlive its response: a child of its guard,
+    /// kept as guard `guard` (released later with `release`).
+    RequestChild { id: String, guard: String },
     /// The host closed connection `conn`.
     Disconnect { conn: String },
     /// Take a listener hold, kept under `hold`; `held` is the expected answer (`false`
@@ -287,6 +290,11 @@ pub trait Engine {
     /// Upgrades request `id`; the long-lived guard is kept as guard `guard`.
     fn upgrade(&mut self, id: &str, guard: &str, kind: Option<&str>) {
         let _ = (guard, kind);
+        unsupported(id)
+    }
+    /// A child of request `id`'s guard, kept as guard `guard`.
+    fn request_child(&mut self, id: &str, guard: &str) {
+        let _ = guard;
         unsupported(id)
     }
     /// Closes connection `conn`.
@@ -436,6 +444,7 @@ pub fn run(scenario: &Scenario, target: &dyn Target) -> Result<Outcome, String> 
                 }
             }
             Op::Upgrade { id, guard, kind } => engine.upgrade(id, guard, kind.as_deref()),
+            Op::RequestChild { id, guard } => engine.request_child(id, guard),
             Op::Disconnect { conn } => engine.disconnect(conn),
             Op::HoldListener { hold, held } => {
                 let got = engine.hold_listener(hold);

@@ -301,6 +301,11 @@ impl Engine for RustEngine {
         self.guards.insert(guard.to_string(), r.upgrade(kind));
     }
 
+    fn request_child(&mut self, id: &str, guard: &str) {
+        let child = self.requests[id].child();
+        self.guards.insert(guard.to_string(), child);
+    }
+
     fn disconnect(&mut self, conn: &str) {
         drop(self.conns.remove(conn).expect("an open connection"));
     }

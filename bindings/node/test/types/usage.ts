@@ -33,6 +33,8 @@ const flags: boolean[] = [sd.ready, sd.accepting, sd.cancelled, sd.shouldClose()
 const hold: (() => void) | null = sd.holdListener();
 hold?.();
 sd.on('unlisten', () => console.log('close the listeners'));
+declare const req: import('node:http').IncomingMessage;
+const job: Promise<number> = sd.track(async () => 1, { parent: req, kind: 'job' });
 const n: number = sd.inFlight + sd.elapsed;
 const signal: AbortSignal = sd.signal;
 
