@@ -13,7 +13,7 @@ use std::sync::Arc;
 use shutdown_core::{Connection, Kind, Request, Shutdown};
 
 use crate::engine::Engine;
-use crate::guard::GuardHandle;
+use crate::guard::{put_guard, GuardHandle};
 use crate::kinds::KindIds;
 use crate::status::ShutdownStatus;
 use crate::util::{arg, arg_mut, boundary, c_str, out, put, status, UserData, MAX_NAME};
@@ -291,15 +291,7 @@ pub unsafe extern "C" fn shutdown_request_child(
         let r = unsafe { arg(request)? };
         let o = out(out_guard)?;
         let guard = r.req.child();
-        // SAFETY: checked for NULL.
-        unsafe {
-            put(
-                o,
-                shutdown_core::raw::guard_into_raw(guard)
-                    .as_ptr()
-                    .cast::<GuardHandle>(),
-            )
-        };
+        put_guard(o, guard);
         Ok(())
     })
 }
@@ -334,15 +326,7 @@ pub unsafe extern "C" fn shutdown_request_upgrade(
         // SAFETY: a handle from this library, consumed once (the C contract).
         let r = unsafe { Box::from_raw(request) };
         let guard = r.req.upgrade(kind);
-        // SAFETY: checked for NULL.
-        unsafe {
-            put(
-                o,
-                shutdown_core::raw::guard_into_raw(guard)
-                    .as_ptr()
-                    .cast::<GuardHandle>(),
-            )
-        };
+        put_guard(o, guard);
         Ok(())
     })
 }

@@ -18,11 +18,15 @@ pub struct GuardHandle {
     _opaque: [u8; 0],
 }
 
-fn hand_out(guard: Option<Guard>, o: *mut *mut GuardHandle) -> Result<(), ShutdownStatus> {
-    let guard = guard.ok_or(ShutdownStatus::ADMISSION_CLOSED)?;
+/// Writes a guard's handle to `o` (checked for NULL by the caller).
+pub(crate) fn put_guard(o: *mut *mut GuardHandle, guard: Guard) {
     let handle = raw::guard_into_raw(guard).as_ptr().cast::<GuardHandle>();
     // SAFETY: `o` was checked for NULL by the caller.
     unsafe { put(o, handle) };
+}
+
+fn hand_out(guard: Option<Guard>, o: *mut *mut GuardHandle) -> Result<(), ShutdownStatus> {
+    put_guard(o, guard.ok_or(ShutdownStatus::ADMISSION_CLOSED)?);
     Ok(())
 }
 
